@@ -7,6 +7,6 @@ pub mod money;
 pub mod prices;
 pub mod time;
 
-pub use event::{Event, EventError, ErrorCode};
+pub use event::{ErrorCode, Event, EventError};
 pub use money::{Markup, MoneyError, Nanos};
 pub use prices::{Catalog, Price};

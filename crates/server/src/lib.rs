@@ -1,1 +1,79 @@
+//! The spendlens HTTP API (API.md). `app` builds the router over any
+//! `Store`; `serve` runs it on a listener until shutdown.
 
+pub mod access;
+pub mod auth;
+pub mod error;
+pub mod ingest_queue;
+pub mod metrics;
+pub mod routes;
+
+use ingest_queue::IngestQueue;
+use spendlens_store::Store;
+use std::sync::Arc;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub ingest: IngestQueue,
+    /// SHA-256 of `SPENDLENS_ADMIN_TOKEN`, when set.
+    pub admin_token_hash: Option<String>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+/// Settings of a server beyond its store.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The bootstrap platform-admin secret (`SPENDLENS_ADMIN_TOKEN`).
+    pub admin_token: Option<String>,
+    /// Events that may wait to be written before new requests get 429.
+    pub queue_capacity: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            admin_token: None,
+            queue_capacity: 200_000,
+        }
+    }
+}
+
+impl AppState {
+    /// Must be called inside a Tokio runtime: it starts the ingest writer task.
+    pub fn new(store: Arc<dyn Store>, config: &Config) -> AppState {
+        AppState {
+            ingest: IngestQueue::start(store.clone(), config.queue_capacity),
+            store,
+            admin_token_hash: config
+                .admin_token
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(auth::hash_secret),
+            metrics: Arc::new(metrics::Metrics::default()),
+        }
+    }
+}
+
+pub fn app(state: AppState) -> axum::Router {
+    routes::router()
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Ingest bodies are checked against their own limit after decompression;
+        // the transport limit only stops absurd uploads early.
+        .layer(axum::extract::DefaultBodyLimit::max(
+            routes::events::MAX_BYTES + 1024,
+        ))
+        .with_state(state)
+}
+
+/// Serve until `shutdown` resolves; requests in flight are finished first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

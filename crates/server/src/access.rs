@@ -1,0 +1,73 @@
+//! What a token may do: the one place that decides (API.md §1). Handlers ask
+//! here before touching the store; none of them inspects a role itself.
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use spendlens_store::model::{IngestScope, Role};
+
+impl Principal {
+    /// Events may be sent by ingest tokens and platform admins only.
+    pub fn ingest_scope(&self) -> Result<IngestScope, ApiError> {
+        match (self.role, &self.org) {
+            (Role::Ingest, Some(org)) => Ok(IngestScope::Org(org.clone())),
+            (Role::Ingest, None) | (Role::PlatformAdmin, _) => Ok(IngestScope::Platform),
+            _ => Err(ApiError::Forbidden(
+                "only ingest tokens and platform admins may send events".into(),
+            )),
+        }
+    }
+
+    pub fn require_platform_admin(&self) -> Result<(), ApiError> {
+        if self.role == Role::PlatformAdmin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this needs a platform_admin token".into(),
+            ))
+        }
+    }
+
+    /// Another organisation's data is 404 (its existence is not revealed);
+    /// one's own organisation outside one's role is 403.
+    pub fn require_org_admin(&self, org: &str) -> Result<(), ApiError> {
+        if self.role == Role::PlatformAdmin {
+            return Ok(());
+        }
+        if self.org.as_deref() != Some(org) {
+            return Err(ApiError::NotFound(format!("organisation {org}")));
+        }
+        if self.role == Role::OrgAdmin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "this needs an org_admin token of this organisation".into(),
+            ))
+        }
+    }
+
+    /// The tokens `self` may create: platform admins any; org admins tokens
+    /// of their own organisation up to org_admin.
+    pub fn require_may_create_token(&self, role: Role, org: Option<&str>) -> Result<(), ApiError> {
+        if self.role == Role::PlatformAdmin {
+            return Ok(());
+        }
+        match (self.role, org) {
+            (Role::OrgAdmin, Some(o))
+                if self.org.as_deref() == Some(o) && role != Role::PlatformAdmin =>
+            {
+                Ok(())
+            }
+            (Role::OrgAdmin, Some(o)) if self.org.as_deref() != Some(o) => {
+                Err(ApiError::NotFound(format!("organisation {o}")))
+            }
+            _ => Err(ApiError::Forbidden("you may not create this token".into())),
+        }
+    }
+
+    /// Markup and prices are the platform admin's alone.
+    pub fn require_may_set_markup(&self) -> Result<(), ApiError> {
+        self.require_platform_admin().map_err(|_| {
+            ApiError::Forbidden("only a platform admin sets markups and negotiated prices".into())
+        })
+    }
+}

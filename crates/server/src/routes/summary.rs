@@ -1,0 +1,128 @@
+//! `GET /v1/orgs/{org}/summary` (API.md §4): the organisation's figures for a
+//! period, its previous period and the change. The rest of the analytics API
+//! builds on the same `FigureQuery`.
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use spendlens_domain::money::{div_round, format_usd};
+use spendlens_domain::time::{parse_timezone, Day, Period, TimeError};
+use spendlens_store::query::{FigureQuery, Figures, Filter};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/orgs/{org}/summary", get(summary))
+}
+
+#[derive(Debug, Deserialize)]
+struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+    period: Option<String>,
+}
+
+fn period_error(e: TimeError) -> ApiError {
+    let parameter = match e {
+        TimeError::PeriodAndRange | TimeError::BadPeriod => "period",
+        TimeError::HalfRange | TimeError::EmptyRange => "to",
+        _ => "from",
+    };
+    ApiError::param(parameter, e.to_string())
+}
+
+fn ratio(num: i128, den: i128) -> Value {
+    if den == 0 {
+        Value::Null
+    } else {
+        json!(num as f64 / den as f64)
+    }
+}
+
+/// The figures of API.md §3 as JSON: money as 9-decimal strings.
+pub fn figures_json(f: &Figures) -> Map<String, Value> {
+    let profit = f.total_cost - f.actual_api_cost;
+    let avg = div_round(f.total_cost, f.active_users as i128).map(format_usd);
+    let mut m = Map::new();
+    m.insert("total_cost".into(), format_usd(f.total_cost).into());
+    m.insert(
+        "actual_api_cost".into(),
+        format_usd(f.actual_api_cost).into(),
+    );
+    m.insert("profit".into(), format_usd(profit).into());
+    m.insert("margin".into(), ratio(profit, f.total_cost));
+    m.insert("active_users".into(), f.active_users.into());
+    m.insert("conversations".into(), f.conversations.into());
+    m.insert("messages".into(), f.messages.into());
+    m.insert("tokens_in".into(), f.tokens_in.into());
+    m.insert("tokens_out".into(), f.tokens_out.into());
+    m.insert("tokens".into(), (f.tokens_in + f.tokens_out).into());
+    m.insert("unpriced_events".into(), f.unpriced_events.into());
+    m.insert("avg_cost_per_active_user".into(), avg.into());
+    m
+}
+
+fn change_pct(now: &Figures, before: &Figures) -> Value {
+    let pct = |cur: i128, prev: i128| {
+        if prev == 0 {
+            Value::Null
+        } else {
+            json!((cur - prev) as f64 / prev as f64 * 100.0)
+        }
+    };
+    json!({
+        "total_cost": pct(now.total_cost, before.total_cost),
+        "actual_api_cost": pct(now.actual_api_cost, before.actual_api_cost),
+        "profit": pct(now.total_cost - now.actual_api_cost, before.total_cost - before.actual_api_cost),
+        "active_users": pct(now.active_users.into(), before.active_users.into()),
+        "conversations": pct(now.conversations.into(), before.conversations.into()),
+        "messages": pct(now.messages.into(), before.messages.into()),
+        "tokens": pct((now.tokens_in + now.tokens_out).into(), (before.tokens_in + before.tokens_out).into()),
+    })
+}
+
+async fn summary(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(org): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> ApiResult<Json<Value>> {
+    who.require_org_admin(&org)?;
+    let info = state.store.get_org(&org).await?;
+    let tz = parse_timezone(&info.timezone)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored timezone: {e}")))?;
+    let today = Day::from_date(Timestamp::now().to_zoned(tz).date());
+    let period = Period::resolve(
+        q.from.as_deref(),
+        q.to.as_deref(),
+        q.period.as_deref(),
+        today,
+    )
+    .map_err(period_error)?;
+    let ask = |period: Period| FigureQuery {
+        org: org.clone(),
+        period,
+        filter: Filter::default(),
+        group_by: vec![],
+    };
+    let total = |rows: Vec<spendlens_store::query::GroupRow>| {
+        rows.into_iter()
+            .next()
+            .map(|r| r.figures)
+            .unwrap_or_default()
+    };
+    let now = total(state.store.figures(&ask(period)).await?);
+    let before = total(state.store.figures(&ask(period.previous())).await?);
+    let mut out = figures_json(&now);
+    out.insert("organization_id".into(), org.clone().into());
+    out.insert("from".into(), period.from.to_string().into());
+    out.insert("to".into(), period.to.to_string().into());
+    out.insert("last_event_at".into(), json!(info.last_event_at));
+    out.insert("previous".into(), Value::Object(figures_json(&before)));
+    out.insert("change_pct".into(), change_pct(&now, &before));
+    Ok(Json(Value::Object(out)))
+}

@@ -1,0 +1,83 @@
+//! The storage contract: domain questions and commands, no SQL. Each backend
+//! (embedded SQLite now, PostgreSQL next) implements it, and one contract test
+//! suite runs against every backend.
+
+use crate::model::*;
+use crate::query::{FigureQuery, GroupRow};
+use async_trait::async_trait;
+use jiff::Timestamp;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short name for logs and metrics ("sqlite", "postgres").
+    fn backend(&self) -> &'static str;
+
+    // --- ingestion -------------------------------------------------------
+
+    /// Store several requests' events in one transaction (group commit) and
+    /// update every aggregate in it. Returns one outcome per batch, in order.
+    /// When this returns Ok, the accepted events are durable.
+    async fn ingest(&self, batches: Vec<IngestBatch>) -> Result<Vec<BatchOutcome>>;
+
+    // --- organisations and their structure --------------------------------
+
+    async fn create_org(&self, org: NewOrg, actor: &str) -> Result<Org>;
+    async fn get_org(&self, org: &str) -> Result<Org>;
+    async fn list_orgs(&self) -> Result<Vec<Org>>;
+    async fn update_org(&self, org: &str, patch: OrgPatch, actor: &str) -> Result<Org>;
+
+    async fn create_team(&self, org: &str, team: Team, actor: &str) -> Result<Team>;
+    async fn list_teams(&self, org: &str) -> Result<Vec<Team>>;
+
+    /// Create or replace a membership made by an admin.
+    async fn put_member(&self, org: &str, member: Member, actor: &str) -> Result<Member>;
+    async fn get_member(&self, org: &str, user: &str) -> Result<Member>;
+    async fn list_members(&self, org: &str) -> Result<Vec<Member>>;
+    /// Remove a membership and revoke the person's tokens for that organisation.
+    async fn delete_member(&self, org: &str, user: &str, actor: &str) -> Result<()>;
+
+    async fn create_api_key(
+        &self,
+        org: &str,
+        id: &str,
+        name: &str,
+        provider: Option<&str>,
+        actor: &str,
+    ) -> Result<ApiKey>;
+    async fn list_api_keys(&self, org: &str) -> Result<Vec<ApiKey>>;
+
+    // --- tokens ----------------------------------------------------------
+
+    async fn create_token(&self, token: NewToken, actor: &str) -> Result<TokenRecord>;
+    /// The live token with this secret hash, if any (expired and revoked included,
+    /// so the caller can say why it refuses).
+    async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>>;
+    async fn touch_token(&self, id: &str, at: Timestamp) -> Result<()>;
+    async fn list_tokens(&self, org: Option<&str>) -> Result<Vec<TokenRecord>>;
+    async fn revoke_token(&self, id: &str, actor: &str) -> Result<()>;
+
+    async fn audit_log(&self, org: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>>;
+
+    // --- reading ---------------------------------------------------------
+
+    /// Figures of API.md §3 for one organisation, from the aggregates only.
+    async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>>;
+    /// Every retained event of an organisation in time order (detail).
+    async fn events(&self, org: &str) -> Result<Vec<StoredEvent>>;
+    async fn quarantined(&self) -> Result<Vec<QuarantinedEvent>>;
+}

@@ -1,0 +1,220 @@
+//! Plain records that cross the storage contract. No behaviour beyond parsing
+//! the small enums.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use spendlens_domain::{ErrorCode, Event, Markup};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    PlatformAdmin,
+    OrgAdmin,
+    TeamLead,
+    Member,
+    Ingest,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::PlatformAdmin => "platform_admin",
+            Role::OrgAdmin => "org_admin",
+            Role::TeamLead => "team_lead",
+            Role::Member => "member",
+            Role::Ingest => "ingest",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "platform_admin" => Role::PlatformAdmin,
+            "org_admin" => Role::OrgAdmin,
+            "team_lead" => Role::TeamLead,
+            "member" => Role::Member,
+            "ingest" => Role::Ingest,
+            _ => return None,
+        })
+    }
+    /// Rank for "a token may not exceed its membership's role".
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Ingest => 0,
+            Role::Member => 1,
+            Role::TeamLead => 2,
+            Role::OrgAdmin => 3,
+            Role::PlatformAdmin => 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub timezone: String,
+    #[serde(serialize_with = "ser_markup")]
+    pub markup: Markup,
+    pub webhook_url: Option<String>,
+    pub retention_days: u32,
+    pub created_at: Timestamp,
+    pub last_event_at: Option<Timestamp>,
+}
+
+fn ser_markup<S: serde::Serializer>(m: &Markup, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&m.to_decimal_string())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrg {
+    pub id: String,
+    pub name: String,
+    pub timezone: String,
+    pub markup: Markup,
+    pub webhook_url: Option<String>,
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgPatch {
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+    pub markup: Option<Markup>,
+    pub webhook_url: Option<Option<String>>,
+    pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Team {
+    pub team_id: String,
+    pub name: String,
+    pub department: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub team_id: Option<String>,
+    pub department: Option<String>,
+    /// false for members created on first sight of an event.
+    pub added_by_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    pub api_key_id: String,
+    pub name: String,
+    pub provider: Option<String>,
+    pub registered: bool,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub role: Role,
+    pub organization_id: Option<String>,
+    pub team_id: Option<String>,
+    pub user_id: Option<String>,
+    pub name: Option<String>,
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewToken {
+    pub id: String,
+    pub secret_hash: String,
+    pub role: Role,
+    pub organization_id: Option<String>,
+    pub team_id: Option<String>,
+    pub user_id: Option<String>,
+    pub name: Option<String>,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    pub actor: String,
+    pub organization_id: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+}
+
+/// Who sent a batch of events, which decides how each event finds its organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestScope {
+    /// An org-scoped ingest token: events belong to this organisation.
+    Org(String),
+    /// A platform-wide ingest token or a platform admin.
+    Platform,
+}
+
+/// One request's valid events, each with its index in the request body.
+#[derive(Debug, Clone)]
+pub struct IngestBatch {
+    pub scope: IngestScope,
+    pub events: Vec<(usize, Event)>,
+    pub received_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemError {
+    pub index: usize,
+    pub event_id: Option<String>,
+    pub code: ErrorCode,
+    pub field: Option<&'static str>,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+}
+
+/// The store's verdict on one batch (API.md §2's answer, before parse errors are merged in).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchOutcome {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+    pub rejected: u64,
+    pub errors: Vec<ItemError>,
+}
+
+/// An event as stored, with everything resolved at ingest. Used by `verify`
+/// and by tests that recompute figures from detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredEvent {
+    pub organization_id: String,
+    pub event_id: String,
+    pub occurred_at: Timestamp,
+    /// The civil day in the organisation's timezone in force at occurred_at.
+    pub day: i32,
+    pub user_id: String,
+    pub team_id: Option<String>,
+    pub department: Option<String>,
+    pub api_key_id: Option<String>,
+    pub provider: Option<String>,
+    pub model: String,
+    pub conversation_id: String,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cached_tokens_in: u64,
+    pub cache_write_tokens_in: u64,
+    pub total_cost: i64,
+    pub actual_api_cost: i64,
+    pub unpriced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QuarantinedEvent {
+    pub organization_hint: Option<String>,
+    pub event_id: String,
+    pub user_id: String,
+    pub reason: ErrorCode,
+    pub received_at: Timestamp,
+}

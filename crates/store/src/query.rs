@@ -1,0 +1,82 @@
+//! The one shape of an aggregate question: an organisation, a period of civil
+//! days, filters, and 0–3 group-by dimensions. Every figure of API.md §3 is
+//! answered from it; its meaning is written once, here and in the backends'
+//! aggregate code, never in handlers.
+
+use serde::Serialize;
+use spendlens_domain::time::Period;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dim {
+    User,
+    Team,
+    Department,
+    ApiKey,
+    Model,
+    Provider,
+    Day,
+    Week,
+    Month,
+}
+
+impl Dim {
+    pub fn parse(s: &str) -> Option<Dim> {
+        Some(match s {
+            "user" => Dim::User,
+            "team" => Dim::Team,
+            "department" => Dim::Department,
+            "api_key" => Dim::ApiKey,
+            "model" => Dim::Model,
+            "provider" => Dim::Provider,
+            "day" => Dim::Day,
+            "week" => Dim::Week,
+            "month" => Dim::Month,
+            _ => return None,
+        })
+    }
+}
+
+/// `None`: no filter. `Some(None)`: the null group (`_none`). `Some(Some(id))`: that id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Filter {
+    pub user: Option<Option<String>>,
+    pub team: Option<Option<String>>,
+    pub department: Option<Option<String>>,
+    pub api_key: Option<Option<String>>,
+    pub model: Option<Option<String>>,
+    pub provider: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FigureQuery {
+    pub org: String,
+    pub period: Period,
+    pub filter: Filter,
+    pub group_by: Vec<Dim>,
+}
+
+/// The additive figures plus the two that are not (active users, conversations).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Figures {
+    pub total_cost: i128,
+    pub actual_api_cost: i128,
+    pub messages: u64,
+    pub tokens_in: u64,
+    pub tokens_out: u64,
+    pub cached_tokens_in: u64,
+    pub cache_write_tokens_in: u64,
+    pub unpriced_events: u64,
+    /// Conversations whose first event falls in the group and period.
+    pub conversations: u64,
+    /// Distinct users with an event in the group and period.
+    pub active_users: u64,
+}
+
+/// One group's key (the values of the group-by dimensions, in order; `None`
+/// is the null group; days, weeks and months as `YYYY-MM-DD`) and figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    pub key: Vec<Option<String>>,
+    pub figures: Figures,
+}

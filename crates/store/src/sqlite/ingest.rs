@@ -1,0 +1,584 @@
+//! One group-commit transaction: place every event, deduplicate it, store its
+//! detail, and fold it into the cube, conversations and last-seen times.
+
+use super::resolve;
+use super::sql_err;
+use super::writer::{OrgInfo, WriterState};
+use crate::aggregate::{costs, Buckets, CubeDeltas, Groups};
+use crate::contract::Result;
+use crate::model::{BatchOutcome, IngestBatch, IngestScope, ItemError};
+use rusqlite::{params, OptionalExtension};
+use spendlens_domain::time::{local_day, local_hour_start, Day};
+use spendlens_domain::{Catalog, ErrorCode, Event, Price};
+use std::collections::HashMap;
+
+/// A conversation as this transaction sees it; written back once at the end.
+struct Conv {
+    id: i64,
+    user: i64,
+    first_at: i64,
+    first_event_id: String,
+    first_day: i64,
+    first_groups: Groups,
+    last_at: i64,
+    title: Option<String>,
+    title_at: Option<i64>,
+    dirty: bool,
+}
+
+enum Place {
+    Org(OrgInfo),
+    Quarantine(ErrorCode, String),
+    Reject(ErrorCode, Option<&'static str>, String),
+}
+
+struct Tx {
+    deltas: CubeDeltas,
+    convs: HashMap<(i64, String), Conv>,
+    org_last: HashMap<i64, i64>,
+    key_last: HashMap<i64, i64>,
+}
+
+pub fn ingest(w: &mut WriterState, batches: Vec<IngestBatch>) -> Result<Vec<BatchOutcome>> {
+    let mut tx = Tx {
+        deltas: CubeDeltas::default(),
+        convs: HashMap::new(),
+        org_last: HashMap::new(),
+        key_last: HashMap::new(),
+    };
+    let mut outcomes = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let mut out = BatchOutcome::default();
+        for (index, event) in &batch.events {
+            let err = |code, field, message| ItemError {
+                index: *index,
+                event_id: Some(event.event_id.clone()),
+                code,
+                field,
+                message,
+                line: None,
+            };
+            match place(w, &batch.scope, event)? {
+                Place::Reject(code, field, msg) => {
+                    out.rejected += 1;
+                    out.errors.push(err(code, field, msg));
+                }
+                Place::Quarantine(code, msg) => {
+                    match quarantine(w, event, code, batch.received_at.as_microsecond())? {
+                        Stored::New => {
+                            out.quarantined += 1;
+                            out.errors.push(err(code, Some("organization_id"), msg));
+                        }
+                        Stored::Repeat => out.duplicates += 1,
+                        Stored::Conflict => {
+                            out.duplicates += 1;
+                            out.errors.push(err(
+                                ErrorCode::DuplicateConflict,
+                                Some("event_id"),
+                                conflict_message(event),
+                            ));
+                        }
+                    }
+                }
+                Place::Org(org) => match accept(w, &mut tx, &org, event)? {
+                    Accepted::New => out.accepted += 1,
+                    Accepted::Repeat => out.duplicates += 1,
+                    Accepted::Conflict => {
+                        out.duplicates += 1;
+                        out.errors.push(err(
+                            ErrorCode::DuplicateConflict,
+                            Some("event_id"),
+                            conflict_message(event),
+                        ));
+                    }
+                    Accepted::OwnerMismatch => {
+                        out.rejected += 1;
+                        out.errors.push(err(
+                            ErrorCode::ConversationOwnerMismatch,
+                            Some("conversation_id"),
+                            format!(
+                                "conversation {} belongs to another user",
+                                event.conversation_id
+                            ),
+                        ));
+                    }
+                },
+            }
+        }
+        outcomes.push(out);
+    }
+    flush(w, tx)?;
+    Ok(outcomes)
+}
+
+fn conflict_message(e: &Event) -> String {
+    format!(
+        "event_id {} was already received with a different payload; the first one stays",
+        e.event_id
+    )
+}
+
+fn place(w: &mut WriterState, scope: &IngestScope, e: &Event) -> Result<Place> {
+    match scope {
+        IngestScope::Org(org) => {
+            if let Some(given) = &e.organization_id {
+                if given != org {
+                    return Ok(Place::Reject(
+                        ErrorCode::OrganizationMismatch,
+                        Some("organization_id"),
+                        format!("organization_id {given} does not match the token's organisation"),
+                    ));
+                }
+            }
+            match resolve::org(w, org)? {
+                Some(info) => Ok(Place::Org(info)),
+                None => Ok(Place::Quarantine(
+                    ErrorCode::UnknownOrganization,
+                    format!("organisation {org} does not exist"),
+                )),
+            }
+        }
+        IngestScope::Platform => match &e.organization_id {
+            Some(given) => match resolve::org(w, given)? {
+                Some(info) => Ok(Place::Org(info)),
+                None => Ok(Place::Quarantine(
+                    ErrorCode::UnknownOrganization,
+                    format!("organisation {given} does not exist; the event is kept in quarantine"),
+                )),
+            },
+            None => {
+                let orgs = resolve::admin_orgs_of(w, &e.user_id)?;
+                match orgs.as_slice() {
+                    [one] => match resolve::org(w, one)? {
+                        Some(info) => Ok(Place::Org(info)),
+                        None => Ok(Place::Quarantine(ErrorCode::UnknownOrganization, "organisation vanished".into())),
+                    },
+                    [] => Ok(Place::Quarantine(
+                        ErrorCode::UnknownOrganization,
+                        format!("no organization_id and user {} is a member of no organisation; kept in quarantine", e.user_id),
+                    )),
+                    _ => Ok(Place::Quarantine(
+                        ErrorCode::AmbiguousOrganization,
+                        format!("no organization_id and user {} is a member of several organisations; kept in quarantine", e.user_id),
+                    )),
+                }
+            }
+        },
+    }
+}
+
+enum Stored {
+    New,
+    Repeat,
+    Conflict,
+}
+
+fn quarantine(w: &mut WriterState, e: &Event, code: ErrorCode, received_us: i64) -> Result<Stored> {
+    let hint = e.organization_id.clone().unwrap_or_default();
+    let hash = e.canonical_hash();
+    let n = w
+        .conn
+        .prepare_cached(
+            "INSERT INTO quarantine (org_hint, event_id, user_ext, reason, hash, payload, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (org_hint, event_id) DO NOTHING",
+        )
+        .and_then(|mut s| {
+            s.execute(params![hint, e.event_id, e.user_id, code.as_str(), hash, e.to_json().to_string(), received_us])
+        })
+        .map_err(sql_err)?;
+    if n == 1 {
+        return Ok(Stored::New);
+    }
+    let old: i64 = w
+        .conn
+        .prepare_cached("SELECT hash FROM quarantine WHERE org_hint = ?1 AND event_id = ?2")
+        .and_then(|mut s| s.query_row(params![hint, e.event_id], |r| r.get(0)))
+        .map_err(sql_err)?;
+    Ok(if old == hash {
+        Stored::Repeat
+    } else {
+        Stored::Conflict
+    })
+}
+
+enum Accepted {
+    New,
+    Repeat,
+    Conflict,
+    OwnerMismatch,
+}
+
+fn accept(w: &mut WriterState, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<Accepted> {
+    let hash = e.canonical_hash();
+    let inserted = w
+        .conn
+        .prepare_cached("INSERT INTO event_keys (org, event_id, hash) VALUES (?1, ?2, ?3) ON CONFLICT (org, event_id) DO NOTHING")
+        .and_then(|mut s| s.execute(params![org.id, e.event_id, hash]))
+        .map_err(sql_err)?;
+    if inserted == 0 {
+        let old: i64 = w
+            .conn
+            .prepare_cached("SELECT hash FROM event_keys WHERE org = ?1 AND event_id = ?2")
+            .and_then(|mut s| s.query_row(params![org.id, e.event_id], |r| r.get(0)))
+            .map_err(sql_err)?;
+        return Ok(if old == hash {
+            Accepted::Repeat
+        } else {
+            Accepted::Conflict
+        });
+    }
+
+    let user = resolve::user(w, &e.user_id, e.user_email.as_deref())?;
+    let at = e.occurred_at.as_microsecond();
+    if let Some(conv) = load_conv(w, tx, org.id, &e.conversation_id)? {
+        if conv.user != user {
+            w.conn
+                .prepare_cached("DELETE FROM event_keys WHERE org = ?1 AND event_id = ?2")
+                .and_then(|mut s| s.execute(params![org.id, e.event_id]))
+                .map_err(sql_err)?;
+            return Ok(Accepted::OwnerMismatch);
+        }
+    }
+
+    let catalog = Catalog::builtin();
+    let event_team = match &e.team_id {
+        Some(t) => Some(resolve::team(w, org.id, t)?),
+        None => None,
+    };
+    let membership = resolve::member(w, org.id, user, event_team.as_ref().map(|t| t.id))?;
+    let team = match (event_team, membership.team) {
+        (Some(t), _) => Some(t),
+        (None, Some(id)) => Some(resolve::team_by_id(w, id)?),
+        (None, None) => None,
+    };
+    let dept_name = e
+        .department
+        .clone()
+        .or(membership.department.clone())
+        .or(team.as_ref().and_then(|t| t.department.clone()));
+    let dept = match dept_name {
+        Some(d) => resolve::department(w, org.id, &d)?,
+        None => 0,
+    };
+    let catalog_provider = catalog.provider_of(&e.model_name);
+    let key = match &e.api_key_id {
+        Some(k) => Some(resolve::api_key(
+            w,
+            org.id,
+            k,
+            e.api_key_provider.as_deref().or(catalog_provider),
+        )?),
+        None => None,
+    };
+    let provider_name = e
+        .api_key_provider
+        .clone()
+        .or(key.as_ref().and_then(|k| k.provider.clone()))
+        .or(catalog_provider.map(str::to_owned));
+    let provider = match provider_name {
+        Some(p) => resolve::provider(w, &p)?,
+        None => 0,
+    };
+    let model = resolve::model(w, &e.model_name)?;
+    let groups = Groups {
+        user,
+        team: team.map_or(0, |t| t.id),
+        dept,
+        key: key.as_ref().map_or(0, |k| k.id),
+        model,
+        provider,
+    };
+
+    let price = negotiated(org, &e.model_name, at).or_else(|| {
+        catalog
+            .lookup(&e.model_name, e.occurred_at)
+            .map(|c| c.price)
+    });
+    let (total, actual, flags) = costs(e, price, org.markup);
+
+    let zone = org.zone_at(at);
+    let day: Day = local_day(e.occurred_at, zone);
+    let buckets = Buckets {
+        hour: local_hour_start(e.occurred_at, zone),
+        day: i64::from(day.0),
+        month: i64::from(day.month().0),
+    };
+
+    let conv_id = touch_conv(w, tx, org.id, e, user, at, buckets, groups)?;
+    w.conn
+        .prepare_cached(
+            "INSERT INTO events (org, event_id, occurred_at, day, user, team, dept, key, model, provider, conv,
+             tokens_in, tokens_out, cached_in, cache_write_in, total_cost, actual_cost, cost_flags)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                org.id,
+                e.event_id,
+                at,
+                buckets.day,
+                groups.user,
+                groups.team,
+                groups.dept,
+                groups.key,
+                groups.model,
+                groups.provider,
+                conv_id,
+                e.tokens_in as i64,
+                e.tokens_out as i64,
+                e.cached_tokens_in as i64,
+                e.cache_write_tokens_in as i64,
+                total.0,
+                actual.0,
+                flags
+            ])
+        })
+        .map_err(sql_err)?;
+    tx.deltas
+        .add_message(org.id, buckets, groups, e, total, actual, flags);
+    let last = tx.org_last.entry(org.id).or_insert(at);
+    *last = (*last).max(at);
+    if groups.key != 0 {
+        let last = tx.key_last.entry(groups.key).or_insert(at);
+        *last = (*last).max(at);
+    }
+    Ok(Accepted::New)
+}
+
+/// A negotiated price of the organisation in force at `at`, for the model or
+/// its snapshot's base.
+fn negotiated(org: &OrgInfo, model: &str, at: i64) -> Option<Price> {
+    let pick = |name: &str| {
+        org.prices.get(name).and_then(|list| {
+            let i = list.partition_point(|(from, _)| *from <= at);
+            i.checked_sub(1).map(|i| list[i].1)
+        })
+    };
+    pick(model).or_else(|| spendlens_domain::prices::snapshot_base(model).and_then(pick))
+}
+
+fn load_conv<'a>(
+    w: &mut WriterState,
+    tx: &'a mut Tx,
+    org: i64,
+    ext: &str,
+) -> Result<Option<&'a mut Conv>> {
+    let k = (org, ext.to_owned());
+    if !tx.convs.contains_key(&k) {
+        let found = w
+            .conn
+            .prepare_cached(
+                "SELECT id, user, first_at, first_event_id, first_day, first_team, first_dept, first_key, first_model,
+                 first_provider, last_at, title, title_at FROM conversations WHERE org = ?1 AND ext_id = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![org, ext], |r| {
+                    let user: i64 = r.get(1)?;
+                    Ok(Conv {
+                        id: r.get(0)?,
+                        user,
+                        first_at: r.get(2)?,
+                        first_event_id: r.get(3)?,
+                        first_day: r.get(4)?,
+                        first_groups: Groups {
+                            user,
+                            team: r.get(5)?,
+                            dept: r.get(6)?,
+                            key: r.get(7)?,
+                            model: r.get(8)?,
+                            provider: r.get(9)?,
+                        },
+                        last_at: r.get(10)?,
+                        title: r.get(11)?,
+                        title_at: r.get(12)?,
+                        dirty: false,
+                    })
+                })
+                .optional()
+            })
+            .map_err(sql_err)?;
+        match found {
+            Some(c) => {
+                tx.convs.insert(k.clone(), c);
+            }
+            None => return Ok(None),
+        }
+    }
+    Ok(tx.convs.get_mut(&k))
+}
+
+/// Record the event in its conversation: create it, or move its start when
+/// this event is earlier (by occurred_at, then event_id), and keep the
+/// latest title. Returns the conversation's internal id.
+#[allow(clippy::too_many_arguments)]
+fn touch_conv(
+    w: &mut WriterState,
+    tx: &mut Tx,
+    org: i64,
+    e: &Event,
+    user: i64,
+    at: i64,
+    b: Buckets,
+    g: Groups,
+) -> Result<i64> {
+    let month_of = |day: i64| i64::from(Day(day as i32).month().0);
+    let title = e.conversation_title.clone();
+    if load_conv(w, tx, org, &e.conversation_id)?.is_none() {
+        w.conn
+            .prepare_cached(
+                "INSERT INTO conversations (org, ext_id, user, first_at, first_event_id, first_day, first_team, first_dept,
+                 first_key, first_model, first_provider, last_at, title, title_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?4, ?12, ?13)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    org,
+                    e.conversation_id,
+                    user,
+                    at,
+                    e.event_id,
+                    b.day,
+                    g.team,
+                    g.dept,
+                    g.key,
+                    g.model,
+                    g.provider,
+                    title,
+                    title.as_ref().map(|_| at)
+                ])
+            })
+            .map_err(sql_err)?;
+        let id = w.conn.last_insert_rowid();
+        tx.convs.insert(
+            (org, e.conversation_id.clone()),
+            Conv {
+                id,
+                user,
+                first_at: at,
+                first_event_id: e.event_id.clone(),
+                first_day: b.day,
+                first_groups: g,
+                last_at: at,
+                title,
+                title_at: e.conversation_title.as_ref().map(|_| at),
+                dirty: false,
+            },
+        );
+        tx.deltas.add_conversation(org, b.day, b.month, g, 1);
+        return Ok(id);
+    }
+    let Some(conv) = tx.convs.get_mut(&(org, e.conversation_id.clone())) else {
+        return Err(anyhow::anyhow!("conversation vanished from the transaction").into());
+    };
+    if (at, e.event_id.as_str()) < (conv.first_at, conv.first_event_id.as_str()) {
+        tx.deltas.add_conversation(
+            org,
+            conv.first_day,
+            month_of(conv.first_day),
+            conv.first_groups,
+            -1,
+        );
+        tx.deltas.add_conversation(org, b.day, b.month, g, 1);
+        conv.first_at = at;
+        conv.first_event_id = e.event_id.clone();
+        conv.first_day = b.day;
+        conv.first_groups = g;
+        conv.dirty = true;
+    }
+    if at > conv.last_at {
+        conv.last_at = at;
+        conv.dirty = true;
+    }
+    if let Some(t) = title {
+        if conv.title_at.is_none_or(|old| at >= old) {
+            conv.title = Some(t);
+            conv.title_at = Some(at);
+            conv.dirty = true;
+        }
+    }
+    Ok(conv.id)
+}
+
+fn flush(w: &mut WriterState, tx: Tx) -> Result<()> {
+    {
+        let mut s = w
+            .conn
+            .prepare_cached(
+                "UPDATE conversations SET first_at = ?2, first_event_id = ?3, first_day = ?4, first_team = ?5,
+                 first_dept = ?6, first_key = ?7, first_model = ?8, first_provider = ?9, last_at = ?10, title = ?11,
+                 title_at = ?12 WHERE id = ?1",
+            )
+            .map_err(sql_err)?;
+        for c in tx.convs.values().filter(|c| c.dirty) {
+            let g = c.first_groups;
+            s.execute(params![
+                c.id,
+                c.first_at,
+                c.first_event_id,
+                c.first_day,
+                g.team,
+                g.dept,
+                g.key,
+                g.model,
+                g.provider,
+                c.last_at,
+                c.title,
+                c.title_at
+            ])
+            .map_err(sql_err)?;
+        }
+    }
+    {
+        let mut s = w
+            .conn
+            .prepare_cached(
+                "INSERT INTO cube (org, grain, bucket, user, team, dept, key, model, provider, total_cost, actual_cost,
+                 messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                 ON CONFLICT (org, grain, bucket, user, team, dept, key, model, provider) DO UPDATE SET
+                 total_cost = total_cost + excluded.total_cost, actual_cost = actual_cost + excluded.actual_cost,
+                 messages = messages + excluded.messages, tokens_in = tokens_in + excluded.tokens_in,
+                 tokens_out = tokens_out + excluded.tokens_out, cached_in = cached_in + excluded.cached_in,
+                 cache_write_in = cache_write_in + excluded.cache_write_in, unpriced = unpriced + excluded.unpriced,
+                 convs = convs + excluded.convs",
+            )
+            .map_err(sql_err)?;
+        for (k, d) in &tx.deltas.cells {
+            let g = k.groups;
+            s.execute(params![
+                k.org,
+                k.grain,
+                k.bucket,
+                g.user,
+                g.team,
+                g.dept,
+                g.key,
+                g.model,
+                g.provider,
+                d.total_cost,
+                d.actual_cost,
+                d.messages,
+                d.tokens_in,
+                d.tokens_out,
+                d.cached_in,
+                d.cache_write_in,
+                d.unpriced,
+                d.convs
+            ])
+            .map_err(sql_err)?;
+        }
+    }
+    for (org, at) in tx.org_last {
+        w.conn
+            .prepare_cached("UPDATE orgs SET last_event_at = max(coalesce(last_event_at, ?2), ?2) WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![org, at]))
+            .map_err(sql_err)?;
+    }
+    for (key, at) in tx.key_last {
+        w.conn
+            .prepare_cached("UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, ?2), ?2) WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![key, at]))
+            .map_err(sql_err)?;
+    }
+    Ok(())
+}

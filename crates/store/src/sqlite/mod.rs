@@ -1,0 +1,268 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! Exactly one thread writes (`writer.rs`): ingestion and administration are
+//! jobs sent to it, so its caches of ids and settings can never go stale and
+//! group commit falls out naturally. Reads run on a small pool of read-only
+//! connections, which WAL lets proceed while the writer commits.
+
+mod admin;
+mod ingest;
+mod migrate;
+pub use migrate::known as known_migrations;
+mod read;
+mod resolve;
+mod writer;
+
+use crate::contract::{Result, Store, StoreError};
+use crate::model::*;
+use crate::query::{FigureQuery, GroupRow};
+use async_trait::async_trait;
+use jiff::Timestamp;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use writer::Writer;
+
+/// How hard a commit tries to reach the disk. `Process` survives the process
+/// being killed (WAL with synchronous=NORMAL); `Full` survives power loss too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    #[default]
+    Process,
+    Full,
+}
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    /// Held for the store's lifetime: on SQLite one process writes.
+    _lock: std::fs::File,
+}
+
+fn sql_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Other(anyhow::Error::new(e))
+}
+
+pub(crate) fn now_us() -> i64 {
+    Timestamp::now().as_microsecond()
+}
+
+pub(crate) fn ts(us: i64) -> Timestamp {
+    Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let sync = match durability {
+        Durability::Process => "NORMAL",
+        Durability::Full => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the store at `path`, run migrations, and take
+    /// the single-writer lock. Fails with a clear message when another process
+    /// holds the database.
+    pub fn open(path: &Path, durability: Durability) -> Result<SqliteStore> {
+        let lock_path = path.with_extension("db.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| {
+                StoreError::Other(anyhow::anyhow!("cannot open {}: {e}", lock_path.display()))
+            })?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Conflict(format!(
+                "{} is in use by another spendlens process (on SQLite one process writes); \
+                 stop the server first, or send the command to it",
+                path.display()
+            )));
+        }
+        let mut conn = Connection::open(path).map_err(sql_err)?;
+        configure(&conn, durability).map_err(sql_err)?;
+        migrate::run(&mut conn).map_err(sql_err)?;
+        let writer = Writer::start(conn)?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            _lock: lock,
+        })
+    }
+
+    /// Run `f` on a read connection from the pool, off the async runtime.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match pool
+                .lock()
+                .map_err(|_| anyhow::anyhow!("reader pool poisoned"))?
+                .pop()
+            {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .map_err(sql_err)?;
+                    c.busy_timeout(std::time::Duration::from_secs(10))
+                        .map_err(sql_err)?;
+                    c.pragma_update(None, "cache_size", -32768)
+                        .map_err(sql_err)?;
+                    c
+                }
+            };
+            let out = f(&conn);
+            if let Ok(mut p) = pool.lock() {
+                if p.len() < 8 {
+                    p.push(conn);
+                }
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("read task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ingest(&self, batches: Vec<IngestBatch>) -> Result<Vec<BatchOutcome>> {
+        self.writer.run(move |w| ingest::ingest(w, batches)).await
+    }
+
+    async fn create_org(&self, org: NewOrg, actor: &str) -> Result<Org> {
+        let actor = actor.to_owned();
+        self.writer
+            .run(move |w| admin::create_org(w, org, &actor))
+            .await
+    }
+    async fn get_org(&self, org: &str) -> Result<Org> {
+        let org = org.to_owned();
+        self.read(move |c| read::get_org(c, &org)).await
+    }
+    async fn list_orgs(&self) -> Result<Vec<Org>> {
+        self.read(read::list_orgs).await
+    }
+    async fn update_org(&self, org: &str, patch: OrgPatch, actor: &str) -> Result<Org> {
+        let (org, actor) = (org.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| admin::update_org(w, &org, patch, &actor))
+            .await
+    }
+    async fn create_team(&self, org: &str, team: Team, actor: &str) -> Result<Team> {
+        let (org, actor) = (org.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| admin::create_team(w, &org, team, &actor))
+            .await
+    }
+    async fn list_teams(&self, org: &str) -> Result<Vec<Team>> {
+        let org = org.to_owned();
+        self.read(move |c| read::list_teams(c, &org)).await
+    }
+    async fn put_member(&self, org: &str, member: Member, actor: &str) -> Result<Member> {
+        let (org, actor) = (org.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| admin::put_member(w, &org, member, &actor))
+            .await
+    }
+    async fn get_member(&self, org: &str, user: &str) -> Result<Member> {
+        let (org, user) = (org.to_owned(), user.to_owned());
+        self.read(move |c| read::get_member(c, &org, &user)).await
+    }
+    async fn list_members(&self, org: &str) -> Result<Vec<Member>> {
+        let org = org.to_owned();
+        self.read(move |c| read::list_members(c, &org)).await
+    }
+    async fn delete_member(&self, org: &str, user: &str, actor: &str) -> Result<()> {
+        let (org, user, actor) = (org.to_owned(), user.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| admin::delete_member(w, &org, &user, &actor))
+            .await
+    }
+    async fn create_api_key(
+        &self,
+        org: &str,
+        id: &str,
+        name: &str,
+        provider: Option<&str>,
+        actor: &str,
+    ) -> Result<ApiKey> {
+        let (org, id, name, actor) = (
+            org.to_owned(),
+            id.to_owned(),
+            name.to_owned(),
+            actor.to_owned(),
+        );
+        let provider = provider.map(str::to_owned);
+        self.writer
+            .run(move |w| admin::create_api_key(w, &org, &id, &name, provider.as_deref(), &actor))
+            .await
+    }
+    async fn list_api_keys(&self, org: &str) -> Result<Vec<ApiKey>> {
+        let org = org.to_owned();
+        self.read(move |c| read::list_api_keys(c, &org)).await
+    }
+    async fn create_token(&self, token: NewToken, actor: &str) -> Result<TokenRecord> {
+        let actor = actor.to_owned();
+        self.writer
+            .run(move |w| admin::create_token(w, token, &actor))
+            .await
+    }
+    async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>> {
+        let h = secret_hash.to_owned();
+        self.read(move |c| read::find_token(c, &h)).await
+    }
+    async fn touch_token(&self, id: &str, at: Timestamp) -> Result<()> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |w| admin::touch_token(w, &id, at))
+            .await
+    }
+    async fn list_tokens(&self, org: Option<&str>) -> Result<Vec<TokenRecord>> {
+        let org = org.map(str::to_owned);
+        self.read(move |c| read::list_tokens(c, org.as_deref()))
+            .await
+    }
+    async fn revoke_token(&self, id: &str, actor: &str) -> Result<()> {
+        let (id, actor) = (id.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| admin::revoke_token(w, &id, &actor))
+            .await
+    }
+    async fn audit_log(&self, org: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
+        let org = org.map(str::to_owned);
+        self.read(move |c| read::audit_log(c, org.as_deref(), limit))
+            .await
+    }
+    async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>> {
+        let q = query.clone();
+        self.read(move |c| read::figures(c, &q)).await
+    }
+    async fn events(&self, org: &str) -> Result<Vec<StoredEvent>> {
+        let org = org.to_owned();
+        self.read(move |c| read::events(c, &org)).await
+    }
+    async fn quarantined(&self) -> Result<Vec<QuarantinedEvent>> {
+        self.read(read::quarantined).await
+    }
+}

@@ -1,0 +1,423 @@
+//! Reads on pooled read-only connections.
+
+use super::{sql_err, ts};
+use crate::contract::{Result, StoreError};
+use crate::model::*;
+use crate::query::{Dim, FigureQuery, Figures, GroupRow};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use spendlens_domain::time::Day;
+use spendlens_domain::{ErrorCode, Markup};
+use std::collections::HashMap;
+
+fn org_id(c: &Connection, org: &str) -> Result<i64> {
+    c.prepare_cached("SELECT id FROM orgs WHERE ext_id = ?1")
+        .and_then(|mut s| s.query_row([org], |r| r.get(0)).optional())
+        .map_err(sql_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("organisation {org}")))
+}
+
+fn org_row(r: &Row) -> rusqlite::Result<Org> {
+    Ok(Org {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        timezone: r.get(2)?,
+        markup: Markup(r.get(3)?),
+        webhook_url: r.get(4)?,
+        retention_days: r.get(5)?,
+        created_at: ts(r.get(6)?),
+        last_event_at: r.get::<_, Option<i64>>(7)?.map(ts),
+    })
+}
+
+const ORG_COLS: &str =
+    "ext_id, name, timezone, markup_ppb, webhook_url, retention_days, created_at, last_event_at";
+
+pub fn get_org(c: &Connection, org: &str) -> Result<Org> {
+    c.prepare_cached(&format!("SELECT {ORG_COLS} FROM orgs WHERE ext_id = ?1"))
+        .and_then(|mut s| s.query_row([org], org_row).optional())
+        .map_err(sql_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("organisation {org}")))
+}
+
+pub fn list_orgs(c: &Connection) -> Result<Vec<Org>> {
+    let mut s = c
+        .prepare_cached(&format!("SELECT {ORG_COLS} FROM orgs ORDER BY ext_id"))
+        .map_err(sql_err)?;
+    let rows = s.query_map([], org_row).map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
+pub fn list_teams(c: &Connection, org: &str) -> Result<Vec<Team>> {
+    let id = org_id(c, org)?;
+    let mut s =
+        c.prepare_cached("SELECT ext_id, name, department FROM teams WHERE org = ?1 AND deleted = 0 ORDER BY ext_id").map_err(sql_err)?;
+    let rows = s
+        .query_map([id], |r| {
+            Ok(Team {
+                team_id: r.get(0)?,
+                name: r.get(1)?,
+                department: r.get(2)?,
+            })
+        })
+        .map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
+const MEMBER_SQL: &str = "SELECT u.ext_id, u.email, m.role, t.ext_id, m.department, m.added_by_admin
+    FROM members m JOIN users u ON u.id = m.user LEFT JOIN teams t ON t.id = m.team WHERE m.org = ?1";
+
+fn member_row(r: &Row) -> rusqlite::Result<Member> {
+    let role: String = r.get(2)?;
+    Ok(Member {
+        user_id: r.get(0)?,
+        email: r.get(1)?,
+        role: Role::parse(&role).unwrap_or(Role::Member),
+        team_id: r.get(3)?,
+        department: r.get(4)?,
+        added_by_admin: r.get(5)?,
+    })
+}
+
+pub fn get_member(c: &Connection, org: &str, user: &str) -> Result<Member> {
+    let id = org_id(c, org)?;
+    c.prepare_cached(&format!("{MEMBER_SQL} AND u.ext_id = ?2"))
+        .and_then(|mut s| s.query_row(params![id, user], member_row).optional())
+        .map_err(sql_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("member {user}")))
+}
+
+pub fn list_members(c: &Connection, org: &str) -> Result<Vec<Member>> {
+    let id = org_id(c, org)?;
+    let mut s = c
+        .prepare_cached(&format!("{MEMBER_SQL} ORDER BY u.ext_id"))
+        .map_err(sql_err)?;
+    let rows = s.query_map([id], member_row).map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
+pub fn list_api_keys(c: &Connection, org: &str) -> Result<Vec<ApiKey>> {
+    let id = org_id(c, org)?;
+    let mut s = c
+        .prepare_cached(
+            "SELECT ext_id, name, provider, registered, created_at, last_used_at FROM api_keys
+             WHERE org = ?1 AND deleted = 0 ORDER BY ext_id",
+        )
+        .map_err(sql_err)?;
+    let rows = s
+        .query_map([id], |r| {
+            Ok(ApiKey {
+                api_key_id: r.get(0)?,
+                name: r.get(1)?,
+                provider: r.get(2)?,
+                registered: r.get(3)?,
+                created_at: ts(r.get(4)?),
+                last_used_at: r.get::<_, Option<i64>>(5)?.map(ts),
+            })
+        })
+        .map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
+const TOKEN_SQL: &str =
+    "SELECT t.id, t.role, o.ext_id, t.team_ext, t.user_ext, t.name, t.expires_at, t.created_at,
+    t.last_used_at, t.revoked_at FROM tokens t LEFT JOIN orgs o ON o.id = t.org";
+
+fn token_row(r: &Row) -> rusqlite::Result<TokenRecord> {
+    let role: String = r.get(1)?;
+    Ok(TokenRecord {
+        id: r.get(0)?,
+        role: Role::parse(&role).unwrap_or(Role::Ingest),
+        organization_id: r.get(2)?,
+        team_id: r.get(3)?,
+        user_id: r.get(4)?,
+        name: r.get(5)?,
+        expires_at: r.get::<_, Option<i64>>(6)?.map(ts),
+        created_at: ts(r.get(7)?),
+        last_used_at: r.get::<_, Option<i64>>(8)?.map(ts),
+        revoked_at: r.get::<_, Option<i64>>(9)?.map(ts),
+    })
+}
+
+pub fn find_token(c: &Connection, secret_hash: &str) -> Result<Option<TokenRecord>> {
+    c.prepare_cached(&format!("{TOKEN_SQL} WHERE t.secret_hash = ?1"))
+        .and_then(|mut s| s.query_row([secret_hash], token_row).optional())
+        .map_err(sql_err)
+}
+
+pub fn token_by_id(c: &Connection, id: &str) -> Result<TokenRecord> {
+    c.prepare_cached(&format!("{TOKEN_SQL} WHERE t.id = ?1"))
+        .and_then(|mut s| s.query_row([id], token_row).optional())
+        .map_err(sql_err)?
+        .ok_or_else(|| StoreError::NotFound(format!("token {id}")))
+}
+
+pub fn list_tokens(c: &Connection, org: Option<&str>) -> Result<Vec<TokenRecord>> {
+    let mut s = c
+        .prepare_cached(&format!(
+            "{TOKEN_SQL} WHERE ?1 IS NULL OR o.ext_id = ?1 ORDER BY t.created_at"
+        ))
+        .map_err(sql_err)?;
+    let rows = s.query_map([org], token_row).map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
+pub fn audit_log(c: &Connection, org: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT a.at, a.actor, o.ext_id, a.action, a.target, a.detail FROM audit a LEFT JOIN orgs o ON o.id = a.org
+             WHERE ?1 IS NULL OR o.ext_id = ?1 ORDER BY a.id DESC LIMIT ?2",
+        )
+        .map_err(sql_err)?;
+    let rows = s
+        .query_map(params![org, limit as i64], |r| {
+            let detail: String = r.get(5)?;
+            Ok(AuditEntry {
+                at: ts(r.get(0)?),
+                actor: r.get(1)?,
+                organization_id: r.get(2)?,
+                action: r.get(3)?,
+                target: r.get(4)?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+            })
+        })
+        .map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
+pub fn quarantined(c: &Connection) -> Result<Vec<QuarantinedEvent>> {
+    let mut s = c
+        .prepare_cached(
+            "SELECT org_hint, event_id, user_ext, reason, received_at FROM quarantine ORDER BY id",
+        )
+        .map_err(sql_err)?;
+    let rows = s
+        .query_map([], |r| {
+            let hint: String = r.get(0)?;
+            let reason: String = r.get(3)?;
+            Ok(QuarantinedEvent {
+                organization_hint: (!hint.is_empty()).then_some(hint),
+                event_id: r.get(1)?,
+                user_id: r.get(2)?,
+                reason: if reason == "ambiguous_organization" {
+                    ErrorCode::AmbiguousOrganization
+                } else {
+                    ErrorCode::UnknownOrganization
+                },
+                received_at: ts(r.get(4)?),
+            })
+        })
+        .map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
+pub fn events(c: &Connection, org: &str) -> Result<Vec<StoredEvent>> {
+    let id = org_id(c, org)?;
+    let mut s = c
+        .prepare_cached(
+            "SELECT e.event_id, e.occurred_at, e.day, u.ext_id, t.ext_id, d.name, k.ext_id, p.name, m.name, cv.ext_id,
+             e.tokens_in, e.tokens_out, e.cached_in, e.cache_write_in, e.total_cost, e.actual_cost, e.cost_flags
+             FROM events e JOIN users u ON u.id = e.user LEFT JOIN teams t ON t.id = e.team
+             LEFT JOIN departments d ON d.id = e.dept LEFT JOIN api_keys k ON k.id = e.key
+             LEFT JOIN providers p ON p.id = e.provider JOIN models m ON m.id = e.model
+             JOIN conversations cv ON cv.id = e.conv
+             WHERE e.org = ?1 ORDER BY e.occurred_at, e.event_id",
+        )
+        .map_err(sql_err)?;
+    let rows = s
+        .query_map([id], |r| {
+            let flags: i64 = r.get(16)?;
+            Ok(StoredEvent {
+                organization_id: org.to_owned(),
+                event_id: r.get(0)?,
+                occurred_at: ts(r.get(1)?),
+                day: r.get(2)?,
+                user_id: r.get(3)?,
+                team_id: r.get(4)?,
+                department: r.get(5)?,
+                api_key_id: r.get(6)?,
+                provider: r.get(7)?,
+                model: r.get(8)?,
+                conversation_id: r.get(9)?,
+                tokens_in: r.get::<_, i64>(10)? as u64,
+                tokens_out: r.get::<_, i64>(11)? as u64,
+                cached_tokens_in: r.get::<_, i64>(12)? as u64,
+                cache_write_tokens_in: r.get::<_, i64>(13)? as u64,
+                total_cost: r.get(14)?,
+                actual_api_cost: r.get(15)?,
+                unpriced: flags & crate::aggregate::UNPRICED != 0,
+            })
+        })
+        .map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
+/// Internal id of a filter value; `Ok(None)` when it names nothing (so the
+/// filter matches no row).
+fn filter_id(c: &Connection, org: i64, dim: Dim, value: &Option<String>) -> Result<Option<i64>> {
+    let Some(v) = value else { return Ok(Some(0)) };
+    let sql = match dim {
+        Dim::User => "SELECT id FROM users WHERE ext_id = ?2 AND ?1 = ?1",
+        Dim::Team => "SELECT id FROM teams WHERE org = ?1 AND ext_id = ?2",
+        Dim::Department => "SELECT id FROM departments WHERE org = ?1 AND name = ?2",
+        Dim::ApiKey => "SELECT id FROM api_keys WHERE org = ?1 AND ext_id = ?2",
+        Dim::Model => "SELECT id FROM models WHERE name = ?2 AND ?1 = ?1",
+        Dim::Provider => "SELECT id FROM providers WHERE name = ?2 AND ?1 = ?1",
+        Dim::Day | Dim::Week | Dim::Month => return Ok(None),
+    };
+    c.prepare_cached(sql)
+        .and_then(|mut s| s.query_row(params![org, v], |r| r.get(0)).optional())
+        .map_err(sql_err)
+}
+
+fn column(dim: Dim) -> &'static str {
+    match dim {
+        Dim::User => "user",
+        Dim::Team => "team",
+        Dim::Department => "dept",
+        Dim::ApiKey => "key",
+        Dim::Model => "model",
+        Dim::Provider => "provider",
+        // Civil day numbers: 1970-01-01 was a Thursday, so Monday = day - (day + 3) % 7.
+        Dim::Day => "bucket",
+        Dim::Week => "(bucket - (bucket + 3) % 7)",
+        Dim::Month => {
+            "(CASE grain WHEN 2 THEN bucket ELSE \
+            (CAST(strftime('%Y', bucket * 86400, 'unixepoch') AS INTEGER) - 1970) * 12 \
+            + CAST(strftime('%m', bucket * 86400, 'unixepoch') AS INTEGER) - 1 END)"
+        }
+    }
+}
+
+/// Figures from the cube. Whole months inside the period are read from month
+/// rows, the rest from day rows, unless days or weeks are grouped.
+pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
+    let org = org_id(c, &q.org)?;
+    let mut wheres = vec!["org = ?1".to_owned()];
+    let f = &q.filter;
+    for (dim, val) in [
+        (Dim::User, &f.user),
+        (Dim::Team, &f.team),
+        (Dim::Department, &f.department),
+        (Dim::ApiKey, &f.api_key),
+        (Dim::Model, &f.model),
+        (Dim::Provider, &f.provider),
+    ] {
+        if let Some(v) = val {
+            match filter_id(c, org, dim, v)? {
+                Some(id) => wheres.push(format!("{} = {id}", column(dim))),
+                None => return Ok(Vec::new()),
+            }
+        }
+    }
+    let (from, to) = (q.period.from.0, q.period.to.0);
+    let by_day = q.group_by.iter().any(|d| matches!(d, Dim::Day | Dim::Week));
+    let first_month = Day(from).month();
+    let first_full = if first_month.first_day().0 == from {
+        first_month.0
+    } else {
+        first_month.0 + 1
+    };
+    let end_month = Day(to).month(); // months before this one end before `to`
+    let months = if by_day || first_full >= end_month.0 {
+        None
+    } else {
+        Some((first_full, end_month.0))
+    };
+    let range = match months {
+        None => format!("(grain = 1 AND bucket >= {from} AND bucket < {to})"),
+        Some((m0, m1)) => {
+            let d0 = spendlens_domain::time::Month(m0).first_day().0;
+            let d1 = spendlens_domain::time::Month(m1).first_day().0;
+            format!(
+                "((grain = 2 AND bucket >= {m0} AND bucket < {m1}) OR (grain = 1 AND ((bucket >= {from} AND bucket < {d0}) OR (bucket >= {d1} AND bucket < {to}))))"
+            )
+        }
+    };
+    wheres.push(range);
+    let keys: Vec<&str> = q.group_by.iter().map(|d| column(*d)).collect();
+    let select_keys = keys.iter().map(|k| format!("{k}, ")).collect::<String>();
+    let group = if keys.is_empty() {
+        String::new()
+    } else {
+        format!("GROUP BY {}", keys.join(", "))
+    };
+    let sql = format!(
+        "SELECT {select_keys} sum(total_cost), sum(actual_cost), sum(messages), sum(tokens_in), sum(tokens_out),
+         sum(cached_in), sum(cache_write_in), sum(unpriced), sum(convs), count(DISTINCT user)
+         FROM cube WHERE {} {group}",
+        wheres.join(" AND ")
+    );
+    let mut names = Names::default();
+    let mut s = c.prepare(&sql).map_err(sql_err)?;
+    let n = keys.len();
+    let mut rows = s.query([]).map_err(sql_err)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let messages: Option<i64> = r.get(n + 2).map_err(sql_err)?;
+        if messages.unwrap_or(0) == 0 && n == 0 {
+            break;
+        }
+        let mut key = Vec::with_capacity(n);
+        for (i, dim) in q.group_by.iter().enumerate() {
+            let id: i64 = r.get(i).map_err(sql_err)?;
+            key.push(names.name(c, *dim, id)?);
+        }
+        let g = |i: usize| -> Result<i64> {
+            r.get::<_, Option<i64>>(n + i)
+                .map(|v| v.unwrap_or(0))
+                .map_err(sql_err)
+        };
+        out.push(GroupRow {
+            key,
+            figures: Figures {
+                total_cost: i128::from(g(0)?),
+                actual_api_cost: i128::from(g(1)?),
+                messages: g(2)? as u64,
+                tokens_in: g(3)? as u64,
+                tokens_out: g(4)? as u64,
+                cached_tokens_in: g(5)? as u64,
+                cache_write_tokens_in: g(6)? as u64,
+                unpriced_events: g(7)? as u64,
+                conversations: g(8)? as u64,
+                active_users: g(9)? as u64,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Internal id → external name, looked up once per id per query.
+#[derive(Default)]
+struct Names(HashMap<(u8, i64), Option<String>>);
+
+impl Names {
+    fn name(&mut self, c: &Connection, dim: Dim, id: i64) -> Result<Option<String>> {
+        let slot = dim as u8;
+        if let Some(n) = self.0.get(&(slot, id)) {
+            return Ok(n.clone());
+        }
+        let sql = match dim {
+            Dim::Day | Dim::Week => return Ok(Some(Day(id as i32).to_string())),
+            Dim::Month => {
+                return Ok(Some(
+                    spendlens_domain::time::Month(id as i32)
+                        .first_day()
+                        .to_string(),
+                ))
+            }
+            _ if id == 0 && dim != Dim::User && dim != Dim::Model => return Ok(None),
+            Dim::User => "SELECT ext_id FROM users WHERE id = ?1",
+            Dim::Team => "SELECT ext_id FROM teams WHERE id = ?1",
+            Dim::Department => "SELECT name FROM departments WHERE id = ?1",
+            Dim::ApiKey => "SELECT ext_id FROM api_keys WHERE id = ?1",
+            Dim::Model => "SELECT name FROM models WHERE id = ?1",
+            Dim::Provider => "SELECT name FROM providers WHERE id = ?1",
+        };
+        let name: Option<String> = c
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .map_err(sql_err)?;
+        self.0.insert((slot, id), name.clone());
+        Ok(name)
+    }
+}

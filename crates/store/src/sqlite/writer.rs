@@ -1,0 +1,152 @@
+//! The single writer thread and the caches only it may use.
+
+use crate::contract::{Result, StoreError};
+use jiff::tz::TimeZone;
+use rusqlite::Connection;
+use spendlens_domain::{Markup, Price};
+use std::collections::HashMap;
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce(&mut WriterState) + Send>;
+
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrgInfo {
+    pub id: i64,
+    pub markup: Markup,
+    /// (effective_from in µs, zone), ascending.
+    pub zones: Vec<(i64, TimeZone)>,
+    /// Negotiated prices by model: (effective_from µs, price), ascending.
+    pub prices: HashMap<String, Vec<(i64, Price)>>,
+}
+
+impl OrgInfo {
+    pub fn zone_at(&self, at_us: i64) -> &TimeZone {
+        let i = self.zones.partition_point(|(from, _)| *from <= at_us);
+        // Events before the first entry use the first zone: the organisation's
+        // original timezone covers all history before any change.
+        &self.zones[i.saturating_sub(1)].1
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TeamInfo {
+    pub id: i64,
+    pub department: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    pub id: i64,
+    pub provider: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberInfo {
+    pub team: Option<i64>,
+    pub department: Option<String>,
+}
+
+/// The writer's connection and its caches of internal ids. Only the writer
+/// thread writes, so a cached id is valid as long as no transaction that
+/// created it rolled back; `clear` runs after any failed job.
+pub struct WriterState {
+    pub conn: Connection,
+    pub orgs: HashMap<String, OrgInfo>,
+    pub users: HashMap<String, i64>,
+    pub teams: HashMap<(i64, String), TeamInfo>,
+    pub depts: HashMap<(i64, String), i64>,
+    pub keys: HashMap<(i64, String), KeyInfo>,
+    pub models: HashMap<String, i64>,
+    pub providers: HashMap<String, i64>,
+    pub members: HashMap<(i64, i64), MemberInfo>,
+    pub emails: HashMap<i64, String>,
+}
+
+impl WriterState {
+    pub fn clear(&mut self) {
+        self.orgs.clear();
+        self.users.clear();
+        self.teams.clear();
+        self.depts.clear();
+        self.keys.clear();
+        self.models.clear();
+        self.providers.clear();
+        self.members.clear();
+        self.emails.clear();
+    }
+}
+
+impl Writer {
+    pub fn start(conn: Connection) -> Result<Writer> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let mut state = WriterState {
+            conn,
+            orgs: HashMap::new(),
+            users: HashMap::new(),
+            teams: HashMap::new(),
+            depts: HashMap::new(),
+            keys: HashMap::new(),
+            models: HashMap::new(),
+            providers: HashMap::new(),
+            members: HashMap::new(),
+            emails: HashMap::new(),
+        };
+        std::thread::Builder::new()
+            .name("spendlens-sqlite-writer".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    job(&mut state);
+                }
+            })
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("cannot start writer thread: {e}")))?;
+        Ok(Writer { tx })
+    }
+
+    /// Run `f` on the writer thread inside one transaction: committed when it
+    /// returns Ok, rolled back (and the caches dropped) when it returns Err.
+    pub async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriterState) -> Result<T> + Send + 'static,
+    {
+        let (done_tx, done_rx) = oneshot::channel();
+        let job: Job = Box::new(move |state: &mut WriterState| {
+            let out = in_transaction(state, f);
+            if out.is_err() {
+                state.clear();
+            }
+            let _ = done_tx.send(out);
+        });
+        self.tx
+            .send(job)
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("writer thread stopped")))?;
+        done_rx
+            .await
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("writer thread stopped")))?
+    }
+}
+
+fn in_transaction<T>(
+    state: &mut WriterState,
+    f: impl FnOnce(&mut WriterState) -> Result<T>,
+) -> Result<T> {
+    state
+        .conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(super::sql_err)?;
+    match f(state) {
+        Ok(v) => {
+            state.conn.execute_batch("COMMIT").map_err(super::sql_err)?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = state.conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
