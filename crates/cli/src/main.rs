@@ -1,1 +1,90 @@
-fn main() {}
+//! The `spendlens` command: server, ingestion, administration, demo, benchmarks.
+
+mod commands;
+mod input;
+mod summary;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use spendlens_store::Durability;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "spendlens",
+    version,
+    about = "Usage and cost analytics for LLM APIs"
+)]
+struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, env = "SPENDLENS_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DurabilityArg {
+    /// Survives a crash of the process (kill -9); the default.
+    Process,
+    /// Also survives a power loss (fsync on every commit).
+    Full,
+}
+
+impl From<DurabilityArg> for Durability {
+    fn from(d: DurabilityArg) -> Self {
+        match d {
+            DurabilityArg::Process => Durability::Process,
+            DurabilityArg::Full => Durability::Full,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(commands::serve::Args),
+    /// Load events from JSON, NDJSON or CSV files (same rules as the API).
+    Ingest(commands::ingest::Args),
+    /// Create, list and revoke access tokens.
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
+    /// Bring the database schema up to date and say what it holds.
+    Migrate(commands::migrate::Args),
+    /// Generate a realistic dataset, create a token per role and serve it.
+    Demo(commands::demo::Args),
+    /// Write a standard dataset (small, medium, large, demo) as NDJSON.
+    Gen(commands::gen::Args),
+    /// Measure ingestion over HTTP and print the figures.
+    Bench(commands::bench::Args),
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SPENDLENS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Ingest(args) => commands::ingest::run(args).await,
+            Command::Token(cmd) => commands::token::run(cmd).await,
+            Command::Migrate(args) => commands::migrate::run(args).await,
+            Command::Demo(args) => commands::demo::run(args).await,
+            Command::Gen(args) => commands::gen::run(args),
+            Command::Bench(args) => commands::bench::run(args).await,
+        }
+    })
+}

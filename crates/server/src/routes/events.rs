@@ -62,7 +62,7 @@ fn body_bytes(headers: &HeaderMap, body: Bytes) -> ApiResult<Vec<u8>> {
 }
 
 /// One entry per event of the body: its JSON, or why its NDJSON line was unreadable.
-type Items = Vec<Result<Value, ItemError>>;
+pub type Items = Vec<Result<Value, ItemError>>;
 
 fn too_many() -> ApiError {
     ApiError::PayloadTooLarge(format!("more than {MAX_EVENTS} events in one request"))

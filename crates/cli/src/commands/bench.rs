@@ -1,0 +1,301 @@
+//! `spendlens bench ingest`: a server process on a fresh SQLite file, loaded
+//! over HTTP by concurrent clients sending pre-serialised NDJSON batches
+//! (BENCH.md). Prints events/s, request latencies and the server's peak RSS.
+
+use super::gen::{spec, today_utc};
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+use spendlens_datagen::{lines, setup, Spec};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What to measure (only `ingest` so far).
+    #[arg(default_value = "ingest")]
+    pub what: String,
+    /// small, medium, large or demo
+    #[arg(long, default_value = "medium")]
+    pub dataset: String,
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+    /// Repeat the whole run, each on a fresh database; the median is reported.
+    #[arg(long, default_value_t = 1)]
+    pub runs: usize,
+    /// Only the first N lines of the dataset (for a quick check).
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+struct Run {
+    events: u64,
+    secs: f64,
+    latencies_ms: Vec<f64>,
+    peak_rss_kb: u64,
+    accepted: u64,
+    duplicates: u64,
+    retried_429: u64,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    if args.what != "ingest" {
+        bail!("unknown benchmark {:?}: only `ingest`", args.what);
+    }
+    let spec = spec(&args.dataset, today_utc())?;
+    eprintln!(
+        "preparing {} batches of {} lines from `{}`…",
+        args.dataset, args.batch, args.dataset
+    );
+    let bodies = Arc::new(prepare(&spec, args.batch, args.limit));
+    let total_lines: u64 = bodies.iter().map(|(n, _)| *n as u64).sum();
+    let mut runs = Vec::new();
+    for i in 0..args.runs {
+        eprintln!(
+            "run {}/{}: {total_lines} lines, {} clients",
+            i + 1,
+            args.runs,
+            args.clients
+        );
+        let r = one_run(&spec, bodies.clone(), args.clients).await?;
+        report(&r, &args);
+        runs.push(r);
+    }
+    if runs.len() > 1 {
+        let mut rates: Vec<f64> = runs.iter().map(|r| r.events as f64 / r.secs).collect();
+        rates.sort_by(f64::total_cmp);
+        println!(
+            "median over {} runs: {:.0} events/s (min {:.0}, max {:.0})",
+            runs.len(),
+            rates[rates.len() / 2],
+            rates[0],
+            rates[rates.len() - 1]
+        );
+    }
+    Ok(())
+}
+
+fn prepare(spec: &Spec, batch: usize, limit: Option<u64>) -> Vec<(usize, Vec<u8>)> {
+    let mut gen = lines(spec);
+    let mut out = Vec::new();
+    let mut body = Vec::new();
+    let (mut n, mut all) = (0usize, 0u64);
+    while limit.is_none_or(|l| all < l) && gen.write_next(&mut body) {
+        n += 1;
+        all += 1;
+        if n == batch {
+            out.push((n, std::mem::take(&mut body)));
+            n = 0;
+        }
+    }
+    if n > 0 {
+        out.push((n, body));
+    }
+    out
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_server() -> anyhow::Result<Server> {
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let token = format!("bench-{}", std::process::id());
+    let child = Command::new(std::env::current_exe()?)
+        .args(["serve", "--db"])
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("bench.db").display()
+        ))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("SPENDLENS_ADMIN_TOKEN", &token)
+        .env("SPENDLENS_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting the server")?;
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        token,
+        _dir: dir,
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(server);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("the server did not start")
+}
+
+async fn create_orgs(server: &Server, spec: &Spec) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    for org in setup(spec).orgs {
+        let url = format!("{}/v1/orgs", server.base);
+        let body =
+            json!({"id": org.id, "name": org.name, "timezone": org.timezone, "markup": org.markup});
+        let resp = client
+            .post(&url)
+            .bearer_auth(&server.token)
+            .json(&body)
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            bail!("creating {}: {}", org.id, resp.text().await?);
+        }
+        for k in org.keys {
+            let url = format!("{}/v1/orgs/{}/api-keys", server.base, org.id);
+            let body = json!({"id": k.id, "name": k.name, "provider": k.provider});
+            client
+                .post(&url)
+                .bearer_auth(&server.token)
+                .json(&body)
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+    }
+    Ok(())
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+async fn one_run(
+    spec: &Spec,
+    bodies: Arc<Vec<(usize, Vec<u8>)>>,
+    clients: usize,
+) -> anyhow::Result<Run> {
+    let server = start_server().await?;
+    create_orgs(&server, spec).await?;
+    let events: u64 = bodies.iter().map(|(n, _)| *n as u64).sum();
+    let next = Arc::new(AtomicUsize::new(0));
+    let retried = Arc::new(AtomicU64::new(0));
+    let bar = ProgressBar::new(events).with_style(
+        ProgressStyle::with_template("ingest [{bar:30}] {pos}/{len} {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (bodies, next, retried, bar) =
+            (bodies.clone(), next.clone(), retried.clone(), bar.clone());
+        let url = format!("{}/v1/events", server.base);
+        let token = server.token.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut latencies = Vec::new();
+            let (mut accepted, mut duplicates) = (0u64, 0u64);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((n, body)) = bodies.get(i) else {
+                    break;
+                };
+                loop {
+                    let t = Instant::now();
+                    let resp = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .header("content-type", "application/x-ndjson")
+                        .body(body.clone())
+                        .send()
+                        .await?;
+                    if resp.status().as_u16() == 429 {
+                        retried.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    let status = resp.status();
+                    let answer: Value = resp.json().await?;
+                    if !status.is_success() {
+                        anyhow::bail!("{status}: {answer}");
+                    }
+                    latencies.push(t.elapsed().as_secs_f64() * 1e3);
+                    accepted += answer["accepted"].as_u64().unwrap_or(0);
+                    duplicates += answer["duplicates"].as_u64().unwrap_or(0);
+                    bar.inc(*n as u64);
+                    break;
+                }
+            }
+            Ok::<_, anyhow::Error>((latencies, accepted, duplicates))
+        }));
+    }
+    let mut run = Run {
+        events,
+        secs: 0.0,
+        latencies_ms: vec![],
+        peak_rss_kb: 0,
+        accepted: 0,
+        duplicates: 0,
+        retried_429: 0,
+    };
+    for t in tasks {
+        let (lat, acc, dup) = t.await??;
+        run.latencies_ms.extend(lat);
+        run.accepted += acc;
+        run.duplicates += dup;
+    }
+    run.secs = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    run.peak_rss_kb = peak_rss_kb(server.child.id());
+    run.retried_429 = retried.load(Ordering::Relaxed);
+    Ok(run)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn report(r: &Run, args: &Args) {
+    let mut lat = r.latencies_ms.clone();
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "ingest {} ({} lines, batches of {}, {} clients): {:.0} events/s in {:.1} s; request p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; \
+         server peak RSS {} MB; accepted {}, duplicates {}, 429 retries {}",
+        args.dataset,
+        r.events,
+        args.batch,
+        args.clients,
+        r.events as f64 / r.secs,
+        r.secs,
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.95),
+        percentile(&lat, 0.99),
+        r.peak_rss_kb / 1024,
+        r.accepted,
+        r.duplicates,
+        r.retried_429
+    );
+}

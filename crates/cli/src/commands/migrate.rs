@@ -1,0 +1,20 @@
+use super::DbArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// Opening a store applies its migrations; say which the schema now has.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let store = args.db.open()?;
+    let orgs = store.list_orgs().await?;
+    println!(
+        "{}: schema up to date ({})",
+        args.db.db,
+        spendlens_store::sqlite::known_migrations().join(", ")
+    );
+    println!("{} organisation(s)", orgs.len());
+    Ok(())
+}

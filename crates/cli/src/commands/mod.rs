@@ -1,0 +1,56 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod demo;
+pub mod gen;
+pub mod ingest;
+pub mod migrate;
+pub mod serve;
+pub mod token;
+
+use crate::DurabilityArg;
+use spendlens_server::{AppState, Config};
+use spendlens_store::Store;
+use std::sync::Arc;
+
+/// Where the store is: shared by every command that opens one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbArgs {
+    /// The store: sqlite://FILE (embedded, the default) or postgres://…
+    #[arg(long, env = "SPENDLENS_DB", default_value = "sqlite://spendlens.db")]
+    pub db: String,
+    #[arg(long, value_enum, default_value = "process")]
+    pub durability: DurabilityArg,
+}
+
+impl DbArgs {
+    pub fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        spendlens_store::open(&self.db, self.durability.into())
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", self.db))
+    }
+}
+
+pub fn state(store: Arc<dyn Store>) -> AppState {
+    let config = Config {
+        admin_token: std::env::var("SPENDLENS_ADMIN_TOKEN").ok(),
+        ..Config::default()
+    };
+    AppState::new(store, &config)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,26 @@
+use super::{shutdown_signal, state, DbArgs};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "SPENDLENS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let store = args.db.open()?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, db = %args.db.db, backend = store.backend(), "serving");
+    if std::env::var("SPENDLENS_ADMIN_TOKEN").is_err() {
+        tracing::warn!(
+            "SPENDLENS_ADMIN_TOKEN is not set: create a token with `spendlens token create` first"
+        );
+    }
+    spendlens_server::serve(listener, state(store), shutdown_signal()).await?;
+    Ok(())
+}
