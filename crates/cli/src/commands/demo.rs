@@ -78,7 +78,7 @@ async fn create_structure(store: &dyn Store, spec: &Spec) -> anyhow::Result<()> 
             timezone: org.timezone,
             markup,
             webhook_url: None,
-            retention_days: 0,
+            retention_days: 365,
         };
         store.create_org(new, ACTOR).await?;
         for t in org.teams {

@@ -292,7 +292,7 @@ fn column(dim: Dim) -> &'static str {
 /// rows, the rest from day rows, unless days or weeks are grouped.
 pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     let org = org_id(c, &q.org)?;
-    let mut wheres = vec!["org = ?1".to_owned()];
+    let mut wheres = vec![format!("org = {org}")];
     let f = &q.filter;
     for (dim, val) in [
         (Dim::User, &f.user),
