@@ -178,7 +178,8 @@ pub async fn ingest_items(
     for (index, item) in items.into_iter().enumerate() {
         let value = match item {
             Ok(v) => v,
-            Err(e) => {
+            Err(mut e) => {
+                e.index = index;
                 rejected.push(e);
                 continue;
             }

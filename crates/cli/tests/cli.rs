@@ -1,0 +1,305 @@
+//! The `spendlens` binary as a user runs it: files in, tokens, migrate,
+//! demo then serve, and accepted events surviving `kill -9`.
+
+use serde_json::Value;
+use std::io::Write;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+fn spendlens(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spendlens"))
+        .args(args)
+        .env("SPENDLENS_LOG", "warn")
+        .output()
+        .expect("run spendlens")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn db_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("s.db").display())
+}
+
+#[test]
+fn ingest_reads_csv_and_ndjson_and_reports_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    let csv = dir.path().join("events.csv");
+    std::fs::write(
+        &csv,
+        "event_id,occurred_at,organization_id,user_id,conversation_id,model_name,tokens_in,tokens_out,actual_api_cost,api_key_id\n\
+         e1,2026-11-20T10:00:00Z,acme,alice,c1,gpt-4o,100,50,0.000000001,\n\
+         e2,2026-11-20T11:00:00Z,acme,alice,c1,gpt-4o,100,50,0.25,key-a\n\
+         e3,2026-11-20T12:00:00Z,acme,alice,c1,gpt-4o,lots,50,0.25,key-a\n\
+         e4,2026-11-20T12:00:00Z,nowhere,alice,c9,gpt-4o,1,1,0.25,key-a\n",
+    )
+    .unwrap();
+    let nd = dir.path().join("more.ndjson");
+    let mut f = std::fs::File::create(&nd).unwrap();
+    writeln!(f, r#"{{"event_id":"e2","occurred_at":"2026-11-20T11:00:00Z","organization_id":"acme","user_id":"alice","conversation_id":"c1","model_name":"gpt-4o","tokens_in":100,"tokens_out":50,"actual_api_cost":"0.25","api_key_id":"key-a"}}"#).unwrap();
+    writeln!(f, "{{broken").unwrap();
+    writeln!(f, r#"{{"event_id":"e5","occurred_at":"2026-11-21T11:00:00Z","organization_id":"acme","user_id":"bob","conversation_id":"c2","model_name":"gpt-4o","tokens_in":1,"tokens_out":1,"actual_api_cost":0.5}}"#).unwrap();
+    drop(f);
+
+    // The organisation must exist first: created through the API's rules by a token-holding admin.
+    let o = spendlens(&["migrate", "--db", &db]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("0001_init"), "{}", text(&o));
+
+    let o = spendlens(&[
+        "ingest",
+        "--db",
+        &db,
+        csv.to_str().unwrap(),
+        nd.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "rejections give exit status 2: {out}"
+    );
+    // acme does not exist yet: everything placeable is quarantined, not lost,
+    // and e2, sent in both files, is kept once.
+    assert!(
+        out.contains("7 events read: 0 accepted, 1 duplicates, 4 quarantined, 2 rejected"),
+        "{out}"
+    );
+    assert!(
+        out.contains("4  unknown_organization (organization_id)"),
+        "{out}"
+    );
+    assert!(out.contains("invalid_field (tokens_in)"), "{out}");
+    assert!(out.contains("invalid_json"), "{out}");
+    assert!(
+        out.contains("more.ndjson:2"),
+        "names the file and line: {out}"
+    );
+    assert!(
+        out.contains("events.csv:4"),
+        "names the file and line: {out}"
+    );
+}
+
+#[test]
+fn token_create_list_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    let o = spendlens(&[
+        "token",
+        "create",
+        "--db",
+        &db,
+        "--role",
+        "platform_admin",
+        "--name",
+        "ops",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let secret = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    assert!(secret.starts_with("sl_"), "{secret}");
+    let o = spendlens(&[
+        "token", "create", "--db", &db, "--role", "member", "--org", "acme", "--user", "bob",
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("organisation acme"), "{}", text(&o));
+    let o = spendlens(&["token", "list", "--db", &db]);
+    let list = text(&o);
+    assert!(
+        list.contains("platform_admin") && list.contains("ops") && list.contains("active"),
+        "{list}"
+    );
+    assert!(!list.contains(&secret));
+    let id = list.split_whitespace().next().unwrap().to_owned();
+    assert!(spendlens(&["token", "revoke", "--db", &db, &id])
+        .status
+        .success());
+    assert!(text(&spendlens(&["token", "list", "--db", &db])).contains("revoked"));
+}
+
+struct Server(Child, u16);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn serve(db: &str, admin: &str) -> Server {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_spendlens"))
+        .args([
+            "serve",
+            "--db",
+            db,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("SPENDLENS_ADMIN_TOKEN", admin)
+        .env("SPENDLENS_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    for _ in 0..400 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return Server(child, port);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("server did not start");
+}
+
+fn batch(round: usize, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"event_id":"r{round}-{i}","occurred_at":"2026-11-20T10:00:00Z","organization_id":"acme","user_id":"u{}","conversation_id":"c{round}-{}","model_name":"gpt-4o","tokens_in":10,"tokens_out":5,"actual_api_cost":"0.000000007"}}
+"#,
+                (i % 50) % 13,
+                i % 50
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn acknowledged_events_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    let admin = "crash-admin";
+    let client = reqwest::Client::new();
+    let mut acknowledged: u64 = 0;
+    for life in 0..3 {
+        let server = serve(&db, admin).await;
+        let base = format!("http://127.0.0.1:{}", server.1);
+        if life == 0 {
+            let r = client
+                .post(format!("{base}/v1/orgs"))
+                .bearer_auth(admin)
+                .json(&serde_json::json!({"id": "acme", "name": "Acme"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+        // Requests keep going while the process is killed mid-flight.
+        let sender = {
+            let (client, base) = (client.clone(), base.clone());
+            tokio::spawn(async move {
+                let mut acked = 0u64;
+                for round in 0.. {
+                    let body = batch(life * 1000 + round, 500);
+                    let r = client
+                        .post(format!("{base}/v1/events"))
+                        .bearer_auth(admin)
+                        .header("content-type", "application/x-ndjson")
+                        .body(body)
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status() == 200 => {
+                            let v: Value = match r.json().await {
+                                Ok(v) => v,
+                                Err(_) => break, // killed while answering: not acknowledged
+                            };
+                            acked += v["accepted"].as_u64().unwrap();
+                        }
+                        _ => break,
+                    }
+                }
+                acked
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(700 + 300 * life as u64)).await;
+        // SIGKILL: no chance to flush anything.
+        let pid = server.0.id() as i32;
+        assert_eq!(unsafe_free_kill(pid), 0);
+        acknowledged += sender.await.unwrap();
+        drop(server);
+    }
+    assert!(acknowledged > 0);
+    let store = spendlens_store::open(&db, spendlens_store::Durability::Process).unwrap();
+    let stored = store.events("acme").await.unwrap().len() as u64;
+    // Everything acknowledged is there; a request killed before its answer is all or nothing.
+    assert!(
+        stored >= acknowledged,
+        "stored {stored} < acknowledged {acknowledged}"
+    );
+    assert_eq!(stored % 500, 0, "a transaction was torn: {stored}");
+}
+
+/// `kill -9` through the kill command (the crate forbids unsafe code).
+fn unsafe_free_kill(pid: i32) -> i32 {
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .code()
+        .unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn demo_then_serve_answers_with_the_printed_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    let o = spendlens(&["demo", "--no-serve", "--db", &db]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("accepted") && out.contains("0 rejected"),
+        "{out}"
+    );
+    let token_of = |role: &str| {
+        out.lines()
+            .find(|l| l.trim_start().starts_with(role))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_else(|| panic!("no {role} token in {out}"))
+            .to_owned()
+    };
+    for role in [
+        "platform_admin",
+        "org_admin",
+        "team_lead",
+        "member",
+        "ingest",
+    ] {
+        assert!(token_of(role).starts_with("sl_"));
+    }
+    let org_admin = token_of("org_admin");
+    let server = serve(&db, "unused-admin").await;
+    let r = reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{}/v1/orgs/acme/summary?period=last_30d",
+            server.1
+        ))
+        .bearer_auth(&org_admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["messages"].as_u64().unwrap() > 1000, "{v}");
+    assert!(v["active_users"].as_u64().unwrap() >= 20, "{v}");
+    assert_eq!(v["organization_id"], "acme");
+}
