@@ -142,19 +142,22 @@ fn free_port() -> u16 {
 
 async fn serve(db: &str, admin: &str) -> Server {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_spendlens"))
-        .args([
-            "serve",
-            "--db",
-            db,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("SPENDLENS_ADMIN_TOKEN", admin)
-        .env("SPENDLENS_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_spendlens"))
+            .args([
+                "serve",
+                "--db",
+                db,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env("SPENDLENS_ADMIN_TOKEN", admin)
+            .env("SPENDLENS_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+        port,
+    );
     let client = reqwest::Client::new();
     for _ in 0..400 {
         if client
@@ -163,7 +166,7 @@ async fn serve(db: &str, admin: &str) -> Server {
             .await
             .is_ok()
         {
-            return Server(child, port);
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
