@@ -210,32 +210,20 @@ enum Accepted {
 
 fn accept(w: &mut WriterState, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<Accepted> {
     let hash = e.canonical_hash();
-    let inserted = w
-        .conn
-        .prepare_cached("INSERT INTO event_keys (org, event_id, hash) VALUES (?1, ?2, ?3) ON CONFLICT (org, event_id) DO NOTHING")
-        .and_then(|mut s| s.execute(params![org.id, e.event_id, hash]))
-        .map_err(sql_err)?;
-    if inserted == 0 {
-        let old: i64 = w
-            .conn
-            .prepare_cached("SELECT hash FROM event_keys WHERE org = ?1 AND event_id = ?2")
-            .and_then(|mut s| s.query_row(params![org.id, e.event_id], |r| r.get(0)))
-            .map_err(sql_err)?;
+    if let Some(old) = w.recent_keys.find(&w.conn, org.id, &e.event_id)? {
         return Ok(if old == hash {
             Accepted::Repeat
         } else {
             Accepted::Conflict
         });
     }
+    w.recent_keys.insert(&w.conn, org.id, &e.event_id, hash)?;
 
     let user = resolve::user(w, &e.user_id, e.user_email.as_deref())?;
     let at = e.occurred_at.as_microsecond();
     if let Some(conv) = load_conv(w, tx, org.id, &e.conversation_id)? {
         if conv.user != user {
-            w.conn
-                .prepare_cached("DELETE FROM event_keys WHERE org = ?1 AND event_id = ?2")
-                .and_then(|mut s| s.execute(params![org.id, e.event_id]))
-                .map_err(sql_err)?;
+            w.recent_keys.remove(&w.conn, org.id, &e.event_id)?;
             return Ok(Accepted::OwnerMismatch);
         }
     }

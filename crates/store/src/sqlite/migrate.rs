@@ -3,7 +3,13 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("migrations/0001_init.sql")),
+    (
+        "0002_event_keys_log",
+        include_str!("migrations/0002_event_keys_log.sql"),
+    ),
+];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.execute_batch(

@@ -6,6 +6,8 @@
 //! connections, which WAL lets proceed while the writer commits.
 
 mod admin;
+mod checkpoint;
+mod event_keys;
 mod ingest;
 mod migrate;
 pub use migrate::known as known_migrations;
@@ -38,6 +40,8 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     /// Held for the store's lifetime: on SQLite one process writes.
     _lock: std::fs::File,
+    /// The checkpoint thread runs while this lives.
+    _alive: Arc<()>,
 }
 
 fn sql_err(e: rusqlite::Error) -> StoreError {
@@ -90,12 +94,19 @@ impl SqliteStore {
         let mut conn = Connection::open(path).map_err(sql_err)?;
         configure(&conn, durability).map_err(sql_err)?;
         migrate::run(&mut conn).map_err(sql_err)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sql_err)?;
+        let alive = Arc::new(());
+        checkpoint::start(path, &alive).map_err(|e| {
+            StoreError::Other(anyhow::anyhow!("cannot start checkpoint thread: {e}"))
+        })?;
         let writer = Writer::start(conn)?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer,
             readers: Arc::new(Mutex::new(Vec::new())),
             _lock: lock,
+            _alive: alive,
         })
     }
 

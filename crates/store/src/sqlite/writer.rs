@@ -1,5 +1,6 @@
 //! The single writer thread and the caches only it may use.
 
+use super::event_keys::RecentKeys;
 use crate::contract::{Result, StoreError};
 use jiff::tz::TimeZone;
 use rusqlite::Connection;
@@ -65,6 +66,7 @@ pub struct WriterState {
     pub providers: HashMap<String, i64>,
     pub members: HashMap<(i64, i64), MemberInfo>,
     pub emails: HashMap<i64, String>,
+    pub recent_keys: RecentKeys,
 }
 
 impl WriterState {
@@ -78,6 +80,11 @@ impl WriterState {
         self.providers.clear();
         self.members.clear();
         self.emails.clear();
+        // A rolled-back transaction took its log rows with it: reread the log.
+        match RecentKeys::load(&self.conn) {
+            Ok(keys) => self.recent_keys = keys,
+            Err(e) => tracing::error!(error = %e, "cannot reload recent idempotency keys"),
+        }
     }
 }
 
@@ -95,7 +102,9 @@ impl Writer {
             providers: HashMap::new(),
             members: HashMap::new(),
             emails: HashMap::new(),
+            recent_keys: RecentKeys::default(),
         };
+        state.recent_keys = RecentKeys::load(&state.conn)?;
         std::thread::Builder::new()
             .name("spendlens-sqlite-writer".into())
             .spawn(move || {
@@ -119,6 +128,9 @@ impl Writer {
             let out = in_transaction(state, f);
             if out.is_err() {
                 state.clear();
+            } else if let Err(e) = state.recent_keys.maybe_merge(&state.conn) {
+                // The keys stay in the log and in memory; the next commit tries again.
+                tracing::warn!(error = %e, "merging idempotency keys failed");
             }
             let _ = done_tx.send(out);
         });
