@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod events;
+pub mod lists;
+pub mod params;
 pub mod summary;
 pub mod tokens;
 
@@ -19,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .merge(admin::router())
         .merge(tokens::router())
         .merge(summary::router())
+        .merge(lists::router())
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
 }

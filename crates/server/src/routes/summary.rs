@@ -2,37 +2,22 @@
 //! period, its previous period and the change. The rest of the analytics API
 //! builds on the same `FigureQuery`.
 
+use super::params::Params;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use jiff::Timestamp;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use spendlens_domain::money::{div_round, format_usd};
-use spendlens_domain::time::{parse_timezone, Day, Period, TimeError};
-use spendlens_store::query::{FigureQuery, Figures, Filter};
+use spendlens_domain::time::Period;
+use spendlens_store::query::FigureQuery;
+use spendlens_store::query::Figures;
+use std::collections::HashMap;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/orgs/{org}/summary", get(summary))
-}
-
-#[derive(Debug, Deserialize)]
-struct PeriodQuery {
-    from: Option<String>,
-    to: Option<String>,
-    period: Option<String>,
-}
-
-fn period_error(e: TimeError) -> ApiError {
-    let parameter = match e {
-        TimeError::PeriodAndRange | TimeError::BadPeriod => "period",
-        TimeError::HalfRange | TimeError::EmptyRange => "to",
-        _ => "from",
-    };
-    ApiError::param(parameter, e.to_string())
 }
 
 fn ratio(num: i128, den: i128) -> Value {
@@ -89,24 +74,18 @@ async fn summary(
     State(state): State<AppState>,
     who: Principal,
     Path(org): Path<String>,
-    Query(q): Query<PeriodQuery>,
+    Query(raw): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     who.require_org_admin(&org)?;
     let info = state.store.get_org(&org).await?;
-    let tz = parse_timezone(&info.timezone)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored timezone: {e}")))?;
-    let today = Day::from_date(Timestamp::now().to_zoned(tz).date());
-    let period = Period::resolve(
-        q.from.as_deref(),
-        q.to.as_deref(),
-        q.period.as_deref(),
-        today,
-    )
-    .map_err(period_error)?;
+    let mut p = Params::new(raw);
+    let period = p.period(&info.timezone)?;
+    let filter = p.filter()?;
+    p.finish()?;
     let ask = |period: Period| FigureQuery {
         org: org.clone(),
         period,
-        filter: Filter::default(),
+        filter: filter.clone(),
         group_by: vec![],
     };
     let total = |rows: Vec<spendlens_store::query::GroupRow>| {

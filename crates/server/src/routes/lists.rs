@@ -1,0 +1,589 @@
+//! The organisation-wide lists of API.md §4 (users, API keys, models, teams,
+//! departments, breakdown) and the dense time series. Each is one grouped
+//! `FigureQuery`, joined with names, sorted and paged by a keyset cursor.
+
+use super::params::{Cursor, ListParams, Params, NONE_ID};
+use super::summary::figures_json;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use spendlens_domain::money::{div_round, format_usd};
+use spendlens_domain::time::{Day, Period};
+use spendlens_domain::Catalog;
+use spendlens_store::model::Org;
+use spendlens_store::query::{Dim, FigureQuery, Figures, Filter, GroupRow};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/orgs/{org}/users", get(users))
+        .route("/v1/orgs/{org}/api-keys", get(api_keys))
+        .route("/v1/orgs/{org}/models", get(models))
+        .route("/v1/orgs/{org}/teams", get(teams))
+        .route("/v1/orgs/{org}/departments", get(departments))
+        .route("/v1/orgs/{org}/breakdown", get(breakdown))
+        .route("/v1/orgs/{org}/timeseries", get(timeseries))
+}
+
+type Raw = Query<HashMap<String, String>>;
+
+/// A sortable value: money and counts as integers, names as text; the null group sorts as text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Num(i128),
+    Text(String),
+}
+
+impl Key {
+    fn to_json(&self) -> Value {
+        match self {
+            Key::Num(n) => json!(["n", n.to_string()]),
+            Key::Text(t) => json!(["t", t]),
+        }
+    }
+    fn from_json(v: &Value) -> Option<Key> {
+        match v.as_array().map(Vec::as_slice) {
+            Some([Value::String(k), Value::String(x)]) if k == "n" => x.parse().ok().map(Key::Num),
+            Some([Value::String(k), Value::String(x)]) if k == "t" => Some(Key::Text(x.clone())),
+            _ => None,
+        }
+    }
+}
+
+struct Row {
+    id: String,
+    sort: HashMap<&'static str, Key>,
+    json: Map<String, Value>,
+}
+
+fn money_sort(f: &Figures) -> Vec<(&'static str, Key)> {
+    vec![
+        ("total_cost", Key::Num(f.total_cost)),
+        ("actual_api_cost", Key::Num(f.actual_api_cost)),
+        ("messages", Key::Num(f.messages.into())),
+        ("conversations", Key::Num(f.conversations.into())),
+        ("tokens", Key::Num((f.tokens_in + f.tokens_out).into())),
+        ("active_users", Key::Num(f.active_users.into())),
+        ("unique_users", Key::Num(f.active_users.into())),
+    ]
+}
+
+fn share(part: i128, whole: i128) -> Value {
+    if whole == 0 {
+        Value::Null
+    } else {
+        json!(part as f64 / whole as f64)
+    }
+}
+
+/// Shared by every list: org check, period, filters, paging.
+struct Ask {
+    org: Org,
+    period: Period,
+    filter: Filter,
+    list: ListParams,
+}
+
+async fn ask(
+    state: &AppState,
+    who: &Principal,
+    org: &str,
+    mut p: Params,
+    sortable: &[&str],
+    extra: &[&str],
+) -> ApiResult<(Ask, HashMap<String, String>)> {
+    who.require_org_admin(org)?;
+    let info = state.store.get_org(org).await?;
+    let period = p.period(&info.timezone)?;
+    let filter = p.filter()?;
+    let list = p.list(sortable, "total_cost")?;
+    let mut rest = HashMap::new();
+    for name in extra {
+        if let Some(v) = p.take(name) {
+            rest.insert((*name).to_owned(), v);
+        }
+    }
+    p.finish()?;
+    Ok((
+        Ask {
+            org: info,
+            period,
+            filter,
+            list,
+        },
+        rest,
+    ))
+}
+
+async fn grouped(
+    state: &AppState,
+    a: &Ask,
+    group_by: Vec<Dim>,
+) -> ApiResult<(Vec<GroupRow>, Figures)> {
+    let q = FigureQuery {
+        org: a.org.id.clone(),
+        period: a.period,
+        filter: a.filter.clone(),
+        group_by,
+    };
+    let rows = state.store.figures(&q).await?;
+    let total = state
+        .store
+        .figures(&FigureQuery {
+            group_by: vec![],
+            ..q
+        })
+        .await?
+        .into_iter()
+        .next()
+        .map(|r| r.figures)
+        .unwrap_or_default();
+    Ok((rows, total))
+}
+
+/// Sort, cut after the cursor, take a page; the cursor pins period, sort and filters.
+fn page(a: &Ask, list: &str, mut rows: Vec<Row>) -> ApiResult<Json<Value>> {
+    let l = &a.list;
+    let pinned = format!(
+        "{list}|{}|{}|{}|{}|{:?}",
+        a.period.from, a.period.to, l.sort, l.descending, a.filter
+    );
+    let sort = l.sort.as_str();
+    let cmp = |x: &Key, xid: &str, y: &Key, yid: &str| {
+        let o = x.cmp(y);
+        let o = if l.descending { o.reverse() } else { o };
+        o.then_with(|| xid.cmp(yid))
+    };
+    let key_of = |r: &Row| r.sort.get(sort).cloned().unwrap_or(Key::Num(0));
+    rows.sort_by(|x, y| cmp(&key_of(x), &x.id, &key_of(y), &y.id));
+    let start = match &l.cursor {
+        None => 0,
+        Some(c) => {
+            if c.pinned != pinned {
+                return Err(ApiError::param(
+                    "cursor",
+                    "this cursor belongs to another period, sort or filter",
+                ));
+            }
+            let after = Key::from_json(&c.value)
+                .ok_or_else(|| ApiError::param("cursor", "not a cursor this server gave out"))?;
+            rows.iter()
+                .position(|r| cmp(&key_of(r), &r.id, &after, &c.id) == Ordering::Greater)
+                .unwrap_or(rows.len())
+        }
+    };
+    let end = (start + l.limit).min(rows.len());
+    let next = (end < rows.len()).then(|| {
+        Cursor {
+            value: key_of(&rows[end - 1]).to_json(),
+            id: rows[end - 1].id.clone(),
+            pinned,
+        }
+        .encode()
+    });
+    let data: Vec<Value> = rows
+        .drain(start..end)
+        .map(|r| Value::Object(r.json))
+        .collect();
+    Ok(Json(
+        json!({"data": data, "next_cursor": next, "from": a.period.from.to_string(), "to": a.period.to.to_string()}),
+    ))
+}
+
+fn base(f: &Figures, total: &Figures) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("total_cost".into(), format_usd(f.total_cost).into());
+    m.insert(
+        "actual_api_cost".into(),
+        format_usd(f.actual_api_cost).into(),
+    );
+    m.insert("messages".into(), f.messages.into());
+    m.insert("conversations".into(), f.conversations.into());
+    m.insert("tokens".into(), (f.tokens_in + f.tokens_out).into());
+    m.insert("share".into(), share(f.total_cost, total.total_cost));
+    m
+}
+
+fn id_or_none(v: &Option<String>) -> String {
+    v.clone().unwrap_or_else(|| NONE_ID.to_owned())
+}
+
+const COMMON: &[&str] = &[
+    "total_cost",
+    "actual_api_cost",
+    "messages",
+    "conversations",
+    "tokens",
+];
+
+fn sortable(extra: &[&'static str]) -> Vec<&'static str> {
+    COMMON.iter().chain(extra).copied().collect()
+}
+
+async fn users(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(org): Path<String>,
+    Query(raw): Raw,
+) -> ApiResult<Json<Value>> {
+    let (a, extra) = ask(
+        &s,
+        &who,
+        &org,
+        Params::new(raw),
+        &sortable(&["user_id"]),
+        &["q"],
+    )
+    .await?;
+    let (groups, total) = grouped(&s, &a, vec![Dim::User]).await?;
+    let members: HashMap<String, _> = s
+        .store
+        .list_members(&org)
+        .await?
+        .into_iter()
+        .map(|m| (m.user_id.clone(), m))
+        .collect();
+    let q = extra.get("q").map(|q| q.to_lowercase());
+    let mut rows = Vec::new();
+    for g in groups {
+        let id = id_or_none(&g.key[0]);
+        let m = members.get(&id);
+        let email = m.and_then(|m| m.email.clone());
+        if let Some(q) = &q {
+            if !id.to_lowercase().contains(q)
+                && !email.as_deref().unwrap_or("").to_lowercase().contains(q)
+            {
+                continue;
+            }
+        }
+        let mut json = Map::new();
+        json.insert("user_id".into(), id.clone().into());
+        json.insert("email".into(), email.into());
+        json.insert("team_id".into(), m.and_then(|m| m.team_id.clone()).into());
+        json.insert(
+            "department".into(),
+            m.and_then(|m| m.department.clone()).into(),
+        );
+        json.extend(base(&g.figures, &total));
+        let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
+        sort.insert("user_id", Key::Text(id.clone()));
+        rows.push(Row { id, sort, json });
+    }
+    page(&a, "users", rows)
+}
+
+async fn api_keys(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(org): Path<String>,
+    Query(raw): Raw,
+) -> ApiResult<Json<Value>> {
+    let (a, _) = ask(
+        &s,
+        &who,
+        &org,
+        Params::new(raw),
+        &sortable(&["name", "unique_users"]),
+        &[],
+    )
+    .await?;
+    let (groups, total) = grouped(&s, &a, vec![Dim::ApiKey]).await?;
+    let keys: HashMap<String, _> = s
+        .store
+        .list_api_keys(&org)
+        .await?
+        .into_iter()
+        .map(|k| (k.api_key_id.clone(), k))
+        .collect();
+    let mut rows = Vec::new();
+    for g in groups {
+        let k = g.key[0].as_ref().and_then(|id| keys.get(id));
+        let name = match (&g.key[0], k) {
+            (None, _) => "Unknown key".to_owned(),
+            (Some(_), Some(k)) => k.name.clone(),
+            (Some(id), None) => id.clone(),
+        };
+        let mut json = Map::new();
+        json.insert("api_key_id".into(), g.key[0].clone().into());
+        json.insert("name".into(), name.clone().into());
+        json.insert("provider".into(), k.and_then(|k| k.provider.clone()).into());
+        json.insert("registered".into(), k.is_some_and(|k| k.registered).into());
+        json.extend(base(&g.figures, &total));
+        json.insert("unique_users".into(), g.figures.active_users.into());
+        json.insert(
+            "avg_cost_per_conversation".into(),
+            div_round(g.figures.total_cost, g.figures.conversations.into())
+                .map(format_usd)
+                .into(),
+        );
+        json.insert("last_used_at".into(), json!(k.and_then(|k| k.last_used_at)));
+        let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
+        sort.insert("name", Key::Text(name));
+        rows.push(Row {
+            id: id_or_none(&g.key[0]),
+            sort,
+            json,
+        });
+    }
+    page(&a, "api-keys", rows)
+}
+
+async fn models(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(org): Path<String>,
+    Query(raw): Raw,
+) -> ApiResult<Json<Value>> {
+    let (a, _) = ask(&s, &who, &org, Params::new(raw), &sortable(&["model"]), &[]).await?;
+    let (groups, total) = grouped(&s, &a, vec![Dim::Model]).await?;
+    let catalog = Catalog::builtin();
+    let rows = groups
+        .into_iter()
+        .map(|g| {
+            let model = id_or_none(&g.key[0]);
+            let mut json = Map::new();
+            json.insert("model".into(), model.clone().into());
+            json.insert("provider".into(), catalog.provider_of(&model).into());
+            json.extend(base(&g.figures, &total));
+            let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
+            sort.insert("model", Key::Text(model.clone()));
+            Row {
+                id: model,
+                sort,
+                json,
+            }
+        })
+        .collect();
+    page(&a, "models", rows)
+}
+
+async fn teams(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(org): Path<String>,
+    Query(raw): Raw,
+) -> ApiResult<Json<Value>> {
+    let (a, _) = ask(
+        &s,
+        &who,
+        &org,
+        Params::new(raw),
+        &sortable(&["name", "active_users"]),
+        &[],
+    )
+    .await?;
+    let (groups, total) = grouped(&s, &a, vec![Dim::Team]).await?;
+    let names: HashMap<String, String> = s
+        .store
+        .list_teams(&org)
+        .await?
+        .into_iter()
+        .map(|t| (t.team_id, t.name))
+        .collect();
+    let rows = groups
+        .into_iter()
+        .map(|g| {
+            let name = g.key[0]
+                .as_ref()
+                .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
+                .unwrap_or_else(|| "No team".into());
+            let mut json = Map::new();
+            json.insert("team_id".into(), g.key[0].clone().into());
+            json.insert("name".into(), name.clone().into());
+            json.extend(base(&g.figures, &total));
+            json.insert("active_users".into(), g.figures.active_users.into());
+            let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
+            sort.insert("name", Key::Text(name));
+            Row {
+                id: id_or_none(&g.key[0]),
+                sort,
+                json,
+            }
+        })
+        .collect();
+    page(&a, "teams", rows)
+}
+
+async fn departments(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(org): Path<String>,
+    Query(raw): Raw,
+) -> ApiResult<Json<Value>> {
+    let (a, _) = ask(
+        &s,
+        &who,
+        &org,
+        Params::new(raw),
+        &sortable(&["department", "active_users"]),
+        &[],
+    )
+    .await?;
+    let (groups, total) = grouped(&s, &a, vec![Dim::Department]).await?;
+    let rows = groups
+        .into_iter()
+        .map(|g| {
+            let mut json = Map::new();
+            json.insert("department".into(), g.key[0].clone().into());
+            json.extend(base(&g.figures, &total));
+            json.insert("active_users".into(), g.figures.active_users.into());
+            let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
+            sort.insert("department", Key::Text(id_or_none(&g.key[0])));
+            Row {
+                id: id_or_none(&g.key[0]),
+                sort,
+                json,
+            }
+        })
+        .collect();
+    page(&a, "departments", rows)
+}
+
+fn dim_field(d: Dim) -> &'static str {
+    match d {
+        Dim::User => "user_id",
+        Dim::Team => "team_id",
+        Dim::Department => "department",
+        Dim::ApiKey => "api_key_id",
+        Dim::Model => "model",
+        Dim::Provider => "provider",
+        Dim::Day => "day",
+        Dim::Week => "week",
+        Dim::Month => "month",
+    }
+}
+
+fn parse_group_by(text: Option<String>) -> ApiResult<Vec<Dim>> {
+    let text = text.ok_or_else(|| ApiError::param("group_by", "required: 1 to 3 of user, team, department, api_key, model, provider, day, week, month"))?;
+    let mut dims = Vec::new();
+    for part in text.split(',') {
+        let d = Dim::parse(part.trim())
+            .ok_or_else(|| ApiError::param("group_by", format!("unknown dimension {part:?}")))?;
+        if dims.contains(&d) {
+            return Err(ApiError::param(
+                "group_by",
+                format!("{part} is given twice"),
+            ));
+        }
+        dims.push(d);
+    }
+    let time = dims
+        .iter()
+        .filter(|d| matches!(d, Dim::Day | Dim::Week | Dim::Month))
+        .count();
+    if dims.is_empty() || dims.len() > 3 || time > 1 {
+        return Err(ApiError::param(
+            "group_by",
+            "1 to 3 dimensions, at most one of day, week, month",
+        ));
+    }
+    Ok(dims)
+}
+
+async fn breakdown(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(org): Path<String>,
+    Query(mut raw): Raw,
+) -> ApiResult<Json<Value>> {
+    let dims = parse_group_by(raw.remove("group_by"))?;
+    let mut sortable = sortable(&["active_users"]);
+    sortable.extend(dims.iter().map(|d| dim_field(*d)));
+    let (a, _) = ask(&s, &who, &org, Params::new(raw), &sortable, &[]).await?;
+    let (groups, total) = grouped(&s, &a, dims.clone()).await?;
+    let rows = groups
+        .into_iter()
+        .map(|g| {
+            let mut json = Map::new();
+            let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
+            for (d, v) in dims.iter().zip(&g.key) {
+                json.insert(dim_field(*d).into(), v.clone().into());
+                sort.insert(dim_field(*d), Key::Text(id_or_none(v)));
+            }
+            json.extend(base(&g.figures, &total));
+            json.insert("active_users".into(), g.figures.active_users.into());
+            let id = g
+                .key
+                .iter()
+                .map(id_or_none)
+                .collect::<Vec<_>>()
+                .join("\u{1f}");
+            Row { id, sort, json }
+        })
+        .collect();
+    page(&a, "breakdown", rows)
+}
+
+/// Dense: one row per bucket of the period, zeros included, edge buckets clipped.
+async fn timeseries(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(org): Path<String>,
+    Query(mut raw): Raw,
+) -> ApiResult<Json<Value>> {
+    let bucket = raw.remove("bucket").unwrap_or_else(|| "day".into());
+    let dim = match bucket.as_str() {
+        "day" => Dim::Day,
+        "week" => Dim::Week,
+        "month" => Dim::Month,
+        "hour" => {
+            return Err(ApiError::param(
+                "bucket",
+                "hour buckets are not served yet (issue 3); use day, week or month",
+            ))
+        }
+        other => {
+            return Err(ApiError::param(
+                "bucket",
+                format!("{other:?}: hour, day, week or month"),
+            ))
+        }
+    };
+    who.require_org_admin(&org)?;
+    let info = s.store.get_org(&org).await?;
+    let mut p = Params::new(raw);
+    let period = p.period(&info.timezone)?;
+    let filter = p.filter()?;
+    p.finish()?;
+    let q = FigureQuery {
+        org: org.clone(),
+        period,
+        filter,
+        group_by: vec![dim],
+    };
+    let got: HashMap<String, Figures> = s
+        .store
+        .figures(&q)
+        .await?
+        .into_iter()
+        .filter_map(|r| Some((r.key[0].clone()?, r.figures)))
+        .collect();
+    let label = |d: Day| match dim {
+        Dim::Week => d.iso_week_monday(),
+        Dim::Month => d.month().first_day(),
+        _ => d,
+    };
+    let mut data = Vec::new();
+    let mut day = period.from;
+    while day < period.to {
+        let start = label(day);
+        let key = start.to_string();
+        let mut row = figures_json(&got.get(&key).copied().unwrap_or_default());
+        // Labelled by the bucket's first day (a week's Monday); figures cover only days inside the period.
+        row.insert("date".into(), key.into());
+        data.push(Value::Object(row));
+        let mut next = Day(day.0 + 1);
+        while next < period.to && label(next) == start {
+            next = Day(next.0 + 1);
+        }
+        day = next;
+    }
+    Ok(Json(
+        json!({"bucket": bucket, "from": period.from.to_string(), "to": period.to.to_string(), "data": data}),
+    ))
+}

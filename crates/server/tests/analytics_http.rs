@@ -1,0 +1,359 @@
+//! The analytics lists over HTTP against a direct computation over the raw
+//! stored events: users, keys, breakdown and series; paging; bad parameters.
+
+mod common;
+
+use common::{start, TestServer, ADMIN};
+use serde_json::{json, Value};
+use spendlens_datagen::{events, setup, Spec};
+use spendlens_domain::money::format_usd;
+use spendlens_domain::time::Day;
+use spendlens_store::model::StoredEvent;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+const FROM: &str = "2026-10-20";
+const TO: &str = "2026-11-16";
+
+/// The demo-like dataset, created and loaded over HTTP.
+async fn loaded() -> (TestServer, Vec<StoredEvent>) {
+    let s = start().await;
+    let mut spec = Spec::custom(12_000, 11, jiff::civil::date(2026, 11, 15));
+    spec.days = 45;
+    for org in setup(&spec).orgs {
+        let a = s.post(ADMIN, "/v1/orgs", &json!({"id": org.id, "name": org.name, "timezone": org.timezone, "markup": org.markup})).await;
+        assert_eq!(a.status, 201, "{}", a.body);
+        for t in &org.teams {
+            s.post(
+                ADMIN,
+                &format!("/v1/orgs/{}/teams", org.id),
+                &json!({"id": t.id, "name": t.name, "department": t.department}),
+            )
+            .await;
+        }
+        for m in &org.members {
+            s.put(ADMIN, &format!("/v1/orgs/{}/members/{}", org.id, m.user_id), &json!({"email": m.email, "role": m.role, "team_id": m.team_id, "department": m.department})).await;
+        }
+        for k in &org.keys {
+            s.post(
+                ADMIN,
+                &format!("/v1/orgs/{}/api-keys", org.id),
+                &json!({"id": k.id, "name": k.name, "provider": k.provider}),
+            )
+            .await;
+        }
+    }
+    let all: Vec<Value> = events(&spec).collect();
+    for chunk in all.chunks(5_000) {
+        let a = s.events(ADMIN, chunk).await;
+        assert_eq!(a.body["rejected"], 0, "{}", a.body);
+    }
+    let raw = s.store.events("acme").await.unwrap();
+    (s, raw)
+}
+
+fn in_period(e: &StoredEvent) -> bool {
+    let d = Day(e.day);
+    d >= Day::parse(FROM).unwrap() && d < Day::parse(TO).unwrap()
+}
+
+/// conversation id → its first event (earliest occurred_at, ties by event_id).
+fn firsts(raw: &[StoredEvent]) -> HashMap<&str, &StoredEvent> {
+    let mut first: HashMap<&str, &StoredEvent> = HashMap::new();
+    for e in raw {
+        let slot = first.entry(&e.conversation_id).or_insert(e);
+        if (e.occurred_at, &e.event_id) < (slot.occurred_at, &slot.event_id) {
+            *slot = e;
+        }
+    }
+    first
+}
+
+#[derive(Default, Debug, PartialEq)]
+struct Fig {
+    total: i128,
+    actual: i128,
+    messages: u64,
+    conversations: u64,
+    tokens: u64,
+    users: usize,
+}
+
+fn by<K: Ord + Clone>(
+    raw: &[StoredEvent],
+    key: impl Fn(&StoredEvent) -> Option<K>,
+) -> BTreeMap<K, Fig> {
+    let mut out: BTreeMap<K, Fig> = BTreeMap::new();
+    let mut users: BTreeMap<K, HashSet<&str>> = BTreeMap::new();
+    for e in raw.iter().filter(|e| in_period(e)) {
+        let Some(k) = key(e) else { continue };
+        let f = out.entry(k.clone()).or_default();
+        f.total += i128::from(e.total_cost);
+        f.actual += i128::from(e.actual_api_cost);
+        f.messages += 1;
+        f.tokens += e.tokens_in + e.tokens_out;
+        users.entry(k).or_default().insert(&e.user_id);
+    }
+    for e in firsts(raw).values().filter(|e| in_period(e)) {
+        if let Some(k) = key(e) {
+            out.get_mut(&k).unwrap().conversations += 1;
+        }
+    }
+    for (k, u) in users {
+        out.get_mut(&k).unwrap().users = u.len();
+    }
+    out
+}
+
+/// Every page of a list, following next_cursor.
+async fn all_pages(s: &TestServer, path: &str) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut url = path.to_owned();
+    loop {
+        let a = s.get(ADMIN, &url).await;
+        assert_eq!(a.status, 200, "{url}: {}", a.body);
+        rows.extend(a.body["data"].as_array().unwrap().iter().cloned());
+        match a.body["next_cursor"].as_str() {
+            Some(c) => url = format!("{path}&cursor={c}"),
+            None => return rows,
+        }
+    }
+}
+
+fn check_row(row: &Value, f: &Fig) {
+    assert_eq!(row["total_cost"], format_usd(f.total), "{row}");
+    assert_eq!(row["actual_api_cost"], format_usd(f.actual), "{row}");
+    assert_eq!(row["messages"], f.messages, "{row}");
+    assert_eq!(row["conversations"], f.conversations, "{row}");
+    assert_eq!(row["tokens"], f.tokens, "{row}");
+}
+
+#[tokio::test]
+async fn lists_match_the_raw_events() {
+    let (s, raw) = loaded().await;
+    let range = format!("from={FROM}&to={TO}");
+
+    // Users, 7 per page, by total_cost desc then id.
+    let rows = all_pages(&s, &format!("/v1/orgs/acme/users?{range}&limit=7")).await;
+    let want = by(&raw, |e| Some(e.user_id.clone()));
+    assert_eq!(rows.len(), want.len());
+    let mut seen = HashSet::new();
+    for r in &rows {
+        let id = r["user_id"].as_str().unwrap().to_owned();
+        assert!(seen.insert(id.clone()), "{id} on two pages");
+        check_row(r, &want[&id]);
+    }
+    let costs: Vec<i128> = rows
+        .iter()
+        .map(|r| want[r["user_id"].as_str().unwrap()].total)
+        .collect();
+    assert!(
+        costs.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by total_cost desc"
+    );
+    let share: f64 = rows.iter().map(|r| r["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-9, "{share}");
+
+    // API keys, with "Unknown key" for events without one.
+    let rows = all_pages(
+        &s,
+        &format!("/v1/orgs/acme/api-keys?{range}&sort=messages&order=asc"),
+    )
+    .await;
+    let want = by(&raw, |e| Some(e.api_key_id.clone()));
+    assert_eq!(rows.len(), want.len());
+    for r in &rows {
+        let id = r["api_key_id"].as_str().map(str::to_owned);
+        check_row(r, &want[&id]);
+        assert_eq!(r["unique_users"], want[&id].users);
+        if id.is_none() {
+            assert_eq!(r["name"], "Unknown key");
+        }
+    }
+    assert!(
+        rows.iter().any(|r| r["api_key_id"].is_null()),
+        "the dataset has events without a key"
+    );
+
+    // Breakdown by team × model, filtered to one provider.
+    let rows = all_pages(
+        &s,
+        &format!(
+            "/v1/orgs/acme/breakdown?{range}&group_by=team,model&provider=anthropic&limit=100"
+        ),
+    )
+    .await;
+    let want = by(&raw, |e| {
+        (e.provider.as_deref() == Some("anthropic")).then(|| (e.team_id.clone(), e.model.clone()))
+    });
+    assert_eq!(rows.len(), want.len());
+    for r in &rows {
+        let k = (
+            r["team_id"].as_str().map(str::to_owned),
+            r["model"].as_str().unwrap().to_owned(),
+        );
+        check_row(r, &want[&k]);
+        assert_eq!(r["active_users"], want[&k].users);
+    }
+
+    // Weekly series: dense, Monday labels, and the buckets add up to the summary.
+    let series = s
+        .get(
+            ADMIN,
+            &format!("/v1/orgs/acme/timeseries?{range}&bucket=week"),
+        )
+        .await;
+    assert_eq!(series.status, 200, "{}", series.body);
+    let data = series.body["data"].as_array().unwrap();
+    let want = by(&raw, |e| Some(Day(e.day).iso_week_monday().to_string()));
+    let labels: Vec<&str> = data.iter().map(|r| r["date"].as_str().unwrap()).collect();
+    assert_eq!(
+        labels,
+        vec!["2026-10-19", "2026-10-26", "2026-11-02", "2026-11-09"]
+    );
+    for r in data {
+        check_row(
+            r,
+            want.get(r["date"].as_str().unwrap())
+                .unwrap_or(&Fig::default()),
+        );
+    }
+    let summary = s
+        .get(ADMIN, &format!("/v1/orgs/acme/summary?{range}"))
+        .await;
+    let total: i128 = want.values().map(|f| f.total).sum();
+    assert_eq!(summary.body["total_cost"], format_usd(total));
+}
+
+#[tokio::test]
+async fn bad_parameters_are_400_naming_the_parameter() {
+    let s = start().await;
+    s.org("acme", "UTC", "1").await;
+    let cases = [
+        ("/v1/orgs/acme/users?limit=101", "limit"),
+        ("/v1/orgs/acme/users?limit=0", "limit"),
+        ("/v1/orgs/acme/users?sort=salary", "sort"),
+        ("/v1/orgs/acme/users?order=sideways", "order"),
+        ("/v1/orgs/acme/users?from=2026-13-01&to=2026-12-01", "from"),
+        ("/v1/orgs/acme/users?from=2026-11-01", "to"),
+        ("/v1/orgs/acme/users?from=2026-11-05&to=2026-11-01", "to"),
+        ("/v1/orgs/acme/users?period=last_week", "period"),
+        (
+            "/v1/orgs/acme/users?period=last_7d&from=2026-11-01&to=2026-11-02",
+            "period",
+        ),
+        ("/v1/orgs/acme/users?cursor=garbage", "cursor"),
+        ("/v1/orgs/acme/users?limt=5", "limt"),
+        ("/v1/orgs/acme/users?api_key_id=", "api_key_id"),
+        ("/v1/orgs/acme/breakdown", "group_by"),
+        ("/v1/orgs/acme/breakdown?group_by=user,colour", "group_by"),
+        (
+            "/v1/orgs/acme/breakdown?group_by=user,team,model,provider",
+            "group_by",
+        ),
+        ("/v1/orgs/acme/breakdown?group_by=day,month", "group_by"),
+        ("/v1/orgs/acme/timeseries?bucket=fortnight", "bucket"),
+        ("/v1/orgs/acme/summary?from=yesterday&to=2026-11-02", "from"),
+    ];
+    for (path, parameter) in cases {
+        let a = s.get(ADMIN, path).await;
+        assert_eq!(a.status, 400, "{path}: {}", a.body);
+        assert_eq!(
+            a.body["error"]["parameter"], parameter,
+            "{path}: {}",
+            a.body
+        );
+        assert!(!a.body["error"]["message"].as_str().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_only_continues_its_own_question() {
+    let s = start().await;
+    s.org("acme", "UTC", "1").await;
+    let t = s
+        .token(ADMIN, json!({"role": "ingest", "organization_id": "acme"}))
+        .await;
+    let evs: Vec<Value> = (0..30)
+        .map(|i| {
+            common::event(
+                &format!("e{i}"),
+                json!({"user_id": format!("u{i:02}"), "conversation_id": format!("c{i}")}),
+            )
+        })
+        .collect();
+    assert_eq!(s.events(&t, &evs).await.body["accepted"], 30);
+    let first = s
+        .get(
+            ADMIN,
+            "/v1/orgs/acme/users?from=2026-11-01&to=2026-12-01&limit=10",
+        )
+        .await;
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    // Equal costs: ties are ordered by id, so the pages are u00–u09, u10–u19, …
+    assert_eq!(first.body["data"][9]["user_id"], "u09");
+    let second = s
+        .get(
+            ADMIN,
+            &format!("/v1/orgs/acme/users?from=2026-11-01&to=2026-12-01&limit=10&cursor={cursor}"),
+        )
+        .await;
+    assert_eq!(second.body["data"][0]["user_id"], "u10", "{}", second.body);
+    let other = s
+        .get(
+            ADMIN,
+            &format!("/v1/orgs/acme/users?from=2026-10-01&to=2026-12-01&limit=10&cursor={cursor}"),
+        )
+        .await;
+    assert_eq!(
+        (other.status, other.body["error"]["parameter"].as_str()),
+        (400, Some("cursor"))
+    );
+}
+
+#[tokio::test]
+async fn org_wide_lists_are_for_admins_only() {
+    let s = start().await;
+    s.org("acme", "UTC", "1").await;
+    s.org("globex", "UTC", "1").await;
+    s.put(
+        ADMIN,
+        "/v1/orgs/acme/members/lead",
+        &json!({"role": "team_lead", "team_id": "core"}),
+    )
+    .await;
+    let lead = s
+        .token(
+            ADMIN,
+            json!({"role": "team_lead", "organization_id": "acme", "user_id": "lead"}),
+        )
+        .await;
+    let admin = s
+        .token(
+            ADMIN,
+            json!({"role": "org_admin", "organization_id": "acme", "user_id": "alice"}),
+        )
+        .await;
+    for list in [
+        "users",
+        "api-keys",
+        "models",
+        "teams",
+        "departments",
+        "breakdown?group_by=user",
+        "timeseries",
+    ] {
+        assert_eq!(
+            s.get(&lead, &format!("/v1/orgs/acme/{list}")).await.status,
+            403,
+            "{list}"
+        );
+        let foreign = s.get(&admin, &format!("/v1/orgs/globex/{list}")).await;
+        assert_eq!(foreign.status, 404, "{list}");
+        assert!(!foreign.body.to_string().contains("Org globex"));
+        assert_eq!(
+            s.get(&admin, &format!("/v1/orgs/acme/{list}")).await.status,
+            200,
+            "{list}"
+        );
+    }
+}
