@@ -5,7 +5,7 @@
 //! their lengths. Unknown fields are ignored so that newer clients can send
 //! more than this server knows.
 
-use crate::money::Nanos;
+use crate::money::{Nanos, NANOS_PER_USD};
 use crate::time::parse_timestamp;
 use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
@@ -279,16 +279,32 @@ fn occurred_at(obj: &Map<String, Value>, now: Timestamp) -> Result<Timestamp, Ev
     let s = v
         .as_str()
         .ok_or_else(|| EventError::invalid(field, "must be an RFC 3339 timestamp string"))?;
-    let ts = parse_timestamp(s).map_err(|e| EventError::invalid(field, e))?;
+    let out_of_range = || EventError {
+        code: ErrorCode::TimestampOutOfRange,
+        field: Some(field),
+        message: format!("occurred_at {s} is outside 2000-01-01 .. one day after now"),
+    };
+    let ts = parse_timestamp(s).map_err(|e| {
+        if beyond_representable(s) {
+            out_of_range()
+        } else {
+            EventError::invalid(field, e)
+        }
+    })?;
     let (earliest, latest) = timestamp_bounds(now);
     if ts < earliest || ts > latest {
-        return Err(EventError {
-            code: ErrorCode::TimestampOutOfRange,
-            field: Some(field),
-            message: format!("occurred_at {s} is outside 2000-01-01 .. one day after now"),
-        });
+        return Err(out_of_range());
     }
     Ok(ts)
+}
+
+/// A well-formed RFC 3339 timestamp past the last instant jiff represents
+/// (9999-12-30T22:00Z): out of range like any other far-future date, not
+/// malformed. The Gregorian calendar repeats every 400 years, so the text is
+/// well-formed exactly when the same text 400 years earlier is.
+fn beyond_representable(s: &str) -> bool {
+    s.strip_prefix("9999-")
+        .is_some_and(|rest| parse_timestamp(&format!("9599-{rest}")).is_ok())
 }
 
 fn tokens(
@@ -306,14 +322,32 @@ fn tokens(
     let Value::Number(n) = v else {
         return Err(EventError::invalid(field, "must be an integer"));
     };
-    match n.as_u64() {
-        Some(t) if t <= MAX_TOKENS => Ok(t),
-        _ => Err(EventError::invalid(
+    let out_of_range = || {
+        EventError::invalid(
             field,
             format!("must be an integer from 0 to {MAX_TOKENS}, got {n}"),
-        )),
+        )
+    };
+    if let Some(t) = n.as_u64() {
+        return if t <= MAX_TOKENS {
+            Ok(t)
+        } else {
+            Err(out_of_range())
+        };
+    }
+    // JSON has a single number type: `1000.0`, `1e3` and `-0` are the
+    // integers 1000 and 0 (what JSON Schema's "integer" means, and what a
+    // client that keeps counts in floats sends). Judged exactly on the text,
+    // like money, so `1.5` and `1e-10` are refused and nothing is rounded.
+    match Nanos::parse_usd(&n.to_string(), MAX_TOKENS_I64) {
+        Ok(Nanos(x)) if x % NANOS_PER_USD == 0 => {
+            u64::try_from(x / NANOS_PER_USD).map_err(|_| out_of_range())
+        }
+        _ => Err(out_of_range()),
     }
 }
+
+const MAX_TOKENS_I64: i64 = MAX_TOKENS as i64;
 
 fn cost(obj: &Map<String, Value>, field: &'static str) -> Result<Option<Nanos>, EventError> {
     match present(obj, field) {
@@ -362,3 +396,6 @@ impl Event {
         Value::Object(m)
     }
 }
+
+#[cfg(test)]
+mod tests;
