@@ -71,3 +71,42 @@ impl Principal {
         })
     }
 }
+
+impl Principal {
+    /// May this token see person `user` of `org` (their page, conversations)?
+    /// `team_of_user` is the person's current team in `org`, if they are a member.
+    pub fn require_may_see_user(
+        &self,
+        org: &str,
+        user: &str,
+        team_of_user: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if self.role == Role::PlatformAdmin {
+            return Ok(());
+        }
+        if self.org.as_deref() != Some(org) {
+            return Err(ApiError::NotFound(format!("organisation {org}")));
+        }
+        let allowed = match self.role {
+            Role::OrgAdmin => true,
+            Role::TeamLead => {
+                self.user.as_deref() == Some(user)
+                    || (team_of_user.is_some() && team_of_user == self.team.as_deref())
+            }
+            Role::Member => self.user.as_deref() == Some(user),
+            Role::Ingest | Role::PlatformAdmin => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "your token may not see {user}"
+            )))
+        }
+    }
+
+    /// Provider costs, profit and margin are for platform and org admins (API.md §1).
+    pub fn sees_provider_cost(&self) -> bool {
+        matches!(self.role, Role::PlatformAdmin | Role::OrgAdmin)
+    }
+}

@@ -101,6 +101,17 @@ impl Store for Gated {
     async fn quarantined(&self) -> Result<Vec<QuarantinedEvent>> {
         self.inner.quarantined().await
     }
+    async fn user_conversations(
+        &self,
+        org: &str,
+        user: &str,
+        period: spendlens_domain::time::Period,
+    ) -> Result<Vec<ConversationSummary>> {
+        self.inner.user_conversations(org, user, period).await
+    }
+    async fn conversation(&self, org: &str, conversation: &str) -> Result<ConversationDetail> {
+        self.inner.conversation(org, conversation).await
+    }
 }
 
 fn batch(prefix: &str, n: usize) -> Vec<Value> {

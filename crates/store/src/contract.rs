@@ -6,6 +6,7 @@ use crate::model::*;
 use crate::query::{FigureQuery, GroupRow};
 use async_trait::async_trait;
 use jiff::Timestamp;
+use spendlens_domain::time::Period;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -80,4 +81,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every retained event of an organisation in time order (detail).
     async fn events(&self, org: &str) -> Result<Vec<StoredEvent>>;
     async fn quarantined(&self) -> Result<Vec<QuarantinedEvent>>;
+    /// A user's conversations with an event in the period (figures of that part).
+    async fn user_conversations(
+        &self,
+        org: &str,
+        user: &str,
+        period: Period,
+    ) -> Result<Vec<ConversationSummary>>;
+    /// One conversation with every retained message.
+    async fn conversation(&self, org: &str, conversation: &str) -> Result<ConversationDetail>;
 }

@@ -218,3 +218,30 @@ pub struct QuarantinedEvent {
     pub reason: ErrorCode,
     pub received_at: Timestamp,
 }
+
+/// A conversation with the part of it inside a period (API.md §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    pub conversation_id: String,
+    pub user_id: String,
+    pub title: Option<String>,
+    pub started_at: Timestamp,
+    pub last_event_at: Timestamp,
+    /// Inside the period only.
+    pub messages: u64,
+    pub tokens: u64,
+    pub total_cost: i128,
+    pub actual_api_cost: i128,
+    pub models: Vec<String>,
+}
+
+/// One conversation and every retained message, in time order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationDetail {
+    pub conversation_id: String,
+    pub user_id: String,
+    pub title: Option<String>,
+    pub started_at: Timestamp,
+    pub last_event_at: Timestamp,
+    pub messages: Vec<StoredEvent>,
+}

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod events;
 pub mod lists;
 pub mod params;
+pub mod people;
 pub mod summary;
 pub mod tokens;
 
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(tokens::router())
         .merge(summary::router())
         .merge(lists::router())
+        .merge(people::router())
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
 }

@@ -51,7 +51,7 @@ pub fn figures_json(f: &Figures) -> Map<String, Value> {
     m
 }
 
-fn change_pct(now: &Figures, before: &Figures) -> Value {
+pub fn change_pct(now: &Figures, before: &Figures) -> Value {
     let pct = |cur: i128, prev: i128| {
         if prev == 0 {
             Value::Null

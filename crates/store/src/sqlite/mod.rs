@@ -7,6 +7,7 @@
 
 mod admin;
 mod checkpoint;
+mod conversations;
 mod event_keys;
 mod ingest;
 mod migrate;
@@ -275,5 +276,20 @@ impl Store for SqliteStore {
     }
     async fn quarantined(&self) -> Result<Vec<QuarantinedEvent>> {
         self.read(read::quarantined).await
+    }
+    async fn user_conversations(
+        &self,
+        org: &str,
+        user: &str,
+        period: spendlens_domain::time::Period,
+    ) -> Result<Vec<ConversationSummary>> {
+        let (org, user) = (org.to_owned(), user.to_owned());
+        self.read(move |c| conversations::of_user(c, &org, &user, period))
+            .await
+    }
+    async fn conversation(&self, org: &str, conversation: &str) -> Result<ConversationDetail> {
+        let (org, conv) = (org.to_owned(), conversation.to_owned());
+        self.read(move |c| conversations::detail(c, &org, &conv))
+            .await
     }
 }

@@ -1,0 +1,319 @@
+//! One person: `/orgs/{org}/users/{user}`, their conversations, one
+//! conversation with its messages, and `/me` (API.md §4).
+
+use super::params::{Cursor, Params, DEFAULT_LIMIT, MAX_LIMIT};
+use super::summary::{change_pct, figures_json};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Map, Value};
+use spendlens_domain::money::{div_round, format_usd};
+use spendlens_domain::time::Period;
+use spendlens_store::model::Role;
+use spendlens_store::query::{Dim, FigureQuery, Figures, Filter};
+use std::collections::HashMap;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/orgs/{org}/users/{user}", get(user_page))
+        .route(
+            "/v1/orgs/{org}/users/{user}/conversations",
+            get(conversations),
+        )
+        .route("/v1/orgs/{org}/conversations/{conv}", get(conversation))
+        .route("/v1/me", get(me))
+}
+
+type Raw = Query<HashMap<String, String>>;
+
+/// Fewer active users than this and a member does not see the org average (API.md §1).
+const MIN_USERS_FOR_AVERAGE: u64 = 5;
+
+/// Decide (in access.rs) whether `who` may see `user`, looking up the
+/// person's current team for a team lead.
+async fn check_user(s: &AppState, who: &Principal, org: &str, user: &str) -> ApiResult<()> {
+    let team = if who.role == Role::TeamLead && who.org.as_deref() == Some(org) {
+        s.store
+            .get_member(org, user)
+            .await
+            .ok()
+            .and_then(|m| m.team_id)
+    } else {
+        None
+    };
+    who.require_may_see_user(org, user, team.as_deref())
+}
+
+/// Remove what a team lead or member may not see.
+fn redact(who: &Principal, m: &mut Map<String, Value>) {
+    if !who.sees_provider_cost() {
+        for k in ["actual_api_cost", "profit", "margin"] {
+            if m.contains_key(k) {
+                m.insert(k.into(), Value::Null);
+            }
+        }
+    }
+}
+
+fn total(rows: Vec<spendlens_store::query::GroupRow>) -> Figures {
+    rows.into_iter()
+        .next()
+        .map(|r| r.figures)
+        .unwrap_or_default()
+}
+
+async fn person(
+    s: &AppState,
+    who: &Principal,
+    org: &str,
+    user: &str,
+    raw: HashMap<String, String>,
+) -> ApiResult<Json<Value>> {
+    check_user(s, who, org, user).await?;
+    let info = s.store.get_org(org).await?;
+    let mut p = Params::new(raw);
+    let period = p.period(&info.timezone)?;
+    p.finish()?;
+    let mine = Filter {
+        user: Some(Some(user.to_owned())),
+        ..Filter::default()
+    };
+    let ask = |period: Period, filter: &Filter, group_by: Vec<Dim>| FigureQuery {
+        org: org.to_owned(),
+        period,
+        filter: filter.clone(),
+        group_by,
+    };
+    let now = total(s.store.figures(&ask(period, &mine, vec![])).await?);
+    let before = total(
+        s.store
+            .figures(&ask(period.previous(), &mine, vec![]))
+            .await?,
+    );
+    let everyone = total(
+        s.store
+            .figures(&ask(period, &Filter::default(), vec![]))
+            .await?,
+    );
+
+    let mut out = figures_json(&now);
+    out.remove("active_users");
+    out.remove("avg_cost_per_active_user");
+    out.insert("organization_id".into(), org.into());
+    out.insert("user_id".into(), user.into());
+    if let Ok(m) = s.store.get_member(org, user).await {
+        out.insert("email".into(), m.email.into());
+        out.insert("team_id".into(), m.team_id.into());
+        out.insert("department".into(), m.department.into());
+    }
+    out.insert("from".into(), period.from.to_string().into());
+    out.insert("to".into(), period.to.to_string().into());
+    let mut previous = figures_json(&before);
+    previous.remove("active_users");
+    previous.remove("avg_cost_per_active_user");
+    redact(who, &mut previous);
+    out.insert("previous".into(), Value::Object(previous));
+    out.insert("change_pct".into(), change_pct(&now, &before));
+
+    // The organisation comparison: over the period only, exact until the ratio.
+    let withheld = who.role == Role::Member && everyone.active_users < MIN_USERS_FOR_AVERAGE;
+    let avg = if withheld {
+        None
+    } else {
+        div_round(everyone.total_cost, everyone.active_users.into())
+    };
+    let ratio = avg
+        .filter(|a| *a != 0)
+        .map(|a| now.total_cost as f64 / a as f64);
+    out.insert(
+        "comparison".into(),
+        json!({
+            "my_cost": format_usd(now.total_cost),
+            "org_avg_cost_per_active_user": avg.map(format_usd),
+            "org_active_users": if withheld { Value::Null } else { everyone.active_users.into() },
+            "ratio_to_avg": ratio,
+            "percent_vs_avg": ratio.map(|r| (r - 1.0) * 100.0),
+        }),
+    );
+    // Model preferences: the share of the person's cost per model.
+    let mut models: Vec<Value> = s
+        .store
+        .figures(&ask(period, &mine, vec![Dim::Model]))
+        .await?
+        .into_iter()
+        .map(|r| {
+            let share = if now.total_cost == 0 { Value::Null } else { json!(r.figures.total_cost as f64 / now.total_cost as f64) };
+            json!({"model": r.key[0], "total_cost": format_usd(r.figures.total_cost), "messages": r.figures.messages, "share": share})
+        })
+        .collect();
+    models.sort_by(|a, b| {
+        b["share"]
+            .as_f64()
+            .partial_cmp(&a["share"].as_f64())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    out.insert("models".into(), Value::Array(models));
+    // The trend: a dense daily series of the person's cost and messages.
+    let by_day: HashMap<String, Figures> = s
+        .store
+        .figures(&ask(period, &mine, vec![Dim::Day]))
+        .await?
+        .into_iter()
+        .filter_map(|r| Some((r.key[0].clone()?, r.figures)))
+        .collect();
+    let trend: Vec<Value> = (period.from.0..period.to.0)
+        .map(|d| {
+            let day = spendlens_domain::time::Day(d).to_string();
+            let f = by_day.get(&day).copied().unwrap_or_default();
+            json!({"date": day, "total_cost": format_usd(f.total_cost), "messages": f.messages})
+        })
+        .collect();
+    out.insert("trend".into(), Value::Array(trend));
+    redact(who, &mut out);
+    Ok(Json(Value::Object(out)))
+}
+
+async fn user_page(
+    State(s): State<AppState>,
+    who: Principal,
+    Path((org, user)): Path<(String, String)>,
+    Query(raw): Raw,
+) -> ApiResult<Json<Value>> {
+    person(&s, &who, &org, &user, raw).await
+}
+
+/// `/v1/me`: the caller's own page; `?org=` picks the organisation of a platform-wide person token.
+async fn me(
+    State(s): State<AppState>,
+    who: Principal,
+    Query(mut raw): Raw,
+) -> ApiResult<Json<Value>> {
+    let user = who
+        .user
+        .clone()
+        .ok_or_else(|| ApiError::Forbidden("this token belongs to no person".into()))?;
+    let org = match (raw.remove("org"), &who.org) {
+        (Some(o), Some(mine)) if &o != mine => {
+            return Err(ApiError::NotFound(format!("organisation {o}")))
+        }
+        (_, Some(mine)) => mine.clone(),
+        (Some(o), None) => o,
+        (None, None) => return Err(ApiError::param("org", "which organisation? add ?org=")),
+    };
+    person(&s, &who, &org, &user, raw).await
+}
+
+async fn conversations(
+    State(s): State<AppState>,
+    who: Principal,
+    Path((org, user)): Path<(String, String)>,
+    Query(raw): Raw,
+) -> ApiResult<Json<Value>> {
+    check_user(&s, &who, &org, &user).await?;
+    let info = s.store.get_org(&org).await?;
+    let mut p = Params::new(raw);
+    let period = p.period(&info.timezone)?;
+    let limit = match p.take("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n @ 1..=MAX_LIMIT) => n,
+            _ => {
+                return Err(ApiError::param(
+                    "limit",
+                    format!("{l:?}: an integer from 1 to {MAX_LIMIT}"),
+                ))
+            }
+        },
+    };
+    let cursor = p.take("cursor").map(|c| Cursor::decode(&c)).transpose()?;
+    p.finish()?;
+    let pinned = format!("conversations|{org}|{user}|{}|{}", period.from, period.to);
+    let all = s.store.user_conversations(&org, &user, period).await?;
+    // Newest last event first, ties by id: the keyset is (last_event_at, id).
+    let start = match &cursor {
+        None => 0,
+        Some(c) if c.pinned != pinned => {
+            return Err(ApiError::param(
+                "cursor",
+                "this cursor belongs to another question",
+            ))
+        }
+        Some(c) => {
+            let at: i64 = c
+                .value
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| ApiError::param("cursor", "not a cursor this server gave out"))?;
+            all.iter()
+                .position(|r| {
+                    (
+                        std::cmp::Reverse(r.last_event_at.as_microsecond()),
+                        &r.conversation_id,
+                    ) > (std::cmp::Reverse(at), &c.id)
+                })
+                .unwrap_or(all.len())
+        }
+    };
+    let end = (start + limit).min(all.len());
+    let next = (end < all.len()).then(|| {
+        let last = &all[end - 1];
+        Cursor {
+            value: json!(last.last_event_at.as_microsecond().to_string()),
+            id: last.conversation_id.clone(),
+            pinned: pinned.clone(),
+        }
+        .encode()
+    });
+    let data: Vec<Value> = all[start..end]
+        .iter()
+        .map(|c| {
+            json!({
+                "conversation_id": c.conversation_id, "title": c.title, "started_at": c.started_at, "last_event_at": c.last_event_at,
+                "messages": c.messages, "tokens": c.tokens, "total_cost": format_usd(c.total_cost), "models": c.models,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"data": data, "next_cursor": next})))
+}
+
+async fn conversation(
+    State(s): State<AppState>,
+    who: Principal,
+    Path((org, conv)): Path<(String, String)>,
+    Query(raw): Raw,
+) -> ApiResult<Json<Value>> {
+    Params::new(raw).finish()?;
+    // Another organisation is 404 before anything is read.
+    if who.role != Role::PlatformAdmin && who.org.as_deref() != Some(org.as_str()) {
+        return Err(ApiError::NotFound(format!("organisation {org}")));
+    }
+    let c = s.store.conversation(&org, &conv).await?;
+    check_user(&s, &who, &org, &c.user_id).await?;
+    let show_actual = who.sees_provider_cost();
+    let (mut total, mut actual, mut tokens) = (0i128, 0i128, 0u64);
+    let messages: Vec<Value> = c
+        .messages
+        .iter()
+        .map(|e| {
+            total += i128::from(e.total_cost);
+            actual += i128::from(e.actual_api_cost);
+            tokens += e.tokens_in + e.tokens_out;
+            json!({
+                "event_id": e.event_id, "occurred_at": e.occurred_at, "model": e.model, "api_key_id": e.api_key_id,
+                "tokens_in": e.tokens_in, "tokens_out": e.tokens_out, "cached_tokens_in": e.cached_tokens_in,
+                "total_cost": format_usd(e.total_cost.into()),
+                "actual_api_cost": if show_actual { Value::from(format_usd(e.actual_api_cost.into())) } else { Value::Null },
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "conversation_id": c.conversation_id, "user_id": c.user_id, "title": c.title,
+        "started_at": c.started_at, "last_event_at": c.last_event_at,
+        "message_count": messages.len(), "tokens": tokens, "total_cost": format_usd(total),
+        "actual_api_cost": if show_actual { Value::from(format_usd(actual)) } else { Value::Null },
+        "messages": messages,
+    })))
+}
