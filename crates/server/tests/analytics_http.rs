@@ -357,3 +357,61 @@ async fn org_wide_lists_are_for_admins_only() {
         );
     }
 }
+
+#[tokio::test]
+async fn platform_figures_sum_the_organisations_each_in_its_own_days() {
+    let (s, _) = loaded().await;
+    let orgs = s.store.list_orgs().await.unwrap();
+    let (mut total, mut messages, mut users, mut active_orgs) = (0i128, 0u64, 0usize, 0usize);
+    let mut per_org = BTreeMap::new();
+    for o in &orgs {
+        let raw = s.store.events(&o.id).await.unwrap();
+        let f = by(&raw, |_| Some(()));
+        if let Some(f) = f.get(&()) {
+            total += f.total;
+            messages += f.messages;
+            users += f.users;
+            active_orgs += 1;
+            per_org.insert(o.id.clone(), f.total);
+        }
+    }
+    let a = s
+        .get(ADMIN, &format!("/v1/platform/summary?from={FROM}&to={TO}"))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["total_cost"], format_usd(total));
+    assert_eq!(a.body["messages"], messages);
+    assert_eq!(a.body["active_users"], users);
+    assert_eq!(a.body["organizations"], active_orgs);
+    assert!(a.body["previous"]["total_cost"].is_string());
+
+    let rows = all_pages(
+        &s,
+        &format!("/v1/platform/organizations?from={FROM}&to={TO}&limit=2"),
+    )
+    .await;
+    assert_eq!(rows.len(), per_org.len());
+    for r in &rows {
+        assert_eq!(
+            r["total_cost"],
+            format_usd(per_org[r["organization_id"].as_str().unwrap()]),
+            "{r}"
+        );
+    }
+    let admin = s.token(ADMIN, json!({"role": "org_admin", "organization_id": "acme", "user_id": setup_admin(&s).await})).await;
+    assert_eq!(s.get(&admin, "/v1/platform/summary").await.status, 403);
+    assert_eq!(
+        s.get(&admin, "/v1/platform/organizations").await.status,
+        403
+    );
+}
+
+/// Some org_admin member of acme.
+async fn setup_admin(s: &TestServer) -> String {
+    let members = s.store.list_members("acme").await.unwrap();
+    members
+        .into_iter()
+        .find(|m| m.role == spendlens_store::model::Role::OrgAdmin)
+        .unwrap()
+        .user_id
+}

@@ -34,7 +34,7 @@ type Raw = Query<HashMap<String, String>>;
 
 /// A sortable value: money and counts as integers, names as text; the null group sorts as text.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
+pub(super) enum Key {
     Num(i128),
     Text(String),
 }
@@ -55,13 +55,13 @@ impl Key {
     }
 }
 
-struct Row {
-    id: String,
-    sort: HashMap<&'static str, Key>,
-    json: Map<String, Value>,
+pub(super) struct Row {
+    pub id: String,
+    pub sort: HashMap<&'static str, Key>,
+    pub json: Map<String, Value>,
 }
 
-fn money_sort(f: &Figures) -> Vec<(&'static str, Key)> {
+pub(super) fn money_sort(f: &Figures) -> Vec<(&'static str, Key)> {
     vec![
         ("total_cost", Key::Num(f.total_cost)),
         ("actual_api_cost", Key::Num(f.actual_api_cost)),
@@ -73,7 +73,7 @@ fn money_sort(f: &Figures) -> Vec<(&'static str, Key)> {
     ]
 }
 
-fn share(part: i128, whole: i128) -> Value {
+pub(super) fn share(part: i128, whole: i128) -> Value {
     if whole == 0 {
         Value::Null
     } else {
@@ -147,11 +147,20 @@ async fn grouped(
 }
 
 /// Sort, cut after the cursor, take a page; the cursor pins period, sort and filters.
-fn page(a: &Ask, list: &str, mut rows: Vec<Row>) -> ApiResult<Json<Value>> {
-    let l = &a.list;
+fn page(a: &Ask, list: &str, rows: Vec<Row>) -> ApiResult<Json<Value>> {
+    page_of(a.period, &a.filter, &a.list, list, rows)
+}
+
+pub(super) fn page_of(
+    period: Period,
+    filter: &Filter,
+    l: &ListParams,
+    list: &str,
+    mut rows: Vec<Row>,
+) -> ApiResult<Json<Value>> {
     let pinned = format!(
         "{list}|{}|{}|{}|{}|{:?}",
-        a.period.from, a.period.to, l.sort, l.descending, a.filter
+        period.from, period.to, l.sort, l.descending, filter
     );
     let sort = l.sort.as_str();
     let cmp = |x: &Key, xid: &str, y: &Key, yid: &str| {
@@ -191,7 +200,7 @@ fn page(a: &Ask, list: &str, mut rows: Vec<Row>) -> ApiResult<Json<Value>> {
         .map(|r| Value::Object(r.json))
         .collect();
     Ok(Json(
-        json!({"data": data, "next_cursor": next, "from": a.period.from.to_string(), "to": a.period.to.to_string()}),
+        json!({"data": data, "next_cursor": next, "from": period.from.to_string(), "to": period.to.to_string()}),
     ))
 }
 

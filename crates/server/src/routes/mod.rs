@@ -5,6 +5,7 @@ pub mod events;
 pub mod lists;
 pub mod params;
 pub mod people;
+pub mod platform;
 pub mod summary;
 pub mod tokens;
 
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(summary::router())
         .merge(lists::router())
         .merge(people::router())
+        .merge(platform::router())
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
 }
