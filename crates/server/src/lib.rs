@@ -58,6 +58,7 @@ impl AppState {
 
 pub fn app(state: AppState) -> axum::Router {
     routes::router()
+        .layer(axum::middleware::from_fn(routes::export::accept_csv))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         // Ingest bodies are checked against their own limit after decompression;
         // the transport limit only stops absurd uploads early.

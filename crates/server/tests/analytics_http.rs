@@ -415,3 +415,141 @@ async fn setup_admin(s: &TestServer) -> String {
         .unwrap()
         .user_id
 }
+
+#[tokio::test]
+async fn exports_equal_the_json_lists_and_stream_every_message() {
+    let (s, raw) = loaded().await;
+    let range = format!("from={FROM}&to={TO}");
+
+    // The users list as CSV equals its JSON, row for row.
+    let json_rows = all_pages(&s, &format!("/v1/orgs/acme/users?{range}&limit=100")).await;
+    let resp = s
+        .http
+        .get(s.url(&format!("/v1/orgs/acme/users?{range}")))
+        .bearer_auth(ADMIN)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        resp.headers()["content-disposition"],
+        format!("attachment; filename=\"spendlens-acme-users-{FROM}-{TO}.csv\"")
+    );
+    let text = resp.text().await.unwrap();
+    let mut csv = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = csv.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(
+        header[..5],
+        ["user_id", "email", "team_id", "department", "total_cost"]
+    );
+    let records: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), json_rows.len());
+    for (rec, j) in records.iter().zip(&json_rows) {
+        assert_eq!(&rec[0], j["user_id"].as_str().unwrap());
+        assert_eq!(&rec[4], j["total_cost"].as_str().unwrap());
+        assert_eq!(
+            rec[6].parse::<u64>().unwrap(),
+            j["messages"].as_u64().unwrap()
+        );
+    }
+
+    // Messages: paged JSON, CSV and NDJSON hold the same events, in time order.
+    let mut want: Vec<&StoredEvent> = raw.iter().filter(|e| in_period(e)).collect();
+    want.sort_by(|a, b| (a.occurred_at, &a.event_id).cmp(&(b.occurred_at, &b.event_id)));
+    let paged = all_pages(&s, &format!("/v1/orgs/acme/messages?{range}&limit=100")).await;
+    let ids: Vec<&str> = paged
+        .iter()
+        .map(|r| r["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        want.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>()
+    );
+    let csv_text = s
+        .http
+        .get(s.url(&format!("/v1/orgs/acme/messages?{range}&format=csv")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut csv = csv::Reader::from_reader(csv_text.as_bytes());
+    let csv_ids: Vec<String> = csv.records().map(|r| r.unwrap()[0].to_owned()).collect();
+    assert_eq!(csv_ids, ids);
+    let nd = s
+        .http
+        .get(s.url(&format!("/v1/orgs/acme/messages?{range}&format=ndjson")))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let total: i128 = nd
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| {
+            spendlens_domain::Nanos::parse_usd(v["total_cost"].as_str().unwrap(), 1_000_000)
+                .unwrap()
+                .0 as i128
+        })
+        .sum();
+    assert_eq!(
+        total,
+        want.iter().map(|e| i128::from(e.total_cost)).sum::<i128>()
+    );
+    let js: Value = s
+        .http
+        .get(s.url(&format!(
+            "/v1/orgs/acme/messages?{range}&format=json&api_key_id=_none"
+        )))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        js.as_array().unwrap().len(),
+        want.iter().filter(|e| e.api_key_id.is_none()).count()
+    );
+}
+
+#[tokio::test]
+async fn spreadsheet_formulas_in_text_cells_are_neutralised() {
+    let s = start().await;
+    s.org("acme", "UTC", "1").await;
+    let t = s
+        .token(ADMIN, json!({"role": "ingest", "organization_id": "acme"}))
+        .await;
+    let a = s
+        .events(
+            &t,
+            &[common::event(
+                "x1",
+                json!({"user_id": "=HYPERLINK(\"http://evil\")", "conversation_id": "cx"}),
+            )],
+        )
+        .await;
+    assert_eq!(a.body["accepted"], 1, "{}", a.body);
+    let text = s
+        .http
+        .get(s.url("/v1/orgs/acme/users?from=2026-11-01&to=2026-12-01&format=csv"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut csv = csv::Reader::from_reader(text.as_bytes());
+    let rec = csv.records().next().unwrap().unwrap();
+    assert_eq!(&rec[0], "'=HYPERLINK(\"http://evil\")");
+    assert_eq!(&rec[4], "0.010000000", "numbers stay numbers");
+}

@@ -109,6 +109,13 @@ impl Store for Gated {
     ) -> Result<Vec<ConversationSummary>> {
         self.inner.user_conversations(org, user, period).await
     }
+    async fn stream_events(
+        &self,
+        query: spendlens_store::query::EventQuery,
+        tx: tokio::sync::mpsc::Sender<Vec<StoredEvent>>,
+    ) -> Result<()> {
+        self.inner.stream_events(query, tx).await
+    }
     async fn conversation(&self, org: &str, conversation: &str) -> Result<ConversationDetail> {
         self.inner.conversation(org, conversation).await
     }

@@ -3,7 +3,7 @@
 //! suite runs against every backend.
 
 use crate::model::*;
-use crate::query::{FigureQuery, GroupRow};
+use crate::query::{EventQuery, FigureQuery, GroupRow};
 use async_trait::async_trait;
 use jiff::Timestamp;
 use spendlens_domain::time::Period;
@@ -88,6 +88,13 @@ pub trait Store: Send + Sync + 'static {
         user: &str,
         period: Period,
     ) -> Result<Vec<ConversationSummary>>;
+    /// Retained events in time order, sent in batches to `tx` until done or
+    /// until the receiver hangs up (an export streams them; memory stays flat).
+    async fn stream_events(
+        &self,
+        query: EventQuery,
+        tx: tokio::sync::mpsc::Sender<Vec<StoredEvent>>,
+    ) -> Result<()>;
     /// One conversation with every retained message.
     async fn conversation(&self, org: &str, conversation: &str) -> Result<ConversationDetail>;
 }

@@ -80,3 +80,15 @@ pub struct GroupRow {
     pub key: Vec<Option<String>>,
     pub figures: Figures,
 }
+
+/// Which retained events to read, in time order (occurred_at, then event_id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventQuery {
+    pub org: String,
+    pub period: Period,
+    pub filter: Filter,
+    /// Start after this (occurred_at in µs, event_id): keyset paging.
+    pub after: Option<(i64, String)>,
+    /// At most this many (None: all of them).
+    pub limit: Option<usize>,
+}

@@ -2,12 +2,14 @@
 //! departments, breakdown) and the dense time series. Each is one grouped
 //! `FigureQuery`, joined with names, sorted and paged by a keyset cursor.
 
+use super::export;
 use super::params::{Cursor, ListParams, Params, NONE_ID};
 use super::summary::figures_json;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
@@ -147,17 +149,19 @@ async fn grouped(
 }
 
 /// Sort, cut after the cursor, take a page; the cursor pins period, sort and filters.
-fn page(a: &Ask, list: &str, rows: Vec<Row>) -> ApiResult<Json<Value>> {
-    page_of(a.period, &a.filter, &a.list, list, rows)
+fn page(a: &Ask, list: &str, columns: &[&str], rows: Vec<Row>) -> ApiResult<Response> {
+    page_of(&a.org.id, a.period, &a.filter, &a.list, list, columns, rows)
 }
 
 pub(super) fn page_of(
+    org: &str,
     period: Period,
     filter: &Filter,
     l: &ListParams,
     list: &str,
+    columns: &[&str],
     mut rows: Vec<Row>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let pinned = format!(
         "{list}|{}|{}|{}|{}|{:?}",
         period.from, period.to, l.sort, l.descending, filter
@@ -170,6 +174,17 @@ pub(super) fn page_of(
     };
     let key_of = |r: &Row| r.sort.get(sort).cloned().unwrap_or(Key::Num(0));
     rows.sort_by(|x, y| cmp(&key_of(x), &x.id, &key_of(y), &y.id));
+    if let Some(format) = l.format {
+        let name = export::file_name(
+            org,
+            list,
+            &period.from.to_string(),
+            &period.to.to_string(),
+            format,
+        );
+        let maps: Vec<Map<String, Value>> = rows.into_iter().map(|r| r.json).collect();
+        return Ok(export::download(format, &name, columns, &maps));
+    }
     let start = match &l.cursor {
         None => 0,
         Some(c) => {
@@ -201,7 +216,7 @@ pub(super) fn page_of(
         .collect();
     Ok(Json(
         json!({"data": data, "next_cursor": next, "from": period.from.to_string(), "to": period.to.to_string()}),
-    ))
+    ).into_response())
 }
 
 fn base(f: &Figures, total: &Figures) -> Map<String, Value> {
@@ -239,7 +254,7 @@ async fn users(
     who: Principal,
     Path(org): Path<String>,
     Query(raw): Raw,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (a, extra) = ask(
         &s,
         &who,
@@ -283,7 +298,23 @@ async fn users(
         sort.insert("user_id", Key::Text(id.clone()));
         rows.push(Row { id, sort, json });
     }
-    page(&a, "users", rows)
+    page(
+        &a,
+        "users",
+        &[
+            "user_id",
+            "email",
+            "team_id",
+            "department",
+            "total_cost",
+            "actual_api_cost",
+            "messages",
+            "conversations",
+            "tokens",
+            "share",
+        ],
+        rows,
+    )
 }
 
 async fn api_keys(
@@ -291,7 +322,7 @@ async fn api_keys(
     who: Principal,
     Path(org): Path<String>,
     Query(raw): Raw,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (a, _) = ask(
         &s,
         &who,
@@ -339,7 +370,26 @@ async fn api_keys(
             json,
         });
     }
-    page(&a, "api-keys", rows)
+    page(
+        &a,
+        "api-keys",
+        &[
+            "api_key_id",
+            "name",
+            "provider",
+            "registered",
+            "total_cost",
+            "actual_api_cost",
+            "messages",
+            "conversations",
+            "tokens",
+            "share",
+            "unique_users",
+            "avg_cost_per_conversation",
+            "last_used_at",
+        ],
+        rows,
+    )
 }
 
 async fn models(
@@ -347,7 +397,7 @@ async fn models(
     who: Principal,
     Path(org): Path<String>,
     Query(raw): Raw,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (a, _) = ask(&s, &who, &org, Params::new(raw), &sortable(&["model"]), &[]).await?;
     let (groups, total) = grouped(&s, &a, vec![Dim::Model]).await?;
     let catalog = Catalog::builtin();
@@ -368,7 +418,21 @@ async fn models(
             }
         })
         .collect();
-    page(&a, "models", rows)
+    page(
+        &a,
+        "models",
+        &[
+            "model",
+            "provider",
+            "total_cost",
+            "actual_api_cost",
+            "messages",
+            "conversations",
+            "tokens",
+            "share",
+        ],
+        rows,
+    )
 }
 
 async fn teams(
@@ -376,7 +440,7 @@ async fn teams(
     who: Principal,
     Path(org): Path<String>,
     Query(raw): Raw,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (a, _) = ask(
         &s,
         &who,
@@ -415,7 +479,22 @@ async fn teams(
             }
         })
         .collect();
-    page(&a, "teams", rows)
+    page(
+        &a,
+        "teams",
+        &[
+            "team_id",
+            "name",
+            "total_cost",
+            "actual_api_cost",
+            "messages",
+            "conversations",
+            "tokens",
+            "share",
+            "active_users",
+        ],
+        rows,
+    )
 }
 
 async fn departments(
@@ -423,7 +502,7 @@ async fn departments(
     who: Principal,
     Path(org): Path<String>,
     Query(raw): Raw,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let (a, _) = ask(
         &s,
         &who,
@@ -450,7 +529,21 @@ async fn departments(
             }
         })
         .collect();
-    page(&a, "departments", rows)
+    page(
+        &a,
+        "departments",
+        &[
+            "department",
+            "total_cost",
+            "actual_api_cost",
+            "messages",
+            "conversations",
+            "tokens",
+            "share",
+            "active_users",
+        ],
+        rows,
+    )
 }
 
 fn dim_field(d: Dim) -> &'static str {
@@ -499,7 +592,7 @@ async fn breakdown(
     who: Principal,
     Path(org): Path<String>,
     Query(mut raw): Raw,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let dims = parse_group_by(raw.remove("group_by"))?;
     let mut sortable = sortable(&["active_users"]);
     sortable.extend(dims.iter().map(|d| dim_field(*d)));
@@ -525,7 +618,17 @@ async fn breakdown(
             Row { id, sort, json }
         })
         .collect();
-    page(&a, "breakdown", rows)
+    let mut columns: Vec<&str> = dims.iter().map(|d| dim_field(*d)).collect();
+    columns.extend([
+        "total_cost",
+        "actual_api_cost",
+        "messages",
+        "conversations",
+        "tokens",
+        "share",
+        "active_users",
+    ]);
+    page(&a, "breakdown", &columns, rows)
 }
 
 /// Dense: one row per bucket of the period, zeros included, edge buckets clipped.

@@ -2,7 +2,9 @@
 
 pub mod admin;
 pub mod events;
+pub mod export;
 pub mod lists;
+pub mod messages;
 pub mod params;
 pub mod people;
 pub mod platform;
@@ -25,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .merge(summary::router())
         .merge(lists::router())
         .merge(people::router())
+        .merge(messages::router())
         .merge(platform::router())
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))

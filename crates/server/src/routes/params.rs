@@ -114,11 +114,16 @@ impl Params {
             .take("cursor")
             .map(|c| Cursor::decode(&c))
             .transpose()?;
+        let format = self
+            .take("format")
+            .map(|f| super::export::Format::parse(&f))
+            .transpose()?;
         Ok(ListParams {
             sort,
             descending,
             limit,
             cursor,
+            format,
         })
     }
 }
@@ -129,6 +134,8 @@ pub struct ListParams {
     pub descending: bool,
     pub limit: usize,
     pub cursor: Option<Cursor>,
+    /// A download of the whole list instead of a page.
+    pub format: Option<super::export::Format>,
 }
 
 /// Where the previous page ended: the last row's sort value and id, and the

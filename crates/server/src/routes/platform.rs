@@ -10,7 +10,7 @@ use crate::AppState;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use spendlens_domain::time::Period;
 use spendlens_store::model::Org;
 use spendlens_store::query::{FigureQuery, Figures, Filter};
@@ -108,7 +108,7 @@ async fn organizations(
     State(s): State<AppState>,
     who: Principal,
     Query(raw): Raw,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<axum::response::Response> {
     who.require_platform_admin()?;
     let mut p = Params::new(raw);
     let period = p.period("UTC")?;
@@ -148,8 +148,31 @@ async fn organizations(
             }
         })
         .collect();
-    page_of(period, &Filter::default(), &list, "organizations", rows).map(|Json(mut v)| {
-        v["period_timezone"] = json!("each organisation's own");
-        Json(v)
-    })
+    let columns = [
+        "organization_id",
+        "name",
+        "timezone",
+        "total_cost",
+        "actual_api_cost",
+        "profit",
+        "margin",
+        "active_users",
+        "conversations",
+        "messages",
+        "tokens_in",
+        "tokens_out",
+        "tokens",
+        "unpriced_events",
+        "avg_cost_per_active_user",
+        "share",
+    ];
+    page_of(
+        "platform",
+        period,
+        &Filter::default(),
+        &list,
+        "organizations",
+        &columns,
+        rows,
+    )
 }

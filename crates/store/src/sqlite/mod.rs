@@ -10,6 +10,7 @@ mod checkpoint;
 mod conversations;
 mod event_keys;
 mod ingest;
+mod messages;
 mod migrate;
 pub use migrate::known as known_migrations;
 mod read;
@@ -286,6 +287,16 @@ impl Store for SqliteStore {
         let (org, user) = (org.to_owned(), user.to_owned());
         self.read(move |c| conversations::of_user(c, &org, &user, period))
             .await
+    }
+    async fn stream_events(
+        &self,
+        query: crate::query::EventQuery,
+        tx: tokio::sync::mpsc::Sender<Vec<StoredEvent>>,
+    ) -> Result<()> {
+        self.read(move |c| {
+            messages::stream(c, &query, 1_000, |rows| tx.blocking_send(rows).is_ok())
+        })
+        .await
     }
     async fn conversation(&self, org: &str, conversation: &str) -> Result<ConversationDetail> {
         let (org, conv) = (org.to_owned(), conversation.to_owned());
