@@ -110,3 +110,22 @@ impl Principal {
         matches!(self.role, Role::PlatformAdmin | Role::OrgAdmin)
     }
 }
+
+impl Principal {
+    /// A team's page: org admins, and the lead of that team.
+    pub fn require_may_see_team(&self, org: &str, team: &str) -> Result<(), ApiError> {
+        if self.role == Role::PlatformAdmin {
+            return Ok(());
+        }
+        if self.org.as_deref() != Some(org) {
+            return Err(ApiError::NotFound(format!("organisation {org}")));
+        }
+        match self.role {
+            Role::OrgAdmin => Ok(()),
+            Role::TeamLead if self.team.as_deref() == Some(team) => Ok(()),
+            _ => Err(ApiError::Forbidden(format!(
+                "your token may not see team {team}"
+            ))),
+        }
+    }
+}

@@ -553,3 +553,98 @@ async fn spreadsheet_formulas_in_text_cells_are_neutralised() {
     assert_eq!(&rec[0], "'=HYPERLINK(\"http://evil\")");
     assert_eq!(&rec[4], "0.010000000", "numbers stay numbers");
 }
+
+#[tokio::test]
+async fn team_department_and_key_pages_match_the_raw_events() {
+    let (s, raw) = loaded().await;
+    let range = format!("from={FROM}&to={TO}");
+    let team = raw.iter().find_map(|e| e.team_id.clone()).unwrap();
+    let page = s
+        .get(ADMIN, &format!("/v1/orgs/acme/teams/{team}?{range}"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let want = by(&raw, |e| {
+        (e.team_id.as_deref() == Some(team.as_str())).then_some(())
+    });
+    check_row(&page.body, &want[&()]);
+    assert_eq!(page.body["series"].as_array().unwrap().len(), 27);
+    let series_total: i128 = page.body["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            spendlens_domain::Nanos::parse_usd(r["total_cost"].as_str().unwrap(), 1_000_000)
+                .unwrap()
+                .0 as i128
+        })
+        .sum();
+    assert_eq!(series_total, want[&()].total);
+    assert_eq!(page.body["users_total"], want[&()].users);
+
+    let unknown = s
+        .get(ADMIN, &format!("/v1/orgs/acme/api-keys/_none?{range}"))
+        .await;
+    assert_eq!(unknown.body["name"], "Unknown key");
+    let want = by(&raw, |e| e.api_key_id.is_none().then_some(()));
+    check_row(&unknown.body, &want[&()]);
+
+    let dept = raw.iter().find_map(|e| e.department.clone()).unwrap();
+    let page = s
+        .get(ADMIN, &format!("/v1/orgs/acme/departments/{dept}?{range}"))
+        .await;
+    let want = by(&raw, |e| {
+        (e.department.as_deref() == Some(dept.as_str())).then_some(())
+    });
+    check_row(&page.body, &want[&()]);
+    assert_eq!(
+        s.get(ADMIN, "/v1/orgs/acme/teams/no-such-team")
+            .await
+            .status,
+        404
+    );
+
+    // A team lead sees their own team, without provider cost, and no other.
+    let lead = s
+        .store
+        .list_members("acme")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.role == spendlens_store::model::Role::TeamLead)
+        .unwrap();
+    let own = lead.team_id.clone().unwrap();
+    let t = s
+        .token(
+            ADMIN,
+            json!({"role": "team_lead", "organization_id": "acme", "user_id": lead.user_id}),
+        )
+        .await;
+    let mine = s
+        .get(&t, &format!("/v1/orgs/acme/teams/{own}?{range}"))
+        .await;
+    assert_eq!(mine.status, 200, "{}", mine.body);
+    assert!(
+        mine.body["actual_api_cost"].is_null()
+            && mine.body["series"][0]["actual_api_cost"].is_null()
+    );
+    let other = s
+        .store
+        .list_teams("acme")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.team_id != own)
+        .unwrap();
+    assert_eq!(
+        s.get(&t, &format!("/v1/orgs/acme/teams/{}", other.team_id))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        s.get(&t, &format!("/v1/orgs/acme/api-keys/_none?{range}"))
+            .await
+            .status,
+        403
+    );
+}

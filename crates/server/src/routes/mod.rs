@@ -1,6 +1,7 @@
 //! Every route, by area. Each area's module declares its own paths.
 
 pub mod admin;
+pub mod entity;
 pub mod events;
 pub mod export;
 pub mod lists;
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .merge(summary::router())
         .merge(lists::router())
         .merge(people::router())
+        .merge(entity::router())
         .merge(messages::router())
         .merge(platform::router())
         .route("/healthz", get(health))
