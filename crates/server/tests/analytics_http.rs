@@ -648,3 +648,57 @@ async fn team_department_and_key_pages_match_the_raw_events() {
         403
     );
 }
+
+#[tokio::test]
+async fn hour_series_are_dense_local_and_honest_about_dst() {
+    let s = start().await;
+    s.org("ny", "America/New_York", "1").await;
+    let t = s
+        .token(ADMIN, json!({"role": "ingest", "organization_id": "ny"}))
+        .await;
+    let evs = vec![
+        common::event(
+            "h1",
+            json!({"occurred_at": "2026-11-01T05:30:00Z", "conversation_id": "c1"}),
+        ), // 01:30 EDT
+        common::event(
+            "h2",
+            json!({"occurred_at": "2026-11-01T06:30:00Z", "conversation_id": "c2"}),
+        ), // 01:30 EST
+        common::event(
+            "h3",
+            json!({"occurred_at": "2026-11-01T06:45:00Z", "conversation_id": "c2"}),
+        ),
+    ];
+    assert_eq!(s.events(&t, &evs).await.body["accepted"], 3);
+    let a = s
+        .get(
+            ADMIN,
+            "/v1/orgs/ny/timeseries?bucket=hour&from=2026-11-01&to=2026-11-02",
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let data = a.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 25, "the day DST ends has 25 hours");
+    assert_eq!(data[0]["date"], "2026-11-01T00:00:00-04:00");
+    assert_eq!(
+        (data[1]["date"].as_str(), data[1]["messages"].as_u64()),
+        (Some("2026-11-01T01:00:00-04:00"), Some(1))
+    );
+    assert_eq!(
+        (data[2]["date"].as_str(), data[2]["messages"].as_u64()),
+        (Some("2026-11-01T01:00:00-05:00"), Some(2))
+    );
+    assert_eq!(data[24]["date"], "2026-11-01T23:00:00-05:00");
+    assert!(data[1]["active_users"].is_null() && data[1]["conversations"].is_null());
+    let long = s
+        .get(
+            ADMIN,
+            "/v1/orgs/ny/timeseries?bucket=hour&from=2026-10-01&to=2026-11-02",
+        )
+        .await;
+    assert_eq!(
+        (long.status, long.body["error"]["parameter"].as_str()),
+        (400, Some("bucket"))
+    );
+}

@@ -18,6 +18,9 @@ pub enum Dim {
     Day,
     Week,
     Month,
+    /// Local hours, keyed by the hour's start as Unix seconds (series only:
+    /// not a `breakdown` dimension, so `parse` does not know it).
+    Hour,
 }
 
 impl Dim {

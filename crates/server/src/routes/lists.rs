@@ -557,6 +557,7 @@ fn dim_field(d: Dim) -> &'static str {
         Dim::Day => "day",
         Dim::Week => "week",
         Dim::Month => "month",
+        Dim::Hour => "hour",
     }
 }
 
@@ -643,12 +644,7 @@ async fn timeseries(
         "day" => Dim::Day,
         "week" => Dim::Week,
         "month" => Dim::Month,
-        "hour" => {
-            return Err(ApiError::param(
-                "bucket",
-                "hour buckets are not served yet (issue 3); use day, week or month",
-            ))
-        }
+        "hour" => Dim::Hour,
         other => {
             return Err(ApiError::param(
                 "bucket",
@@ -675,6 +671,9 @@ async fn timeseries(
         .into_iter()
         .filter_map(|r| Some((r.key[0].clone()?, r.figures)))
         .collect();
+    if dim == Dim::Hour {
+        return Ok(Json(hours(&info.timezone, period, &got, &bucket)?));
+    }
     let label = |d: Day| match dim {
         Dim::Week => d.iso_week_monday(),
         Dim::Month => d.month().first_day(),
@@ -698,4 +697,50 @@ async fn timeseries(
     Ok(Json(
         json!({"bucket": bucket, "from": period.from.to_string(), "to": period.to.to_string(), "data": data}),
     ))
+}
+
+/// Most days an hour series may span (API.md §3).
+const MAX_HOUR_DAYS: i32 = 31;
+
+/// Dense hours labelled by their local start with its offset; distinct users
+/// and conversations do not add up across hours, so they are null.
+fn hours(
+    timezone: &str,
+    period: Period,
+    got: &HashMap<String, Figures>,
+    bucket: &str,
+) -> ApiResult<Value> {
+    if period.days() > MAX_HOUR_DAYS {
+        return Err(ApiError::param(
+            "bucket",
+            format!(
+                "hour buckets cover at most {MAX_HOUR_DAYS} days; this period has {}",
+                period.days()
+            ),
+        ));
+    }
+    let tz = spendlens_domain::time::parse_timezone(timezone)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored timezone {timezone}: {e}")))?;
+    let (start, end) = (
+        period.from.start_in(&tz).as_second(),
+        period.to.start_in(&tz).as_second(),
+    );
+    let mut data = Vec::new();
+    for s in (start..end).step_by(3600) {
+        let mut row = figures_json(&got.get(&s.to_string()).copied().unwrap_or_default());
+        row.insert("active_users".into(), Value::Null);
+        row.insert("conversations".into(), Value::Null);
+        row.insert("avg_cost_per_active_user".into(), Value::Null);
+        let at = jiff::Timestamp::from_second(s)
+            .map_err(|e| ApiError::Internal(e.into()))?
+            .to_zoned(tz.clone());
+        row.insert(
+            "date".into(),
+            at.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string().into(),
+        );
+        data.push(Value::Object(row));
+    }
+    Ok(
+        json!({"bucket": bucket, "from": period.from.to_string(), "to": period.to.to_string(), "data": data}),
+    )
 }

@@ -262,7 +262,7 @@ fn filter_id(c: &Connection, org: i64, dim: Dim, value: &Option<String>) -> Resu
         Dim::ApiKey => "SELECT id FROM api_keys WHERE org = ?1 AND ext_id = ?2",
         Dim::Model => "SELECT id FROM models WHERE name = ?2 AND ?1 = ?1",
         Dim::Provider => "SELECT id FROM providers WHERE name = ?2 AND ?1 = ?1",
-        Dim::Day | Dim::Week | Dim::Month => return Ok(None),
+        Dim::Day | Dim::Week | Dim::Month | Dim::Hour => return Ok(None),
     };
     c.prepare_cached(sql)
         .and_then(|mut s| s.query_row(params![org, v], |r| r.get(0)).optional())
@@ -278,7 +278,7 @@ fn column(dim: Dim) -> &'static str {
         Dim::Model => "model",
         Dim::Provider => "provider",
         // Civil day numbers: 1970-01-01 was a Thursday, so Monday = day - (day + 3) % 7.
-        Dim::Day => "bucket",
+        Dim::Day | Dim::Hour => "bucket",
         Dim::Week => "(bucket - (bucket + 3) % 7)",
         Dim::Month => {
             "(CASE grain WHEN 2 THEN bucket ELSE \
@@ -310,6 +310,7 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         }
     }
     let (from, to) = (q.period.from.0, q.period.to.0);
+    let by_hour = q.group_by.contains(&Dim::Hour);
     let by_day = q.group_by.iter().any(|d| matches!(d, Dim::Day | Dim::Week));
     let first_month = Day(from).month();
     let first_full = if first_month.first_day().0 == from {
@@ -324,6 +325,19 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         Some((first_full, end_month.0))
     };
     let range = match months {
+        _ if by_hour => {
+            let tz: String = c
+                .prepare_cached("SELECT timezone FROM orgs WHERE id = ?1")
+                .and_then(|mut s| s.query_row([org], |r| r.get(0)))
+                .map_err(sql_err)?;
+            let tz = spendlens_domain::time::parse_timezone(&tz)
+                .map_err(|e| StoreError::Other(anyhow::anyhow!("stored timezone {tz}: {e}")))?;
+            let (s0, s1) = (
+                Day(from).start_in(&tz).as_second(),
+                Day(to).start_in(&tz).as_second(),
+            );
+            format!("(grain = 0 AND bucket >= {s0} AND bucket < {s1})")
+        }
         None => format!("(grain = 1 AND bucket >= {from} AND bucket < {to})"),
         Some((m0, m1)) => {
             let d0 = spendlens_domain::time::Month(m0).first_day().0;
@@ -398,6 +412,7 @@ impl Names {
         }
         let sql = match dim {
             Dim::Day | Dim::Week => return Ok(Some(Day(id as i32).to_string())),
+            Dim::Hour => return Ok(Some(id.to_string())),
             Dim::Month => {
                 return Ok(Some(
                     spendlens_domain::time::Month(id as i32)
