@@ -35,16 +35,17 @@ const MIN_USERS_FOR_AVERAGE: u64 = 5;
 /// Decide (in access.rs) whether `who` may see `user`, looking up the
 /// person's current team for a team lead.
 async fn check_user(s: &AppState, who: &Principal, org: &str, user: &str) -> ApiResult<()> {
-    let team = if who.role == Role::TeamLead && who.org.as_deref() == Some(org) {
-        s.store
-            .get_member(org, user)
-            .await
-            .ok()
-            .and_then(|m| m.team_id)
-    } else {
-        None
-    };
-    who.require_may_see_user(org, user, team.as_deref())
+    if who.role != Role::PlatformAdmin && who.org.as_deref() != Some(org) {
+        return Err(ApiError::NotFound(format!("organisation {org}")));
+    }
+    // Everyone who sent an event to the organisation is a member of it (made
+    // on first sight); any other id is no person of this organisation.
+    let member = s
+        .store
+        .get_member(org, user)
+        .await
+        .map_err(|_| ApiError::NotFound(format!("user {user} in {org}")))?;
+    who.require_may_see_user(org, user, member.team_id.as_deref())
 }
 
 /// Remove what a team lead or member may not see.
