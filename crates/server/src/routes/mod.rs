@@ -6,6 +6,7 @@ pub mod events;
 pub mod export;
 pub mod lists;
 pub mod messages;
+pub mod openapi;
 pub mod params;
 pub mod people;
 pub mod platform;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(people::router())
         .merge(entity::router())
         .merge(messages::router())
+        .merge(openapi::router())
         .merge(platform::router())
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
