@@ -71,6 +71,22 @@ impl Store for Gated {
             .create_api_key(org, id, name, provider, actor)
             .await
     }
+    async fn put_price(
+        &self,
+        org: &str,
+        model: &str,
+        from: Timestamp,
+        price: spendlens_domain::Price,
+        actor: &str,
+    ) -> Result<()> {
+        self.inner.put_price(org, model, from, price, actor).await
+    }
+    async fn delete_price(&self, org: &str, model: &str, actor: &str) -> Result<()> {
+        self.inner.delete_price(org, model, actor).await
+    }
+    async fn list_prices(&self, org: &str) -> Result<Vec<NegotiatedPrice>> {
+        self.inner.list_prices(org).await
+    }
     async fn list_api_keys(&self, org: &str) -> Result<Vec<ApiKey>> {
         self.inner.list_api_keys(org).await
     }

@@ -62,6 +62,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ApiKey>;
     async fn list_api_keys(&self, org: &str) -> Result<Vec<ApiKey>>;
 
+    /// A negotiated price for a model from `effective_from` on (replacing one of the same date).
+    async fn put_price(
+        &self,
+        org: &str,
+        model: &str,
+        effective_from: Timestamp,
+        price: spendlens_domain::Price,
+        actor: &str,
+    ) -> Result<()>;
+    /// Remove every negotiated price of a model: the catalog applies again.
+    async fn delete_price(&self, org: &str, model: &str, actor: &str) -> Result<()>;
+    async fn list_prices(&self, org: &str) -> Result<Vec<NegotiatedPrice>>;
+
     // --- tokens ----------------------------------------------------------
 
     async fn create_token(&self, token: NewToken, actor: &str) -> Result<TokenRecord>;

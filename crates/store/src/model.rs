@@ -245,3 +245,11 @@ pub struct ConversationDetail {
     pub last_event_at: Timestamp,
     pub messages: Vec<StoredEvent>,
 }
+
+/// An organisation's negotiated price for a model from a date on (nanodollars per million tokens).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NegotiatedPrice {
+    pub model: String,
+    pub effective_from: Timestamp,
+    pub price: spendlens_domain::Price,
+}

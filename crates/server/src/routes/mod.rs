@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod params;
 pub mod people;
 pub mod platform;
+pub mod prices;
 pub mod summary;
 pub mod tokens;
 
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .merge(messages::router())
         .merge(openapi::router())
         .merge(platform::router())
+        .merge(prices::router())
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
 }

@@ -41,6 +41,33 @@ macro_rules! op {
 
 pub const OPS: &[Op] = &[
     op!(
+        "get",
+        "/v1/prices",
+        "The price catalog, negotiated prices and unpriced models seen",
+        "administration",
+        [],
+        None,
+        "Prices"
+    ),
+    op!(
+        "put",
+        "/v1/orgs/{org}/prices/{model}",
+        "Set a negotiated price (platform admin)",
+        "administration",
+        [],
+        Some("PriceBody"),
+        "NegotiatedPrice"
+    ),
+    op!(
+        "delete",
+        "/v1/orgs/{org}/prices/{model}",
+        "Remove a model's negotiated prices",
+        "administration",
+        [],
+        None,
+        "Empty"
+    ),
+    op!(
         "post",
         "/v1/events",
         "Send events (JSON array, {events}, or NDJSON; gzip accepted)",
@@ -459,6 +486,40 @@ fn schemas() -> Map<String, Value> {
         m.insert(k.to_owned(), v);
     };
     put("Any", json!({}));
+    let per_mtok = || json!({"type": ["string", "null"], "description": "USD per million tokens"});
+    put(
+        "PriceBody",
+        object(&[
+            ("input_per_mtok", per_mtok()),
+            ("output_per_mtok", per_mtok()),
+            ("cached_input_per_mtok", per_mtok()),
+            ("cache_write_per_mtok", per_mtok()),
+            ("effective_from", text()),
+        ]),
+    );
+    put(
+        "NegotiatedPrice",
+        object(&[
+            ("organization_id", text()),
+            ("model", text()),
+            ("input_per_mtok", per_mtok()),
+            ("output_per_mtok", per_mtok()),
+            ("cached_input_per_mtok", per_mtok()),
+            ("cache_write_per_mtok", per_mtok()),
+            ("effective_from", text()),
+        ]),
+    );
+    put(
+        "Prices",
+        object(&[
+            ("catalog", json!({"type": "array"})),
+            (
+                "negotiated",
+                json!({"type": "array", "items": r("NegotiatedPrice")}),
+            ),
+            ("unpriced_models", json!({"type": "array"})),
+        ]),
+    );
     put("Empty", json!({"description": "no content"}));
     put(
         "Error",

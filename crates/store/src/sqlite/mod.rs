@@ -12,6 +12,7 @@ mod event_keys;
 mod ingest;
 mod messages;
 mod migrate;
+mod prices;
 pub use migrate::known as known_migrations;
 mod read;
 mod resolve;
@@ -230,6 +231,29 @@ impl Store for SqliteStore {
         self.writer
             .run(move |w| admin::create_api_key(w, &org, &id, &name, provider.as_deref(), &actor))
             .await
+    }
+    async fn put_price(
+        &self,
+        org: &str,
+        model: &str,
+        from: Timestamp,
+        price: spendlens_domain::Price,
+        actor: &str,
+    ) -> Result<()> {
+        let (org, model, actor) = (org.to_owned(), model.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| prices::put(w, &org, &model, from, price, &actor))
+            .await
+    }
+    async fn delete_price(&self, org: &str, model: &str, actor: &str) -> Result<()> {
+        let (org, model, actor) = (org.to_owned(), model.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| prices::delete(w, &org, &model, &actor))
+            .await
+    }
+    async fn list_prices(&self, org: &str) -> Result<Vec<NegotiatedPrice>> {
+        let org = org.to_owned();
+        self.read(move |c| prices::list(c, &org)).await
     }
     async fn list_api_keys(&self, org: &str) -> Result<Vec<ApiKey>> {
         let org = org.to_owned();
