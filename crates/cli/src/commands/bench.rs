@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to measure (only `ingest` so far).
+    /// What to measure: `ingest`, or `query` (the analytics endpoints after loading the dataset).
     #[arg(default_value = "ingest")]
     pub what: String,
     /// small, medium, large or demo
@@ -24,7 +24,8 @@ pub struct Args {
     pub clients: usize,
     #[arg(long, default_value_t = 1_000)]
     pub batch: usize,
-    /// Repeat the whole run, each on a fresh database; the median is reported.
+    /// Repeat the whole run, each on a fresh database; the median is reported
+    /// (for `query`: timed requests per endpoint and range).
     #[arg(long, default_value_t = 1)]
     pub runs: usize,
     /// Only the first N lines of the dataset (for a quick check).
@@ -32,9 +33,9 @@ pub struct Args {
     pub limit: Option<u64>,
 }
 
-struct Run {
-    events: u64,
-    secs: f64,
+pub(super) struct Run {
+    pub events: u64,
+    pub secs: f64,
     latencies_ms: Vec<f64>,
     peak_rss_kb: u64,
     accepted: u64,
@@ -43,8 +44,10 @@ struct Run {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    if args.what != "ingest" {
-        bail!("unknown benchmark {:?}: only `ingest`", args.what);
+    match args.what.as_str() {
+        "ingest" => {}
+        "query" => return super::bench_query::run(&args).await,
+        other => bail!("unknown benchmark {other:?}: ingest or query"),
     }
     let spec = spec(&args.dataset, today_utc())?;
     eprintln!(
@@ -79,7 +82,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn prepare(spec: &Spec, batch: usize, limit: Option<u64>) -> Vec<(usize, Vec<u8>)> {
+pub(super) fn prepare(spec: &Spec, batch: usize, limit: Option<u64>) -> Vec<(usize, Vec<u8>)> {
     let mut gen = lines(spec);
     let mut out = Vec::new();
     let mut body = Vec::new();
@@ -98,10 +101,10 @@ fn prepare(spec: &Spec, batch: usize, limit: Option<u64>) -> Vec<(usize, Vec<u8>
     out
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    token: String,
+pub(super) struct Server {
+    pub child: Child,
+    pub base: String,
+    pub token: String,
     _dir: tempfile::TempDir,
 }
 
@@ -112,7 +115,7 @@ impl Drop for Server {
     }
 }
 
-async fn start_server() -> anyhow::Result<Server> {
+pub(super) async fn start_server() -> anyhow::Result<Server> {
     let dir = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -151,7 +154,7 @@ async fn start_server() -> anyhow::Result<Server> {
     bail!("the server did not start")
 }
 
-async fn create_orgs(server: &Server, spec: &Spec) -> anyhow::Result<()> {
+pub(super) async fn create_orgs(server: &Server, spec: &Spec) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     for org in setup(spec).orgs {
         let url = format!("{}/v1/orgs", server.base);
@@ -181,7 +184,7 @@ async fn create_orgs(server: &Server, spec: &Spec) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn peak_rss_kb(pid: u32) -> u64 {
+pub(super) fn peak_rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
@@ -197,6 +200,15 @@ async fn one_run(
 ) -> anyhow::Result<Run> {
     let server = start_server().await?;
     create_orgs(&server, spec).await?;
+    load(&server, bodies, clients).await
+}
+
+/// Post every body with `clients` concurrent senders; the figures of the run.
+pub(super) async fn load(
+    server: &Server,
+    bodies: Arc<Vec<(usize, Vec<u8>)>>,
+    clients: usize,
+) -> anyhow::Result<Run> {
     let events: u64 = bodies.iter().map(|(n, _)| *n as u64).sum();
     let next = Arc::new(AtomicUsize::new(0));
     let retried = Arc::new(AtomicU64::new(0));

@@ -1,0 +1,103 @@
+//! `spendlens bench query`: load a dataset into a server process over HTTP,
+//! then time every analytics endpoint for the largest organisation over the
+//! BENCH.md ranges (30 and 180 days ending on the anchor, this month), and the
+//! platform endpoints. Prints p50/p95/p99 per endpoint and range.
+
+use super::bench::{create_orgs, load, peak_rss_kb, prepare, start_server, Args};
+use super::gen::{spec, today_utc};
+use spendlens_datagen::setup;
+use std::sync::Arc;
+use std::time::Instant;
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+pub async fn run(args: &Args) -> anyhow::Result<()> {
+    let anchor = today_utc();
+    let spec = spec(&args.dataset, anchor)?;
+    let org = setup(&spec).orgs.into_iter().next().map(|o| o.id).unwrap_or_default();
+    eprintln!("loading `{}` over HTTP…", args.dataset);
+    let bodies = Arc::new(prepare(&spec, args.batch, args.limit));
+    let server = start_server().await?;
+    create_orgs(&server, &spec).await?;
+    let loaded = load(&server, bodies, args.clients).await?;
+    eprintln!("loaded {} lines in {:.1} s", loaded.events, loaded.secs);
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let (client, base, token) = (client.clone(), server.base.clone(), server.token.clone());
+        async move {
+            let t = Instant::now();
+            let resp = client.get(format!("{base}{path}")).bearer_auth(&token).send().await?;
+            let status = resp.status();
+            let _ = resp.bytes().await?;
+            anyhow::ensure!(status.is_success(), "{path}: {status}");
+            Ok::<f64, anyhow::Error>(t.elapsed().as_secs_f64() * 1e3)
+        }
+    };
+    // The busiest person, for the person page.
+    let top: serde_json::Value = client
+        .get(format!("{}/v1/orgs/{org}/users?period=last_30d&limit=1", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let user = top["data"][0]["user_id"].as_str().unwrap_or("none").to_owned();
+    let d = |days: i64| anchor.checked_sub(jiff::ToSpan::days(days - 1)).map(|d| d.to_string()).unwrap_or_default();
+    let to = anchor.tomorrow().map(|d| d.to_string()).unwrap_or_default();
+    let ranges = [("30 d", format!("from={}&to={to}", d(30))), ("180 d", format!("from={}&to={to}", d(180))), ("this month", "period=this_month".to_owned())];
+    let endpoints = [
+        "summary",
+        "timeseries?bucket=day",
+        "users",
+        "api-keys",
+        "models",
+        "teams",
+        "departments",
+        "breakdown?group_by=user,model",
+        "breakdown?group_by=team,api_key,day",
+    ];
+    let reps = args.runs.max(20);
+    println!("\n| endpoint ({org}, {} dataset) | range | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|", args.dataset);
+    let mut rows = Vec::new();
+    for (range, q) in &ranges {
+        let mut paths: Vec<(String, String)> = endpoints
+            .iter()
+            .map(|e| {
+                let sep = if e.contains('?') { '&' } else { '?' };
+                (e.to_string(), format!("/v1/orgs/{org}/{e}{sep}{q}"))
+            })
+            .collect();
+        paths.push((format!("users/{{top user}}"), format!("/v1/orgs/{org}/users/{user}?{q}")));
+        paths.push(("platform/summary".into(), format!("/v1/platform/summary?{q}")));
+        paths.push(("platform/organizations".into(), format!("/v1/platform/organizations?{q}")));
+        for (name, path) in paths {
+            for _ in 0..3 {
+                get(path.clone()).await?;
+            }
+            let mut ms = Vec::with_capacity(reps);
+            for _ in 0..reps {
+                ms.push(get(path.clone()).await?);
+            }
+            ms.sort_by(f64::total_cmp);
+            let line = format!("| {name} | {range} | {:.1} | {:.1} | {:.1} |", pct(&ms, 0.5), pct(&ms, 0.95), pct(&ms, 0.99));
+            println!("{line}");
+            rows.push(line);
+        }
+    }
+    // The export of the largest organisation's messages.
+    let t = Instant::now();
+    let rss_before = peak_rss_kb(server.child.id());
+    let resp = client.get(format!("{}/v1/orgs/{org}/messages?{}&format=csv", server.base, ranges[1].1)).bearer_auth(&server.token).send().await?;
+    let body = resp.bytes().await?;
+    let lines = body.iter().filter(|b| **b == b'\n').count().saturating_sub(1);
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "\nexport: {lines} messages as CSV in {secs:.2} s = {:.0} rows/s; server peak RSS {} MB before, {} MB after",
+        lines as f64 / secs,
+        rss_before / 1024,
+        peak_rss_kb(server.child.id()) / 1024
+    );
+    Ok(())
+}
