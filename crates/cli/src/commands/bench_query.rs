@@ -16,7 +16,12 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 pub async fn run(args: &Args) -> anyhow::Result<()> {
     let anchor = today_utc();
     let spec = spec(&args.dataset, anchor)?;
-    let org = setup(&spec).orgs.into_iter().next().map(|o| o.id).unwrap_or_default();
+    let org = setup(&spec)
+        .orgs
+        .into_iter()
+        .next()
+        .map(|o| o.id)
+        .unwrap_or_default();
     eprintln!("loading `{}` over HTTP…", args.dataset);
     let bodies = Arc::new(prepare(&spec, args.batch, args.limit));
     let server = start_server().await?;
@@ -28,7 +33,11 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         let (client, base, token) = (client.clone(), server.base.clone(), server.token.clone());
         async move {
             let t = Instant::now();
-            let resp = client.get(format!("{base}{path}")).bearer_auth(&token).send().await?;
+            let resp = client
+                .get(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .send()
+                .await?;
             let status = resp.status();
             let _ = resp.bytes().await?;
             anyhow::ensure!(status.is_success(), "{path}: {status}");
@@ -37,16 +46,31 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     };
     // The busiest person, for the person page.
     let top: serde_json::Value = client
-        .get(format!("{}/v1/orgs/{org}/users?period=last_30d&limit=1", server.base))
+        .get(format!(
+            "{}/v1/orgs/{org}/users?period=last_30d&limit=1",
+            server.base
+        ))
         .bearer_auth(&server.token)
         .send()
         .await?
         .json()
         .await?;
-    let user = top["data"][0]["user_id"].as_str().unwrap_or("none").to_owned();
-    let d = |days: i64| anchor.checked_sub(jiff::ToSpan::days(days - 1)).map(|d| d.to_string()).unwrap_or_default();
+    let user = top["data"][0]["user_id"]
+        .as_str()
+        .unwrap_or("none")
+        .to_owned();
+    let d = |days: i64| {
+        anchor
+            .checked_sub(jiff::ToSpan::days(days - 1))
+            .map(|d| d.to_string())
+            .unwrap_or_default()
+    };
     let to = anchor.tomorrow().map(|d| d.to_string()).unwrap_or_default();
-    let ranges = [("30 d", format!("from={}&to={to}", d(30))), ("180 d", format!("from={}&to={to}", d(180))), ("this month", "period=this_month".to_owned())];
+    let ranges = [
+        ("30 d", format!("from={}&to={to}", d(30))),
+        ("180 d", format!("from={}&to={to}", d(180))),
+        ("this month", "period=this_month".to_owned()),
+    ];
     let endpoints = [
         "summary",
         "timeseries?bucket=day",
@@ -69,9 +93,18 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
                 (e.to_string(), format!("/v1/orgs/{org}/{e}{sep}{q}"))
             })
             .collect();
-        paths.push((format!("users/{{top user}}"), format!("/v1/orgs/{org}/users/{user}?{q}")));
-        paths.push(("platform/summary".into(), format!("/v1/platform/summary?{q}")));
-        paths.push(("platform/organizations".into(), format!("/v1/platform/organizations?{q}")));
+        paths.push((
+            "users/{top user}".to_string(),
+            format!("/v1/orgs/{org}/users/{user}?{q}"),
+        ));
+        paths.push((
+            "platform/summary".into(),
+            format!("/v1/platform/summary?{q}"),
+        ));
+        paths.push((
+            "platform/organizations".into(),
+            format!("/v1/platform/organizations?{q}"),
+        ));
         for (name, path) in paths {
             for _ in 0..3 {
                 get(path.clone()).await?;
@@ -81,7 +114,12 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
                 ms.push(get(path.clone()).await?);
             }
             ms.sort_by(f64::total_cmp);
-            let line = format!("| {name} | {range} | {:.1} | {:.1} | {:.1} |", pct(&ms, 0.5), pct(&ms, 0.95), pct(&ms, 0.99));
+            let line = format!(
+                "| {name} | {range} | {:.1} | {:.1} | {:.1} |",
+                pct(&ms, 0.5),
+                pct(&ms, 0.95),
+                pct(&ms, 0.99)
+            );
             println!("{line}");
             rows.push(line);
         }
@@ -89,9 +127,20 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     // The export of the largest organisation's messages.
     let t = Instant::now();
     let rss_before = peak_rss_kb(server.child.id());
-    let resp = client.get(format!("{}/v1/orgs/{org}/messages?{}&format=csv", server.base, ranges[1].1)).bearer_auth(&server.token).send().await?;
+    let resp = client
+        .get(format!(
+            "{}/v1/orgs/{org}/messages?{}&format=csv",
+            server.base, ranges[1].1
+        ))
+        .bearer_auth(&server.token)
+        .send()
+        .await?;
     let body = resp.bytes().await?;
-    let lines = body.iter().filter(|b| **b == b'\n').count().saturating_sub(1);
+    let lines = body
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        .saturating_sub(1);
     let secs = t.elapsed().as_secs_f64();
     println!(
         "\nexport: {lines} messages as CSV in {secs:.2} s = {:.0} rows/s; server peak RSS {} MB before, {} MB after",
