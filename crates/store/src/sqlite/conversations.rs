@@ -38,7 +38,7 @@ pub fn of_user(
     let mut s = c
         .prepare_cached(
             "SELECT cv.ext_id, cv.title, cv.first_at, cv.last_at, count(*), sum(e.tokens_in + e.tokens_out),
-                    sum(e.total_cost), sum(e.actual_cost), group_concat(DISTINCT m.name)
+                    sum(e.total_cost), sum(e.actual_cost), json_group_array(DISTINCT m.name)
              FROM conversations cv JOIN events e ON e.conv = cv.id JOIN models m ON m.id = e.model
              WHERE cv.org = ?1 AND cv.user = ?2 AND cv.last_at >= ?3 AND e.day >= ?4 AND e.day < ?5
              GROUP BY cv.id ORDER BY cv.last_at DESC, cv.ext_id",
@@ -48,8 +48,15 @@ pub fn of_user(
         .query_map(
             params![org_id, user_id, earliest_us, period.from.0, period.to.0],
             |r| {
+                // A JSON array: model names may hold any printable character, commas included.
                 let models: String = r.get(8)?;
-                let mut models: Vec<String> = models.split(',').map(str::to_owned).collect();
+                let mut models: Vec<String> = serde_json::from_str(&models).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        8,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?;
                 models.sort();
                 Ok(ConversationSummary {
                     conversation_id: r.get(0)?,

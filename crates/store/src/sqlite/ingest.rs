@@ -28,7 +28,10 @@ struct Conv {
 
 enum Place {
     Org(OrgInfo),
-    Quarantine(ErrorCode, String),
+    /// With the organisation the sender named, if any (the token's for an
+    /// org-scoped token, else the event's `organization_id`): it places the
+    /// event once that organisation exists, and deduplicates it.
+    Quarantine(ErrorCode, Option<String>, String),
     Reject(ErrorCode, Option<&'static str>, String),
 }
 
@@ -63,8 +66,14 @@ pub fn ingest(w: &mut WriterState, batches: Vec<IngestBatch>) -> Result<Vec<Batc
                     out.rejected += 1;
                     out.errors.push(err(code, field, msg));
                 }
-                Place::Quarantine(code, msg) => {
-                    match quarantine(w, event, code, batch.received_at.as_microsecond())? {
+                Place::Quarantine(code, hint, msg) => {
+                    match quarantine(
+                        w,
+                        event,
+                        hint.as_deref(),
+                        code,
+                        batch.received_at.as_microsecond(),
+                    )? {
                         Stored::New => {
                             out.quarantined += 1;
                             out.errors.push(err(code, Some("organization_id"), msg));
@@ -134,6 +143,7 @@ fn place(w: &mut WriterState, scope: &IngestScope, e: &Event) -> Result<Place> {
                 Some(info) => Ok(Place::Org(info)),
                 None => Ok(Place::Quarantine(
                     ErrorCode::UnknownOrganization,
+                    Some(org.clone()),
                     format!("organisation {org} does not exist"),
                 )),
             }
@@ -143,6 +153,7 @@ fn place(w: &mut WriterState, scope: &IngestScope, e: &Event) -> Result<Place> {
                 Some(info) => Ok(Place::Org(info)),
                 None => Ok(Place::Quarantine(
                     ErrorCode::UnknownOrganization,
+                    Some(given.clone()),
                     format!("organisation {given} does not exist; the event is kept in quarantine"),
                 )),
             },
@@ -151,14 +162,16 @@ fn place(w: &mut WriterState, scope: &IngestScope, e: &Event) -> Result<Place> {
                 match orgs.as_slice() {
                     [one] => match resolve::org(w, one)? {
                         Some(info) => Ok(Place::Org(info)),
-                        None => Ok(Place::Quarantine(ErrorCode::UnknownOrganization, "organisation vanished".into())),
+                        None => Ok(Place::Quarantine(ErrorCode::UnknownOrganization, None, "organisation vanished".into())),
                     },
                     [] => Ok(Place::Quarantine(
                         ErrorCode::UnknownOrganization,
+                        None,
                         format!("no organization_id and user {} is a member of no organisation; kept in quarantine", e.user_id),
                     )),
                     _ => Ok(Place::Quarantine(
                         ErrorCode::AmbiguousOrganization,
+                        None,
                         format!("no organization_id and user {} is a member of several organisations; kept in quarantine", e.user_id),
                     )),
                 }
@@ -173,8 +186,14 @@ enum Stored {
     Conflict,
 }
 
-fn quarantine(w: &mut WriterState, e: &Event, code: ErrorCode, received_us: i64) -> Result<Stored> {
-    let hint = e.organization_id.clone().unwrap_or_default();
+fn quarantine(
+    w: &mut WriterState,
+    e: &Event,
+    hint: Option<&str>,
+    code: ErrorCode,
+    received_us: i64,
+) -> Result<Stored> {
+    let hint = hint.unwrap_or_default();
     let hash = e.canonical_hash();
     let n = w
         .conn
@@ -219,13 +238,18 @@ fn accept(w: &mut WriterState, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<
     }
     w.recent_keys.insert(&w.conn, org.id, &e.event_id, hash)?;
 
-    let user = resolve::user(w, &e.user_id, e.user_email.as_deref())?;
+    // The email waits until the event is known to be accepted: a rejected
+    // event changes nothing (API.md §2, stored whole or not at all).
+    let user = resolve::user(w, &e.user_id, None)?;
     let at = e.occurred_at.as_microsecond();
     if let Some(conv) = load_conv(w, tx, org.id, &e.conversation_id)? {
         if conv.user != user {
             w.recent_keys.remove(&w.conn, org.id, &e.event_id)?;
             return Ok(Accepted::OwnerMismatch);
         }
+    }
+    if e.user_email.is_some() {
+        resolve::user(w, &e.user_id, e.user_email.as_deref())?;
     }
 
     let catalog = Catalog::builtin();

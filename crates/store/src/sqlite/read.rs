@@ -4,8 +4,10 @@ use super::{sql_err, ts};
 use crate::contract::{Result, StoreError};
 use crate::model::*;
 use crate::query::{Dim, FigureQuery, Figures, GroupRow};
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use spendlens_domain::time::Day;
+use spendlens_domain::time::{local_day, parse_timezone, Day};
 use spendlens_domain::{ErrorCode, Markup};
 use std::collections::HashMap;
 
@@ -311,6 +313,7 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     }
     let (from, to) = (q.period.from.0, q.period.to.0);
     let by_hour = q.group_by.contains(&Dim::Hour);
+    let mut hour_zones: Option<Vec<(i64, TimeZone)>> = None;
     let by_day = q.group_by.iter().any(|d| matches!(d, Dim::Day | Dim::Week));
     let first_month = Day(from).month();
     let first_full = if first_month.first_day().0 == from {
@@ -326,16 +329,17 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     };
     let range = match months {
         _ if by_hour => {
-            let tz: String = c
-                .prepare_cached("SELECT timezone FROM orgs WHERE id = ?1")
-                .and_then(|mut s| s.query_row([org], |r| r.get(0)))
-                .map_err(sql_err)?;
-            let tz = spendlens_domain::time::parse_timezone(&tz)
-                .map_err(|e| StoreError::Other(anyhow::anyhow!("stored timezone {tz}: {e}")))?;
-            let (s0, s1) = (
-                Day(from).start_in(&tz).as_second(),
-                Day(to).start_in(&tz).as_second(),
-            );
+            // Hours of the period's days, each day in the zone in force when
+            // it was lived: with one zone, the instants between the two day
+            // starts; after a timezone change, the widest such range, and the
+            // rows outside the period's days are dropped below.
+            let z = zones(c, org)?;
+            let starts = |d: Day| z.iter().map(move |(_, tz)| d.start_in(tz).as_second());
+            let s0 = starts(Day(from)).min().unwrap_or(0);
+            let s1 = starts(Day(to)).max().unwrap_or(0);
+            if z.len() > 1 {
+                hour_zones = Some(z);
+            }
             format!("(grain = 0 AND bucket >= {s0} AND bucket < {s1})")
         }
         None => format!("(grain = 1 AND bucket >= {from} AND bucket < {to})"),
@@ -371,6 +375,12 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         if messages.unwrap_or(0) == 0 && n == 0 {
             break;
         }
+        if let (Some(z), Some(i)) = (&hour_zones, q.group_by.iter().position(|d| *d == Dim::Hour)) {
+            let hour: i64 = r.get(i).map_err(sql_err)?;
+            if !q.period.contains(hour_day(z, hour)) {
+                continue;
+            }
+        }
         let mut key = Vec::with_capacity(n);
         for (i, dim) in q.group_by.iter().enumerate() {
             let id: i64 = r.get(i).map_err(sql_err)?;
@@ -398,6 +408,36 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         });
     }
     Ok(out)
+}
+
+/// The organisation's timezones, each from an instant on (µs), ascending.
+fn zones(c: &Connection, org: i64) -> Result<Vec<(i64, TimeZone)>> {
+    let mut s = c
+        .prepare_cached("SELECT effective_from, timezone FROM org_timezones WHERE org = ?1 ORDER BY effective_from")
+        .map_err(sql_err)?;
+    let rows = s
+        .query_map([org], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+        .map_err(sql_err)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (from, name) = row.map_err(sql_err)?;
+        let tz = parse_timezone(&name)
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("stored timezone {name}: {e}")))?;
+        out.push((from, tz));
+    }
+    if out.is_empty() {
+        out.push((i64::MIN, TimeZone::UTC));
+    }
+    Ok(out)
+}
+
+/// The civil day of a local hour (its start in Unix seconds), in the zone
+/// in force at that instant, as ingestion chose it (writer.rs `zone_at`).
+/// Only the hour holding a change itself may go either way.
+fn hour_day(zones: &[(i64, TimeZone)], hour: i64) -> Day {
+    let at = Timestamp::from_second(hour).unwrap_or(Timestamp::UNIX_EPOCH);
+    let i = zones.partition_point(|(from, _)| *from <= at.as_microsecond());
+    local_day(at, &zones[i.saturating_sub(1)].1)
 }
 
 /// Internal id → external name, looked up once per id per query.
