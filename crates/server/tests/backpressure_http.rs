@@ -71,6 +71,36 @@ impl Store for Gated {
             .create_api_key(org, id, name, provider, actor)
             .await
     }
+    async fn update_team(
+        &self,
+        org: &str,
+        team: &str,
+        name: Option<String>,
+        department: Option<Option<String>>,
+        actor: &str,
+    ) -> Result<Team> {
+        self.inner
+            .update_team(org, team, name, department, actor)
+            .await
+    }
+    async fn delete_team(&self, org: &str, team: &str, actor: &str) -> Result<()> {
+        self.inner.delete_team(org, team, actor).await
+    }
+    async fn update_api_key(
+        &self,
+        org: &str,
+        key: &str,
+        name: Option<String>,
+        provider: Option<Option<String>>,
+        actor: &str,
+    ) -> Result<ApiKey> {
+        self.inner
+            .update_api_key(org, key, name, provider, actor)
+            .await
+    }
+    async fn delete_api_key(&self, org: &str, key: &str, actor: &str) -> Result<()> {
+        self.inner.delete_api_key(org, key, actor).await
+    }
     async fn put_price(
         &self,
         org: &str,

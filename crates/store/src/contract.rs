@@ -44,6 +44,17 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_team(&self, org: &str, team: Team, actor: &str) -> Result<Team>;
     async fn list_teams(&self, org: &str) -> Result<Vec<Team>>;
+    /// Rename a team or change its department (`Some(None)` clears it).
+    async fn update_team(
+        &self,
+        org: &str,
+        team: &str,
+        name: Option<String>,
+        department: Option<Option<String>>,
+        actor: &str,
+    ) -> Result<Team>;
+    /// Hide a team; its members lose it, past events keep it.
+    async fn delete_team(&self, org: &str, team: &str, actor: &str) -> Result<()>;
 
     /// Create or replace a membership made by an admin.
     async fn put_member(&self, org: &str, member: Member, actor: &str) -> Result<Member>;
@@ -61,6 +72,16 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
     ) -> Result<ApiKey>;
     async fn list_api_keys(&self, org: &str) -> Result<Vec<ApiKey>>;
+    async fn update_api_key(
+        &self,
+        org: &str,
+        key: &str,
+        name: Option<String>,
+        provider: Option<Option<String>>,
+        actor: &str,
+    ) -> Result<ApiKey>;
+    /// Hide a key from administration; its events keep counting under it.
+    async fn delete_api_key(&self, org: &str, key: &str, actor: &str) -> Result<()>;
 
     /// A negotiated price for a model from `effective_from` on (replacing one of the same date).
     async fn put_price(

@@ -11,6 +11,7 @@ pub mod params;
 pub mod people;
 pub mod platform;
 pub mod prices;
+pub mod structure;
 pub mod summary;
 pub mod tokens;
 
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(openapi::router())
         .merge(platform::router())
         .merge(prices::router())
+        .merge(structure::router())
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
 }

@@ -41,6 +41,42 @@ macro_rules! op {
 
 pub const OPS: &[Op] = &[
     op!(
+        "patch",
+        "/v1/orgs/{org}/teams/{team}",
+        "Rename a team or change its department",
+        "administration",
+        [],
+        Some("TeamPatch"),
+        "Team"
+    ),
+    op!(
+        "delete",
+        "/v1/orgs/{org}/teams/{team}",
+        "Remove a team (its members lose it; past events keep it)",
+        "administration",
+        [],
+        None,
+        "Empty"
+    ),
+    op!(
+        "patch",
+        "/v1/orgs/{org}/api-keys/{key}",
+        "Rename a provider key or change its provider",
+        "administration",
+        [],
+        Some("ApiKeyPatch"),
+        "ApiKey"
+    ),
+    op!(
+        "delete",
+        "/v1/orgs/{org}/api-keys/{key}",
+        "Remove a provider key from administration (its events keep counting)",
+        "administration",
+        [],
+        None,
+        "Empty"
+    ),
+    op!(
         "get",
         "/v1/prices",
         "The price catalog, negotiated prices and unpriced models seen",
@@ -486,6 +522,14 @@ fn schemas() -> Map<String, Value> {
         m.insert(k.to_owned(), v);
     };
     put("Any", json!({}));
+    put(
+        "TeamPatch",
+        object(&[("name", text()), ("department", opt())]),
+    );
+    put(
+        "ApiKeyPatch",
+        object(&[("name", text()), ("provider", opt())]),
+    );
     let per_mtok = || json!({"type": ["string", "null"], "description": "USD per million tokens"});
     put(
         "PriceBody",

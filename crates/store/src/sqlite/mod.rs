@@ -13,6 +13,7 @@ mod ingest;
 mod messages;
 mod migrate;
 mod prices;
+mod structure;
 pub use migrate::known as known_migrations;
 mod read;
 mod resolve;
@@ -230,6 +231,44 @@ impl Store for SqliteStore {
         let provider = provider.map(str::to_owned);
         self.writer
             .run(move |w| admin::create_api_key(w, &org, &id, &name, provider.as_deref(), &actor))
+            .await
+    }
+    async fn update_team(
+        &self,
+        org: &str,
+        team: &str,
+        name: Option<String>,
+        department: Option<Option<String>>,
+        actor: &str,
+    ) -> Result<Team> {
+        let (org, team, actor) = (org.to_owned(), team.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| structure::update_team(w, &org, &team, name, department, &actor))
+            .await
+    }
+    async fn delete_team(&self, org: &str, team: &str, actor: &str) -> Result<()> {
+        let (org, team, actor) = (org.to_owned(), team.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| structure::delete_team(w, &org, &team, &actor))
+            .await
+    }
+    async fn update_api_key(
+        &self,
+        org: &str,
+        key: &str,
+        name: Option<String>,
+        provider: Option<Option<String>>,
+        actor: &str,
+    ) -> Result<ApiKey> {
+        let (org, key, actor) = (org.to_owned(), key.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| structure::update_api_key(w, &org, &key, name, provider, &actor))
+            .await
+    }
+    async fn delete_api_key(&self, org: &str, key: &str, actor: &str) -> Result<()> {
+        let (org, key, actor) = (org.to_owned(), key.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| structure::delete_api_key(w, &org, &key, &actor))
             .await
     }
     async fn put_price(
