@@ -47,6 +47,18 @@ enum Command {
     /// Create, list and revoke access tokens.
     #[command(subcommand)]
     Token(commands::token::TokenCommand),
+    /// Organisations on the local store.
+    #[command(subcommand)]
+    Org(commands::admin::OrgCommand),
+    /// Teams on the local store.
+    #[command(subcommand)]
+    Team(commands::admin::TeamCommand),
+    /// Members on the local store.
+    #[command(subcommand)]
+    Member(commands::admin::MemberCommand),
+    /// Provider keys on the local store.
+    #[command(subcommand)]
+    Key(commands::admin::KeyCommand),
     /// Bring the database schema up to date and say what it holds.
     Migrate(commands::migrate::Args),
     /// Generate a realistic dataset, create a token per role and serve it.
@@ -82,6 +94,10 @@ fn main() -> anyhow::Result<()> {
             Command::Ingest(args) => commands::ingest::run(args).await,
             Command::Token(cmd) => commands::token::run(cmd).await,
             Command::Migrate(args) => commands::migrate::run(args).await,
+            Command::Org(cmd) => commands::admin::org(cmd).await,
+            Command::Team(cmd) => commands::admin::team(cmd).await,
+            Command::Member(cmd) => commands::admin::member(cmd).await,
+            Command::Key(cmd) => commands::admin::key(cmd).await,
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Gen(args) => commands::gen::run(args),
             Command::Bench(args) => commands::bench::run(args).await,

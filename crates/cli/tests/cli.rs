@@ -306,3 +306,134 @@ async fn demo_then_serve_answers_with_the_printed_token() {
     assert!(v["active_users"].as_u64().unwrap() >= 20, "{v}");
     assert_eq!(v["organization_id"], "acme");
 }
+
+#[test]
+fn an_organisation_is_set_up_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    let ok = |args: &[&str]| {
+        let o = spendlens(args);
+        assert!(o.status.success(), "{args:?}: {}", text(&o));
+        text(&o)
+    };
+    ok(&[
+        "org",
+        "create",
+        "--db",
+        &db,
+        "--id",
+        "acme",
+        "--name",
+        "Acme Corp",
+        "--timezone",
+        "America/New_York",
+        "--markup",
+        "1.25",
+    ]);
+    let bad = spendlens(&[
+        "org",
+        "create",
+        "--db",
+        &db,
+        "--id",
+        "x",
+        "--name",
+        "X",
+        "--timezone",
+        "Mars/Olympus",
+    ]);
+    assert!(
+        !bad.status.success() && text(&bad).contains("--timezone"),
+        "{}",
+        text(&bad)
+    );
+    ok(&[
+        "team",
+        "create",
+        "--db",
+        &db,
+        "--org",
+        "acme",
+        "--id",
+        "core",
+        "--name",
+        "Core",
+        "--department",
+        "Engineering",
+    ]);
+    ok(&[
+        "member",
+        "put",
+        "--db",
+        &db,
+        "--org",
+        "acme",
+        "--user",
+        "alice",
+        "--role",
+        "org_admin",
+        "--team",
+        "core",
+        "--email",
+        "alice@acme.test",
+    ]);
+    ok(&[
+        "key",
+        "create",
+        "--db",
+        &db,
+        "--org",
+        "acme",
+        "--id",
+        "key-prod",
+        "--name",
+        "OpenAI Prod",
+        "--provider",
+        "openai",
+    ]);
+    let lists = [
+        ok(&["org", "list", "--db", &db]),
+        ok(&["team", "list", "--db", &db, "--org", "acme"]),
+        ok(&["member", "list", "--db", &db, "--org", "acme"]),
+        ok(&["key", "list", "--db", &db, "--org", "acme"]),
+    ];
+    assert!(
+        lists[0].contains("Acme Corp")
+            && lists[0].contains("America/New_York")
+            && lists[0].contains("markup 1.25"),
+        "{}",
+        lists[0]
+    );
+    assert!(lists[1].contains("core\tCore\tEngineering"), "{}", lists[1]);
+    assert!(lists[2].contains("alice\torg_admin\tcore"), "{}", lists[2]);
+    assert!(
+        lists[3].contains("key-prod\tOpenAI Prod\topenai\tregistered"),
+        "{}",
+        lists[3]
+    );
+
+    // Events for acme are now accepted, placed by alice's membership.
+    let nd = dir.path().join("e.ndjson");
+    std::fs::write(&nd, r#"{"event_id":"x1","occurred_at":"2026-11-20T10:00:00Z","user_id":"alice","conversation_id":"c1","model_name":"gpt-4o","tokens_in":1,"tokens_out":1,"actual_api_cost":"0.5"}
+"#)
+    .unwrap();
+    let out = ok(&["ingest", "--db", &db, nd.to_str().unwrap()]);
+    assert!(out.contains("1 events read: 1 accepted"), "{out}");
+    let token = ok(&[
+        "token",
+        "create",
+        "--db",
+        &db,
+        "--role",
+        "org_admin",
+        "--org",
+        "acme",
+        "--user",
+        "alice",
+    ]);
+    assert!(token.contains("sl_"));
+    ok(&[
+        "member", "remove", "--db", &db, "--org", "acme", "--user", "alice",
+    ]);
+    assert!(ok(&["token", "list", "--db", &db]).contains("revoked"));
+}
