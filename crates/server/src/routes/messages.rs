@@ -3,7 +3,7 @@
 //! constant memory (the audit trail and the large export).
 
 use super::export::{self, Format};
-use super::params::{Cursor, Params, DEFAULT_LIMIT, MAX_LIMIT};
+use super::params::{Cursor, Params};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -80,18 +80,7 @@ async fn messages(
     let period = p.period(&info.timezone)?;
     let filter = p.filter()?;
     let format = p.take("format").map(|f| Format::parse(&f)).transpose()?;
-    let limit = match p.take("limit") {
-        None => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n @ 1..=MAX_LIMIT) => n,
-            _ => {
-                return Err(ApiError::param(
-                    "limit",
-                    format!("{l:?}: an integer from 1 to {MAX_LIMIT}"),
-                ))
-            }
-        },
-    };
+    let limit = p.limit()?;
     let cursor = p.take("cursor").map(|c| Cursor::decode(&c)).transpose()?;
     p.finish()?;
     let pinned = format!("messages|{org}|{}|{}|{filter:?}", period.from, period.to);

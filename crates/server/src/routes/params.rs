@@ -84,6 +84,20 @@ impl Params {
         })
     }
 
+    /// `limit`: 1 to MAX_LIMIT, default DEFAULT_LIMIT.
+    pub fn limit(&mut self) -> ApiResult<usize> {
+        match self.take("limit") {
+            None => Ok(DEFAULT_LIMIT),
+            Some(l) => match l.parse::<usize>() {
+                Ok(n @ 1..=MAX_LIMIT) => Ok(n),
+                _ => Err(ApiError::param(
+                    "limit",
+                    format!("{l:?}: an integer from 1 to {MAX_LIMIT}"),
+                )),
+            },
+        }
+    }
+
     pub fn list(&mut self, sortable: &[&str], default_sort: &str) -> ApiResult<ListParams> {
         let sort = self.take("sort").unwrap_or_else(|| default_sort.to_owned());
         if !sortable.contains(&sort.as_str()) {
@@ -98,18 +112,7 @@ impl Params {
             Some("asc") => false,
             Some(o) => return Err(ApiError::param("order", format!("{o:?}: asc or desc"))),
         };
-        let limit = match self.take("limit") {
-            None => DEFAULT_LIMIT,
-            Some(l) => match l.parse::<usize>() {
-                Ok(n @ 1..=MAX_LIMIT) => n,
-                _ => {
-                    return Err(ApiError::param(
-                        "limit",
-                        format!("{l:?}: an integer from 1 to {MAX_LIMIT}"),
-                    ))
-                }
-            },
-        };
+        let limit = self.limit()?;
         let cursor = self
             .take("cursor")
             .map(|c| Cursor::decode(&c))

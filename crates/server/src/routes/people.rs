@@ -1,7 +1,7 @@
 //! One person: `/orgs/{org}/users/{user}`, their conversations, one
 //! conversation with its messages, and `/me` (API.md §4).
 
-use super::params::{Cursor, Params, DEFAULT_LIMIT, MAX_LIMIT};
+use super::params::{Cursor, Params};
 use super::summary::{change_pct, figures_json};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -217,18 +217,7 @@ async fn conversations(
     let info = s.store.get_org(&org).await?;
     let mut p = Params::new(raw);
     let period = p.period(&info.timezone)?;
-    let limit = match p.take("limit") {
-        None => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n @ 1..=MAX_LIMIT) => n,
-            _ => {
-                return Err(ApiError::param(
-                    "limit",
-                    format!("{l:?}: an integer from 1 to {MAX_LIMIT}"),
-                ))
-            }
-        },
-    };
+    let limit = p.limit()?;
     let cursor = p.take("cursor").map(|c| Cursor::decode(&c)).transpose()?;
     p.finish()?;
     let pinned = format!("conversations|{org}|{user}|{}|{}", period.from, period.to);

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use rusqlite::{params, OptionalExtension};
 use spendlens_domain::time::parse_timezone;
 
-fn audit(
+pub(super) fn audit(
     w: &WriterState,
     actor: &str,
     org: Option<i64>,

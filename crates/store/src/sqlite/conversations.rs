@@ -1,8 +1,9 @@
 //! Reading conversations and their messages from the event detail.
 
+use super::read::{event_row, EVENT_SELECT};
 use super::{sql_err, ts};
 use crate::contract::{Result, StoreError};
-use crate::model::{ConversationDetail, ConversationSummary, StoredEvent};
+use crate::model::{ConversationDetail, ConversationSummary};
 use rusqlite::{params, Connection, OptionalExtension};
 use spendlens_domain::time::Period;
 
@@ -93,39 +94,12 @@ pub fn detail(c: &Connection, org: &str, conv: &str) -> Result<ConversationDetai
         .ok_or_else(|| StoreError::NotFound(format!("conversation {conv}")))?;
     let (conv_id, user_id, title, first_at, last_at) = head;
     let mut s = c
-        .prepare_cached(
-            "SELECT e.event_id, e.occurred_at, e.day, t.ext_id, d.name, k.ext_id, p.name, m.name,
-             e.tokens_in, e.tokens_out, e.cached_in, e.cache_write_in, e.total_cost, e.actual_cost, e.cost_flags
-             FROM events e LEFT JOIN teams t ON t.id = e.team
-             LEFT JOIN departments d ON d.id = e.dept LEFT JOIN api_keys k ON k.id = e.key
-             LEFT JOIN providers p ON p.id = e.provider JOIN models m ON m.id = e.model
-             WHERE e.conv = ?1 ORDER BY e.occurred_at, e.event_id",
-        )
+        .prepare_cached(&format!(
+            "{EVENT_SELECT} WHERE e.conv = ?1 ORDER BY e.occurred_at, e.event_id"
+        ))
         .map_err(sql_err)?;
     let messages = s
-        .query_map([conv_id], |r| {
-            let flags: i64 = r.get(14)?;
-            Ok(StoredEvent {
-                organization_id: org.to_owned(),
-                event_id: r.get(0)?,
-                occurred_at: ts(r.get(1)?),
-                day: r.get(2)?,
-                user_id: user_id.clone(),
-                team_id: r.get(3)?,
-                department: r.get(4)?,
-                api_key_id: r.get(5)?,
-                provider: r.get(6)?,
-                model: r.get(7)?,
-                conversation_id: conv.to_owned(),
-                tokens_in: r.get::<_, i64>(8)? as u64,
-                tokens_out: r.get::<_, i64>(9)? as u64,
-                cached_tokens_in: r.get::<_, i64>(10)? as u64,
-                cache_write_tokens_in: r.get::<_, i64>(11)? as u64,
-                total_cost: r.get(12)?,
-                actual_api_cost: r.get(13)?,
-                unpriced: flags & crate::aggregate::UNPRICED != 0,
-            })
-        })
+        .query_map([conv_id], |r| event_row(r, org))
         .map_err(sql_err)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(sql_err)?;

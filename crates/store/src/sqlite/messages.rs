@@ -1,6 +1,7 @@
 //! Reading event detail in time order, in pages or as one long stream.
 
-use super::{sql_err, ts};
+use super::read::{event_row, EVENT_SELECT};
+use super::sql_err;
 use crate::contract::{Result, StoreError};
 use crate::model::StoredEvent;
 use crate::query::EventQuery;
@@ -23,15 +24,7 @@ pub fn stream(
     // the (org, occurred_at) index does the work, then check the day exactly.
     let lo = (i64::from(q.period.from.0) - 1) * 86_400_000_000;
     let hi = (i64::from(q.period.to.0) + 1) * 86_400_000_000;
-    let mut sql = String::from(
-        "SELECT e.event_id, e.occurred_at, e.day, u.ext_id, t.ext_id, d.name, k.ext_id, p.name, m.name, cv.ext_id,
-         e.tokens_in, e.tokens_out, e.cached_in, e.cache_write_in, e.total_cost, e.actual_cost, e.cost_flags
-         FROM events e JOIN users u ON u.id = e.user LEFT JOIN teams t ON t.id = e.team
-         LEFT JOIN departments d ON d.id = e.dept LEFT JOIN api_keys k ON k.id = e.key
-         LEFT JOIN providers p ON p.id = e.provider JOIN models m ON m.id = e.model
-         JOIN conversations cv ON cv.id = e.conv
-         WHERE e.org = ?1 AND e.occurred_at >= ?2 AND e.occurred_at < ?3 AND e.day >= ?4 AND e.day < ?5",
-    );
+    let mut sql = format!("{EVENT_SELECT} WHERE e.org = ?1 AND e.occurred_at >= ?2 AND e.occurred_at < ?3 AND e.day >= ?4 AND e.day < ?5");
     let mut args: Vec<Sql> = vec![
         org.into(),
         lo.into(),
@@ -74,30 +67,7 @@ pub fn stream(
     let mut rows = s.query(rusqlite::params_from_iter(args)).map_err(sql_err)?;
     let mut out = Vec::with_capacity(batch);
     while let Some(r) = rows.next().map_err(sql_err)? {
-        let flags: i64 = r.get(16).map_err(sql_err)?;
-        let e = (|| {
-            Ok::<_, rusqlite::Error>(StoredEvent {
-                organization_id: q.org.clone(),
-                event_id: r.get(0)?,
-                occurred_at: ts(r.get(1)?),
-                day: r.get(2)?,
-                user_id: r.get(3)?,
-                team_id: r.get(4)?,
-                department: r.get(5)?,
-                api_key_id: r.get(6)?,
-                provider: r.get(7)?,
-                model: r.get(8)?,
-                conversation_id: r.get(9)?,
-                tokens_in: r.get::<_, i64>(10)? as u64,
-                tokens_out: r.get::<_, i64>(11)? as u64,
-                cached_tokens_in: r.get::<_, i64>(12)? as u64,
-                cache_write_tokens_in: r.get::<_, i64>(13)? as u64,
-                total_cost: r.get(14)?,
-                actual_api_cost: r.get(15)?,
-                unpriced: flags & crate::aggregate::UNPRICED != 0,
-            })
-        })()
-        .map_err(sql_err)?;
+        let e = event_row(r, &q.org).map_err(sql_err)?;
         out.push(e);
         if out.len() == batch && !emit(std::mem::replace(&mut out, Vec::with_capacity(batch))) {
             return Ok(());

@@ -2,35 +2,15 @@
 //! events ingested from the change on; costs already stored stay until a
 //! reprice.
 
+use super::admin::audit;
+use super::read::org_id;
 use super::writer::WriterState;
 use super::{sql_err, ts};
 use crate::contract::{Result, StoreError};
 use crate::model::NegotiatedPrice;
 use jiff::Timestamp;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use spendlens_domain::Price;
-
-fn org_id(c: &Connection, org: &str) -> Result<i64> {
-    c.prepare_cached("SELECT id FROM orgs WHERE ext_id = ?1")
-        .and_then(|mut s| s.query_row([org], |r| r.get(0)).optional())
-        .map_err(sql_err)?
-        .ok_or_else(|| StoreError::NotFound(format!("organisation {org}")))
-}
-
-fn audit(
-    w: &WriterState,
-    actor: &str,
-    org: i64,
-    action: &str,
-    target: &str,
-    detail: serde_json::Value,
-) -> Result<()> {
-    w.conn
-        .prepare_cached("INSERT INTO audit (at, actor, org, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-        .and_then(|mut s| s.execute(params![super::now_us(), actor, org, action, target, detail.to_string()]))
-        .map_err(sql_err)?;
-    Ok(())
-}
 
 pub fn put(
     w: &mut WriterState,
@@ -52,7 +32,7 @@ pub fn put(
     // The writer's view of the organisation (prices included) is rebuilt on next use.
     w.orgs.remove(org);
     let detail = serde_json::json!({"effective_from": from.to_string(), "input": p.input, "output": p.output, "cached_input": p.cached_input, "cache_write": p.cache_write});
-    audit(w, actor, id, "price.put", model, detail)
+    audit(w, actor, Some(id), "price.put", model, detail)
 }
 
 pub fn delete(w: &mut WriterState, org: &str, model: &str, actor: &str) -> Result<()> {
@@ -70,7 +50,14 @@ pub fn delete(w: &mut WriterState, org: &str, model: &str, actor: &str) -> Resul
         )));
     }
     w.orgs.remove(org);
-    audit(w, actor, id, "price.delete", model, serde_json::json!({}))
+    audit(
+        w,
+        actor,
+        Some(id),
+        "price.delete",
+        model,
+        serde_json::json!({}),
+    )
 }
 
 pub fn list(c: &Connection, org: &str) -> Result<Vec<NegotiatedPrice>> {

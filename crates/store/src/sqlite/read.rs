@@ -11,7 +11,7 @@ use spendlens_domain::time::{local_day, parse_timezone, Day};
 use spendlens_domain::{ErrorCode, Markup};
 use std::collections::HashMap;
 
-fn org_id(c: &Connection, org: &str) -> Result<i64> {
+pub(super) fn org_id(c: &Connection, org: &str) -> Result<i64> {
     c.prepare_cached("SELECT id FROM orgs WHERE ext_id = ?1")
         .and_then(|mut s| s.query_row([org], |r| r.get(0)).optional())
         .map_err(sql_err)?
@@ -212,44 +212,47 @@ pub fn quarantined(c: &Connection) -> Result<Vec<QuarantinedEvent>> {
     rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
 }
 
+/// The detail columns every event read selects, in the order `event_row` reads them.
+pub(super) const EVENT_SELECT: &str =
+    "SELECT e.event_id, e.occurred_at, e.day, u.ext_id, t.ext_id, d.name, k.ext_id, p.name, m.name, cv.ext_id,
+     e.tokens_in, e.tokens_out, e.cached_in, e.cache_write_in, e.total_cost, e.actual_cost, e.cost_flags
+     FROM events e JOIN users u ON u.id = e.user LEFT JOIN teams t ON t.id = e.team
+     LEFT JOIN departments d ON d.id = e.dept LEFT JOIN api_keys k ON k.id = e.key
+     LEFT JOIN providers p ON p.id = e.provider JOIN models m ON m.id = e.model
+     JOIN conversations cv ON cv.id = e.conv";
+
+pub(super) fn event_row(r: &Row, org: &str) -> rusqlite::Result<StoredEvent> {
+    let flags: i64 = r.get(16)?;
+    Ok(StoredEvent {
+        organization_id: org.to_owned(),
+        event_id: r.get(0)?,
+        occurred_at: ts(r.get(1)?),
+        day: r.get(2)?,
+        user_id: r.get(3)?,
+        team_id: r.get(4)?,
+        department: r.get(5)?,
+        api_key_id: r.get(6)?,
+        provider: r.get(7)?,
+        model: r.get(8)?,
+        conversation_id: r.get(9)?,
+        tokens_in: r.get::<_, i64>(10)? as u64,
+        tokens_out: r.get::<_, i64>(11)? as u64,
+        cached_tokens_in: r.get::<_, i64>(12)? as u64,
+        cache_write_tokens_in: r.get::<_, i64>(13)? as u64,
+        total_cost: r.get(14)?,
+        actual_api_cost: r.get(15)?,
+        unpriced: flags & crate::aggregate::UNPRICED != 0,
+    })
+}
+
 pub fn events(c: &Connection, org: &str) -> Result<Vec<StoredEvent>> {
     let id = org_id(c, org)?;
     let mut s = c
-        .prepare_cached(
-            "SELECT e.event_id, e.occurred_at, e.day, u.ext_id, t.ext_id, d.name, k.ext_id, p.name, m.name, cv.ext_id,
-             e.tokens_in, e.tokens_out, e.cached_in, e.cache_write_in, e.total_cost, e.actual_cost, e.cost_flags
-             FROM events e JOIN users u ON u.id = e.user LEFT JOIN teams t ON t.id = e.team
-             LEFT JOIN departments d ON d.id = e.dept LEFT JOIN api_keys k ON k.id = e.key
-             LEFT JOIN providers p ON p.id = e.provider JOIN models m ON m.id = e.model
-             JOIN conversations cv ON cv.id = e.conv
-             WHERE e.org = ?1 ORDER BY e.occurred_at, e.event_id",
-        )
+        .prepare_cached(&format!(
+            "{EVENT_SELECT} WHERE e.org = ?1 ORDER BY e.occurred_at, e.event_id"
+        ))
         .map_err(sql_err)?;
-    let rows = s
-        .query_map([id], |r| {
-            let flags: i64 = r.get(16)?;
-            Ok(StoredEvent {
-                organization_id: org.to_owned(),
-                event_id: r.get(0)?,
-                occurred_at: ts(r.get(1)?),
-                day: r.get(2)?,
-                user_id: r.get(3)?,
-                team_id: r.get(4)?,
-                department: r.get(5)?,
-                api_key_id: r.get(6)?,
-                provider: r.get(7)?,
-                model: r.get(8)?,
-                conversation_id: r.get(9)?,
-                tokens_in: r.get::<_, i64>(10)? as u64,
-                tokens_out: r.get::<_, i64>(11)? as u64,
-                cached_tokens_in: r.get::<_, i64>(12)? as u64,
-                cache_write_tokens_in: r.get::<_, i64>(13)? as u64,
-                total_cost: r.get(14)?,
-                actual_api_cost: r.get(15)?,
-                unpriced: flags & crate::aggregate::UNPRICED != 0,
-            })
-        })
-        .map_err(sql_err)?;
+    let rows = s.query_map([id], |r| event_row(r, org)).map_err(sql_err)?;
     rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
 }
 

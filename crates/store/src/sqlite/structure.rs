@@ -2,34 +2,13 @@
 //! them from administration lists; events keep counting where they counted, so
 //! no figure changes. Audited like every administrative change.
 
+use super::admin::audit;
+use super::read::org_id;
 use super::writer::WriterState;
 use super::{read, sql_err};
 use crate::contract::{Result, StoreError};
 use crate::model::{ApiKey, Team};
 use rusqlite::{params, OptionalExtension};
-
-fn org_id(w: &WriterState, org: &str) -> Result<i64> {
-    w.conn
-        .prepare_cached("SELECT id FROM orgs WHERE ext_id = ?1")
-        .and_then(|mut s| s.query_row([org], |r| r.get(0)).optional())
-        .map_err(sql_err)?
-        .ok_or_else(|| StoreError::NotFound(format!("organisation {org}")))
-}
-
-fn audit(
-    w: &WriterState,
-    actor: &str,
-    org: i64,
-    action: &str,
-    target: &str,
-    detail: serde_json::Value,
-) -> Result<()> {
-    w.conn
-        .prepare_cached("INSERT INTO audit (at, actor, org, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-        .and_then(|mut s| s.execute(params![super::now_us(), actor, org, action, target, detail.to_string()]))
-        .map_err(sql_err)?;
-    Ok(())
-}
 
 fn live(w: &WriterState, table: &str, org: i64, ext: &str, what: &str) -> Result<()> {
     let found: Option<i64> = w
@@ -54,7 +33,7 @@ pub fn update_team(
     department: Option<Option<String>>,
     actor: &str,
 ) -> Result<Team> {
-    let id = org_id(w, org)?;
+    let id = org_id(&w.conn, org)?;
     live(w, "teams", id, team, "team")?;
     if let Some(n) = &name {
         w.conn
@@ -78,7 +57,7 @@ pub fn update_team(
     audit(
         w,
         actor,
-        id,
+        Some(id),
         "team.update",
         team,
         serde_json::json!({"name": name, "department": department}),
@@ -90,7 +69,7 @@ pub fn update_team(
 }
 
 pub fn delete_team(w: &mut WriterState, org: &str, team: &str, actor: &str) -> Result<()> {
-    let id = org_id(w, org)?;
+    let id = org_id(&w.conn, org)?;
     live(w, "teams", id, team, "team")?;
     let team_id: i64 = w
         .conn
@@ -116,7 +95,7 @@ pub fn delete_team(w: &mut WriterState, org: &str, team: &str, actor: &str) -> R
     audit(
         w,
         actor,
-        id,
+        Some(id),
         "team.delete",
         team,
         serde_json::json!({"members_without_team": moved}),
@@ -131,7 +110,7 @@ pub fn update_api_key(
     provider: Option<Option<String>>,
     actor: &str,
 ) -> Result<ApiKey> {
-    let id = org_id(w, org)?;
+    let id = org_id(&w.conn, org)?;
     live(w, "api_keys", id, key, "API key")?;
     if let Some(n) = &name {
         w.conn
@@ -153,7 +132,7 @@ pub fn update_api_key(
     audit(
         w,
         actor,
-        id,
+        Some(id),
         "api_key.update",
         key,
         serde_json::json!({"name": name, "provider": provider}),
@@ -165,7 +144,7 @@ pub fn update_api_key(
 }
 
 pub fn delete_api_key(w: &mut WriterState, org: &str, key: &str, actor: &str) -> Result<()> {
-    let id = org_id(w, org)?;
+    let id = org_id(&w.conn, org)?;
     live(w, "api_keys", id, key, "API key")?;
     w.conn
         .execute(
@@ -174,5 +153,12 @@ pub fn delete_api_key(w: &mut WriterState, org: &str, key: &str, actor: &str) ->
         )
         .map_err(sql_err)?;
     w.keys.remove(&(id, key.to_owned()));
-    audit(w, actor, id, "api_key.delete", key, serde_json::json!({}))
+    audit(
+        w,
+        actor,
+        Some(id),
+        "api_key.delete",
+        key,
+        serde_json::json!({}),
+    )
 }
