@@ -60,6 +60,9 @@ pub(crate) fn ts(us: i64) -> Timestamp {
     Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
+/// How much of the database file SQLite may map into memory (1 GiB).
+const MMAP_BYTES: i64 = 1 << 30;
+
 fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     let sync = match durability {
@@ -69,6 +72,7 @@ fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> 
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(())
@@ -138,6 +142,9 @@ impl SqliteStore {
                     c.busy_timeout(std::time::Duration::from_secs(10))
                         .map_err(sql_err)?;
                     c.pragma_update(None, "cache_size", -32768)
+                        .map_err(sql_err)?;
+                    // Pages read through the OS mapping, not copied by pread.
+                    c.pragma_update(None, "mmap_size", MMAP_BYTES)
                         .map_err(sql_err)?;
                     c
                 }
