@@ -255,3 +255,34 @@ async fn tokens_may_not_exceed_the_membership_or_leave_the_org() {
     assert_eq!(audit.status, 200, "{}", audit.body);
     assert!(audit.body.to_string().contains("bob"), "{}", audit.body);
 }
+
+#[tokio::test]
+async fn json_bodies_are_read_whatever_the_content_type_says() {
+    let s = start().await;
+    // As `curl -d` sends them: application/x-www-form-urlencoded.
+    let form = |path: &str, body: &str| {
+        s.http
+            .post(s.url(path))
+            .bearer_auth(ADMIN)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+    };
+    let a = s
+        .send(form("/v1/orgs", r#"{"id":"acme","name":"Acme Corp"}"#))
+        .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = s
+        .send(form(
+            "/v1/tokens",
+            r#"{"role":"ingest","organization_id":"acme"}"#,
+        ))
+        .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = s.send(form("/v1/tokens", "role=ingest")).await;
+    assert_eq!(
+        (a.status, a.body["error"]["code"].as_str()),
+        (400, Some("invalid_body")),
+        "{}",
+        a.body
+    );
+}

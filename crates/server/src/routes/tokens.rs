@@ -139,10 +139,10 @@ pub async fn issue(
 async fn create(
     State(state): State<AppState>,
     who: Principal,
-    body: Json<Value>,
+    raw: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: TokenRequest = serde_json::from_value(body.0)
-        .map_err(|e| ApiError::bad("invalid_body", format!("invalid token request: {e}")))?;
+    // Read whatever the Content-Type says (curl -d sends a form type): the body is JSON.
+    let req: TokenRequest = super::admin::body(&raw)?;
     let role = Role::parse(&req.role)
         .ok_or_else(|| ApiError::param("role", format!("unknown role {:?}", req.role)))?;
     who.require_may_create_token(role, req.organization_id.as_deref())?;
