@@ -8,7 +8,6 @@ use jiff::Timestamp;
 use serde_json::json;
 use spendlens_store::model::*;
 use spendlens_store::query::{Dim, FigureQuery, Filter};
-use spendlens_store::Store;
 use std::collections::BTreeMap;
 
 use common::suite::*;
