@@ -129,3 +129,30 @@ impl Principal {
         }
     }
 }
+
+/// What team leads and members may not see (API.md §1), wherever it appears
+/// in an answer: figures, `previous`, `change_pct`, series rows, messages.
+const PROVIDER_COST_FIELDS: [&str; 3] = ["actual_api_cost", "profit", "margin"];
+
+impl Principal {
+    /// Null every provider-cost field of `answer`, at any depth, unless this
+    /// token may see them. Handlers call it on the whole answer last.
+    pub fn redact(&self, answer: &mut serde_json::Value) {
+        if self.sees_provider_cost() {
+            return;
+        }
+        match answer {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m.iter_mut() {
+                    if PROVIDER_COST_FIELDS.contains(&k.as_str()) {
+                        *v = serde_json::Value::Null;
+                    } else {
+                        self.redact(v);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.redact(v)),
+            _ => {}
+        }
+    }
+}

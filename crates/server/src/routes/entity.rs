@@ -103,24 +103,9 @@ async fn page(
         out.insert(name.into(), Value::Array(list));
         out.insert(format!("{name}_total"), total.into());
     }
-    if !who.sees_provider_cost() {
-        for k in ["actual_api_cost", "profit", "margin"] {
-            out.insert(k.into(), Value::Null);
-        }
-        if let Some(Value::Object(prev)) = out.get_mut("previous") {
-            for k in ["actual_api_cost", "profit", "margin"] {
-                prev.insert(k.into(), Value::Null);
-            }
-        }
-        if let Some(Value::Array(series)) = out.get_mut("series") {
-            for row in series.iter_mut().filter_map(Value::as_object_mut) {
-                for k in ["actual_api_cost", "profit", "margin"] {
-                    row.insert(k.into(), Value::Null);
-                }
-            }
-        }
-    }
-    Ok(Json(Value::Object(out)))
+    let mut out = Value::Object(out);
+    who.redact(&mut out);
+    Ok(Json(out))
 }
 
 async fn team(

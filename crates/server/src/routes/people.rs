@@ -9,7 +9,7 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use spendlens_domain::money::{div_round, format_usd};
 use spendlens_domain::time::Period;
 use spendlens_store::model::Role;
@@ -46,17 +46,6 @@ async fn check_user(s: &AppState, who: &Principal, org: &str, user: &str) -> Api
         .await
         .map_err(|_| ApiError::NotFound(format!("user {user} in {org}")))?;
     who.require_may_see_user(org, user, member.team_id.as_deref())
-}
-
-/// Remove what a team lead or member may not see.
-fn redact(who: &Principal, m: &mut Map<String, Value>) {
-    if !who.sees_provider_cost() {
-        for k in ["actual_api_cost", "profit", "margin"] {
-            if m.contains_key(k) {
-                m.insert(k.into(), Value::Null);
-            }
-        }
-    }
 }
 
 fn total(rows: Vec<spendlens_store::query::GroupRow>) -> Figures {
@@ -115,9 +104,13 @@ async fn person(
     let mut previous = figures_json(&before);
     previous.remove("active_users");
     previous.remove("avg_cost_per_active_user");
-    redact(who, &mut previous);
     out.insert("previous".into(), Value::Object(previous));
-    out.insert("change_pct".into(), change_pct(&now, &before));
+    let mut change = change_pct(&now, &before);
+    // A person has no "active users" of their own.
+    if let Some(m) = change.as_object_mut() {
+        m.remove("active_users");
+    }
+    out.insert("change_pct".into(), change);
 
     // The organisation comparison: over the period only, exact until the ratio.
     let withheld = who.role == Role::Member && everyone.active_users < MIN_USERS_FOR_AVERAGE;
@@ -173,8 +166,9 @@ async fn person(
         })
         .collect();
     out.insert("trend".into(), Value::Array(trend));
-    redact(who, &mut out);
-    Ok(Json(Value::Object(out)))
+    let mut out = Value::Object(out);
+    who.redact(&mut out);
+    Ok(Json(out))
 }
 
 async fn user_page(
@@ -282,7 +276,6 @@ async fn conversation(
     }
     let c = s.store.conversation(&org, &conv).await?;
     check_user(&s, &who, &org, &c.user_id).await?;
-    let show_actual = who.sees_provider_cost();
     let (mut total, mut actual, mut tokens) = (0i128, 0i128, 0u64);
     let messages: Vec<Value> = c
         .messages
@@ -295,15 +288,17 @@ async fn conversation(
                 "event_id": e.event_id, "occurred_at": e.occurred_at, "model": e.model, "api_key_id": e.api_key_id,
                 "tokens_in": e.tokens_in, "tokens_out": e.tokens_out, "cached_tokens_in": e.cached_tokens_in,
                 "total_cost": format_usd(e.total_cost.into()),
-                "actual_api_cost": if show_actual { Value::from(format_usd(e.actual_api_cost.into())) } else { Value::Null },
+                "actual_api_cost": format_usd(e.actual_api_cost.into()),
             })
         })
         .collect();
-    Ok(Json(json!({
+    let mut out = json!({
         "conversation_id": c.conversation_id, "user_id": c.user_id, "title": c.title,
         "started_at": c.started_at, "last_event_at": c.last_event_at,
         "message_count": messages.len(), "tokens": tokens, "total_cost": format_usd(total),
-        "actual_api_cost": if show_actual { Value::from(format_usd(actual)) } else { Value::Null },
+        "actual_api_cost": format_usd(actual),
         "messages": messages,
-    })))
+    });
+    who.redact(&mut out);
+    Ok(Json(out))
 }
