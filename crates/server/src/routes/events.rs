@@ -64,6 +64,16 @@ fn body_bytes(headers: &HeaderMap, body: Bytes) -> ApiResult<Vec<u8>> {
 /// One entry per event of the body: its JSON, or why its NDJSON line was unreadable.
 pub type Items = Vec<Result<Value, ItemError>>;
 
+/// serde_json's message without its own " at line L column C" suffix (the
+/// position is given once, in the API's words).
+fn serde_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rsplit_once(" at line ") {
+        Some((msg, _)) => msg.to_owned(),
+        None => text,
+    }
+}
+
 fn too_many() -> ApiError {
     ApiError::PayloadTooLarge(format!("more than {MAX_EVENTS} events in one request"))
 }
@@ -85,7 +95,12 @@ fn parse_ndjson(bytes: &[u8]) -> ApiResult<Items> {
                 event_id: None,
                 code: ErrorCode::InvalidJson,
                 field: None,
-                message: format!("line {}: {e}", i + 1),
+                message: format!(
+                    "line {}, column {}: {}",
+                    i + 1,
+                    e.column(),
+                    serde_message(&e)
+                ),
                 line: Some(i + 1),
             }),
         );
@@ -98,9 +113,10 @@ fn parse_json(bytes: &[u8]) -> ApiResult<Items> {
         ApiError::bad(
             "invalid_json",
             format!(
-                "the body is not valid JSON: {e} (line {}, column {})",
+                "the body is not valid JSON at line {}, column {}: {}",
                 e.line(),
-                e.column()
+                e.column(),
+                serde_message(&e)
             ),
         )
     })?;
@@ -145,9 +161,15 @@ async fn ingest(
     State(state): State<AppState>,
     who: Principal,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<Json<BatchOutcome>> {
     let scope = who.ingest_scope()?;
+    // Read at most the limit (plus a little for headers of gzip); more is a JSON 413.
+    let body = axum::body::to_bytes(body, MAX_BYTES + 1)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!("the body is larger than {MAX_BYTES} bytes"))
+        })?;
     let bytes = body_bytes(&headers, body)?;
     let items = if is_ndjson(&headers) {
         parse_ndjson(&bytes)?

@@ -39,6 +39,9 @@ pub fn router() -> Router<AppState> {
         .merge(structure::router())
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
+        .fallback(|uri: axum::http::Uri| async move {
+            crate::error::ApiError::NotFound(format!("route {}", uri.path()))
+        })
 }
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {

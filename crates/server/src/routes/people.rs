@@ -40,11 +40,19 @@ async fn check_user(s: &AppState, who: &Principal, org: &str, user: &str) -> Api
     }
     // Everyone who sent an event to the organisation is a member of it (made
     // on first sight); any other id is no person of this organisation.
-    let member = s
-        .store
-        .get_member(org, user)
-        .await
-        .map_err(|_| ApiError::NotFound(format!("user {user} in {org}")))?;
+    let member = match s.store.get_member(org, user).await {
+        Ok(m) => m,
+        // Only those who may see everyone learn that an id is no member;
+        // anyone else gets the same 403 as for a member outside their scope.
+        Err(_) if matches!(who.role, Role::PlatformAdmin | Role::OrgAdmin) => {
+            return Err(ApiError::NotFound(format!("user {user} in {org}")))
+        }
+        Err(_) => {
+            return Err(ApiError::Forbidden(format!(
+                "your token may not see {user}"
+            )))
+        }
+    };
     who.require_may_see_user(org, user, member.team_id.as_deref())
 }
 

@@ -55,7 +55,7 @@ pub async fn issue(
                 ApiError::param("expires_at", format!("not an RFC 3339 timestamp: {e}"))
             })?;
             if t <= Timestamp::now() {
-                return Err(ApiError::param("expires_at", "is in the past"));
+                return Err(ApiError::param("expires_at", "expires_at is in the past"));
             }
             Some(t)
         }
