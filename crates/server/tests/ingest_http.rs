@@ -228,6 +228,10 @@ async fn over_the_limits_is_413_and_stores_nothing() {
         .send(s.http.post(s.url("/v1/events")).bearer_auth(&t).body(big))
         .await;
     assert_eq!(a.status, 413, "{}", a.body);
+    assert_eq!(
+        a.body["error"]["code"], "payload_too_large",
+        "a JSON error, not text"
+    );
     assert_eq!(s.store.events("acme").await.unwrap().len(), 10_000);
 }
 

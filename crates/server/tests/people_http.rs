@@ -172,6 +172,24 @@ async fn people_see_only_whom_their_role_allows() {
         s.get(&alice, "/v1/orgs/globex/users/alice").await.status,
         404
     );
+    // A member cannot tell an unknown id from a colleague's.
+    assert_eq!(
+        s.get(&alice, "/v1/orgs/acme/users/nobody-at-all")
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        s.get(ADMIN, "/v1/orgs/acme/users/nobody-at-all")
+            .await
+            .status,
+        404
+    );
+    let unknown = s.get(ADMIN, "/v1/no/such/route").await;
+    assert_eq!(
+        (unknown.status, unknown.body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
     // The lead of team web sees bob (web), not alice (core).
     assert_eq!(s.get(&lena, "/v1/orgs/acme/users/bob").await.status, 200);
     assert_eq!(
