@@ -65,7 +65,7 @@ enum Command {
     Demo(commands::demo::Args),
     /// Write a standard dataset (small, medium, large, demo) as NDJSON.
     Gen(commands::gen::Args),
-    /// Measure ingestion over HTTP and print the figures.
+    /// Benchmarks over HTTP: `ingest` (events/s, RSS) or `query` (every analytics endpoint).
     Bench(commands::bench::Args),
 }
 

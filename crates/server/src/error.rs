@@ -78,7 +78,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(what),
-            StoreError::Conflict(what) => ApiError::Conflict(what),
+            StoreError::Conflict(what) | StoreError::Unavailable(what) => ApiError::Conflict(what),
             StoreError::Invalid(what) => ApiError::bad("invalid_field", what),
             StoreError::Other(e) => ApiError::Internal(e),
         }

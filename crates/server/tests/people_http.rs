@@ -280,3 +280,24 @@ async fn conversations_and_their_messages() {
         404
     );
 }
+
+#[tokio::test]
+async fn the_users_list_shows_the_department_events_get() {
+    let s = start().await;
+    world(&s, 0).await;
+    // core's department is Engineering (common::org); alice has none of her own.
+    let a = s.get(ADMIN, &format!("/v1/orgs/acme/users?{RANGE}")).await;
+    let alice = a.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["user_id"] == "alice")
+        .unwrap()
+        .clone();
+    assert_eq!(alice["department"], "Engineering", "{alice}");
+    let stored = s.store.events("acme").await.unwrap();
+    assert!(stored
+        .iter()
+        .filter(|e| e.user_id == "alice")
+        .all(|e| e.department.as_deref() == Some("Engineering")));
+}

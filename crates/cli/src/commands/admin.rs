@@ -40,6 +40,7 @@ pub enum OrgCommand {
         #[arg(long)]
         markup: Option<String>,
     },
+    /// List organisations.
     List {
         #[command(flatten)]
         db: DbArgs,
@@ -48,6 +49,7 @@ pub enum OrgCommand {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TeamCommand {
+    /// Create a team.
     Create {
         #[command(flatten)]
         db: DbArgs,
@@ -60,6 +62,7 @@ pub enum TeamCommand {
         #[arg(long)]
         department: Option<String>,
     },
+    /// List an organisation's teams.
     List {
         #[command(flatten)]
         db: DbArgs,
@@ -97,6 +100,7 @@ pub enum MemberCommand {
         #[arg(long)]
         user: String,
     },
+    /// List an organisation's members.
     List {
         #[command(flatten)]
         db: DbArgs,
@@ -120,6 +124,7 @@ pub enum KeyCommand {
         #[arg(long)]
         provider: Option<String>,
     },
+    /// List an organisation's provider keys.
     List {
         #[command(flatten)]
         db: DbArgs,

@@ -56,12 +56,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(l) => format!("http://{}", l.local_addr()?),
         None => format!("http://{}", args.listen),
     };
-    println!("\nspendlens demo — {base}\n");
+    if args.no_serve {
+        println!(
+            "\nspendlens demo — loaded; serve it with: spendlens serve --db {}\n",
+            args.db
+        );
+    } else {
+        println!("\nspendlens demo — {base}\n");
+    }
     for (what, secret) in &tokens {
         println!("  {what:<44} {secret}");
     }
     let (_, admin) = &tokens[1];
-    println!("\ntry:\n  curl -H 'Authorization: Bearer {admin}' {base}/v1/orgs/acme/summary?period=last_30d\n");
+    println!("\ntry:\n  curl -H 'Authorization: Bearer {admin}' '{base}/v1/orgs/acme/summary?period=last_30d'\n");
     if let Some(listener) = listener {
         spendlens_server::serve(listener, app, shutdown_signal()).await?;
     }
@@ -134,6 +141,7 @@ async fn load_events(app: &AppState, spec: &Spec) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
     totals.print();
+    println!("(the duplicates are the generator's simulated client retries: stored once, as a replay should be)");
     Ok(())
 }
 

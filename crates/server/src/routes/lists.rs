@@ -272,6 +272,13 @@ async fn users(
         .into_iter()
         .map(|m| (m.user_id.clone(), m))
         .collect();
+    let team_departments: HashMap<String, Option<String>> = s
+        .store
+        .list_teams(&org)
+        .await?
+        .into_iter()
+        .map(|t| (t.team_id, t.department))
+        .collect();
     let q = extra.get("q").map(|q| q.to_lowercase());
     let mut rows = Vec::new();
     for g in groups {
@@ -289,10 +296,13 @@ async fn users(
         json.insert("user_id".into(), id.clone().into());
         json.insert("email".into(), email.into());
         json.insert("team_id".into(), m.and_then(|m| m.team_id.clone()).into());
-        json.insert(
-            "department".into(),
-            m.and_then(|m| m.department.clone()).into(),
-        );
+        // The member's own department, else their team's: the same default
+        // their events get at ingest (API.md §2).
+        let department = m.and_then(|m| m.department.clone()).or_else(|| {
+            let team = m.and_then(|m| m.team_id.as_deref())?;
+            team_departments.get(team).cloned().flatten()
+        });
+        json.insert("department".into(), department.into());
         json.extend(base(&g.figures, &total));
         let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
         sort.insert("user_id", Key::Text(id.clone()));

@@ -93,7 +93,7 @@ impl SqliteStore {
                 StoreError::Other(anyhow::anyhow!("cannot open {}: {e}", lock_path.display()))
             })?;
         if lock.try_lock().is_err() {
-            return Err(StoreError::Conflict(format!(
+            return Err(StoreError::Unavailable(format!(
                 "{} is in use by another spendlens process (on SQLite one process writes); \
                  stop the server first, or send the command to it",
                 path.display()
