@@ -286,3 +286,29 @@ async fn json_bodies_are_read_whatever_the_content_type_says() {
         a.body
     );
 }
+
+#[tokio::test]
+async fn administration_lists_refuse_parameters_they_do_not_take() {
+    let s = start().await;
+    s.org("acme", "UTC", "1").await;
+    for path in [
+        "/v1/orgs?limit=1",
+        "/v1/orgs/acme/members?limit=1",
+        "/v1/audit?bogus=1",
+        "/v1/orgs/acme/audit?limit=2",
+        "/v1/quarantine?limit=1",
+        "/v1/tokens?limit=1",
+    ] {
+        let a = s.get(ADMIN, path).await;
+        assert_eq!(
+            (a.status, a.body["error"]["code"].as_str()),
+            (400, Some("invalid_parameter")),
+            "{path}: {}",
+            a.body
+        );
+    }
+    assert_eq!(
+        s.get(ADMIN, "/v1/tokens?organization_id=acme").await.status,
+        200
+    );
+}

@@ -217,6 +217,38 @@ async fn lists_match_the_raw_events() {
                 .unwrap_or(&Fig::default()),
         );
     }
+    let csv_text = s
+        .http
+        .get(s.url(&format!(
+            "/v1/orgs/acme/timeseries?{range}&bucket=week&format=csv"
+        )))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut csv = csv::Reader::from_reader(csv_text.as_bytes());
+    assert_eq!(
+        &csv.headers().unwrap().iter().take(2).collect::<Vec<_>>(),
+        &["date", "total_cost"]
+    );
+    let csv_rows: Vec<(String, String)> = csv
+        .records()
+        .map(|r| r.unwrap())
+        .map(|r| (r[0].to_owned(), r[1].to_owned()))
+        .collect();
+    let json_rows: Vec<(String, String)> = data
+        .iter()
+        .map(|r| {
+            (
+                r["date"].as_str().unwrap().to_owned(),
+                r["total_cost"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(csv_rows, json_rows);
     let summary = s
         .get(ADMIN, &format!("/v1/orgs/acme/summary?{range}"))
         .await;

@@ -4,7 +4,7 @@
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use spendlens_domain::time::parse_timezone;
 use spendlens_domain::Markup;
 use spendlens_store::model::*;
+use std::collections::HashMap;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -143,8 +144,21 @@ async fn create_org(
     ))
 }
 
-async fn list_orgs(State(s): State<AppState>, who: Principal) -> ApiResult<Json<Value>> {
+/// Administration lists return everything and take no parameter; anything
+/// given (a `limit`, a typo) is refused rather than silently ignored.
+fn no_params(raw: HashMap<String, String>) -> ApiResult<()> {
+    super::params::Params::new(raw).finish()
+}
+
+type Raw = Query<HashMap<String, String>>;
+
+async fn list_orgs(
+    State(s): State<AppState>,
+    who: Principal,
+    Query(raw): Raw,
+) -> ApiResult<Json<Value>> {
     who.require_platform_admin()?;
+    no_params(raw)?;
     Ok(Json(
         json!({"data": s.store.list_orgs().await?, "next_cursor": null}),
     ))
@@ -279,8 +293,10 @@ async fn list_members(
     State(s): State<AppState>,
     who: Principal,
     Path(org): Path<String>,
+    Query(raw): Raw,
 ) -> ApiResult<Json<Value>> {
     who.require_org_admin(&org)?;
+    no_params(raw)?;
     Ok(Json(
         json!({"data": s.store.list_members(&org).await?, "next_cursor": null}),
     ))
@@ -325,23 +341,35 @@ async fn org_audit(
     State(s): State<AppState>,
     who: Principal,
     Path(org): Path<String>,
+    Query(raw): Raw,
 ) -> ApiResult<Json<Value>> {
     who.require_org_admin(&org)?;
+    no_params(raw)?;
     s.store.get_org(&org).await?;
     Ok(Json(
         json!({"data": s.store.audit_log(Some(&org), 1000).await?, "next_cursor": null}),
     ))
 }
 
-async fn platform_audit(State(s): State<AppState>, who: Principal) -> ApiResult<Json<Value>> {
+async fn platform_audit(
+    State(s): State<AppState>,
+    who: Principal,
+    Query(raw): Raw,
+) -> ApiResult<Json<Value>> {
     who.require_platform_admin()?;
+    no_params(raw)?;
     Ok(Json(
         json!({"data": s.store.audit_log(None, 1000).await?, "next_cursor": null}),
     ))
 }
 
-async fn quarantine(State(s): State<AppState>, who: Principal) -> ApiResult<Json<Value>> {
+async fn quarantine(
+    State(s): State<AppState>,
+    who: Principal,
+    Query(raw): Raw,
+) -> ApiResult<Json<Value>> {
     who.require_platform_admin()?;
+    no_params(raw)?;
     Ok(Json(
         json!({"data": s.store.quarantined().await?, "next_cursor": null}),
     ))

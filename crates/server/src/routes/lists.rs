@@ -643,12 +643,62 @@ async fn breakdown(
 }
 
 /// Dense: one row per bucket of the period, zeros included, edge buckets clipped.
+/// The series, or with `format=` the same rows as a download.
 async fn timeseries(
     State(s): State<AppState>,
     who: Principal,
     Path(org): Path<String>,
     Query(mut raw): Raw,
+) -> ApiResult<Response> {
+    let format = raw
+        .remove("format")
+        .map(|f| export::Format::parse(&f))
+        .transpose()?;
+    let Json(series) = series(&s, &who, &org, raw).await?;
+    let Some(format) = format else {
+        return Ok(Json(series).into_response());
+    };
+    let columns = [
+        "date",
+        "total_cost",
+        "actual_api_cost",
+        "profit",
+        "margin",
+        "active_users",
+        "conversations",
+        "messages",
+        "tokens_in",
+        "tokens_out",
+        "tokens",
+        "unpriced_events",
+        "avg_cost_per_active_user",
+    ];
+    let rows: Vec<Map<String, Value>> = series["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_object().cloned())
+        .collect();
+    let (from, to) = (
+        series["from"].as_str().unwrap_or(""),
+        series["to"].as_str().unwrap_or(""),
+    );
+    let list = format!("timeseries-{}", series["bucket"].as_str().unwrap_or("day"));
+    Ok(export::download(
+        format,
+        &export::file_name(&org, &list, from, to, format),
+        &columns,
+        &rows,
+    ))
+}
+
+async fn series(
+    s: &AppState,
+    who: &Principal,
+    org: &str,
+    mut raw: HashMap<String, String>,
 ) -> ApiResult<Json<Value>> {
+    let org = org.to_owned();
     let bucket = raw.remove("bucket").unwrap_or_else(|| "day".into());
     let dim = match bucket.as_str() {
         "day" => Dim::Day,

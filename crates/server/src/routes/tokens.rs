@@ -152,17 +152,15 @@ async fn create(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    organization_id: Option<String>,
-}
-
 async fn list(
     State(state): State<AppState>,
     who: Principal,
-    Query(q): Query<ListQuery>,
+    Query(raw): Query<std::collections::HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let org = match (who.role, q.organization_id) {
+    let mut p = super::params::Params::new(raw);
+    let wanted = p.take("organization_id");
+    p.finish()?;
+    let org = match (who.role, wanted) {
         (Role::PlatformAdmin, org) => org,
         (_, org) => {
             let own = who.org.clone().unwrap_or_default();
