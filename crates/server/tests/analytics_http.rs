@@ -275,6 +275,14 @@ async fn bad_parameters_are_400_naming_the_parameter() {
         ),
         ("/v1/orgs/acme/users?cursor=garbage", "cursor"),
         ("/v1/orgs/acme/users?limt=5", "limt"),
+        (
+            "/v1/orgs/acme/users?period=last_7d&period=last_30d",
+            "period",
+        ),
+        (
+            "/v1/tokens?organization_id=acme&organization_id=globex",
+            "organization_id",
+        ),
         ("/v1/orgs/acme/users?api_key_id=", "api_key_id"),
         ("/v1/orgs/acme/breakdown", "group_by"),
         ("/v1/orgs/acme/breakdown?group_by=user,colour", "group_by"),

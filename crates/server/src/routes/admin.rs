@@ -1,10 +1,11 @@
 //! Administration (API.md §5): organisations, teams, members, provider keys,
 //! quarantine and audit. Tokens are in `tokens.rs`.
 
+use super::params::Query;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};

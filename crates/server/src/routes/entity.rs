@@ -1,12 +1,13 @@
 //! One team, department or API key (API.md §4): its summary with the previous
 //! period, a dense daily series, its people and its models.
 
+use super::params::Query;
 use super::params::{Params, NONE_ID};
 use super::summary::{change_pct, figures_json};
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};

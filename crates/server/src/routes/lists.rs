@@ -3,12 +3,13 @@
 //! `FigureQuery`, joined with names, sorted and paged by a keyset cursor.
 
 use super::export;
+use super::params::Query;
 use super::params::{Cursor, ListParams, Params, NONE_ID};
 use super::summary::figures_json;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};

@@ -3,12 +3,13 @@
 //! constant memory (the audit trail and the large export).
 
 use super::export::{self, Format};
+use super::params::Query;
 use super::params::{Cursor, Params};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};

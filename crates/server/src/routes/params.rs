@@ -172,3 +172,32 @@ impl Cursor {
         }
     }
 }
+
+/// The query string as a map, like axum's `Query`, except that a parameter
+/// given twice is a 400 (never silently last-one-wins) and every problem is
+/// the API's JSON error.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Query<HashMap<String, String>> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).map_err(|e| {
+                ApiError::bad(
+                    "invalid_parameter",
+                    format!("the query string cannot be read: {e}"),
+                )
+            })?;
+        let mut map = HashMap::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            if map.insert(k.clone(), v).is_some() {
+                return Err(ApiError::param(&k, format!("{k} is given more than once")));
+            }
+        }
+        Ok(Query(map))
+    }
+}

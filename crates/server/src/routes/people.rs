@@ -1,12 +1,13 @@
 //! One person: `/orgs/{org}/users/{user}`, their conversations, one
 //! conversation with its messages, and `/me` (API.md §4).
 
+use super::params::Query;
 use super::params::{Cursor, Params};
 use super::summary::{change_pct, figures_json};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};

@@ -3,11 +3,12 @@
 
 use super::lists::{money_sort, page_of, share, Key, Row};
 use super::params::Params;
+use super::params::Query;
 use super::summary::{change_pct, figures_json};
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value};

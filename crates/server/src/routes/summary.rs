@@ -3,10 +3,11 @@
 //! builds on the same `FigureQuery`.
 
 use super::params::Params;
+use super::params::Query;
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};

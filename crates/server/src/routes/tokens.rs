@@ -1,10 +1,11 @@
 //! `POST /v1/tokens`, `GET /v1/tokens`, `DELETE /v1/tokens/{id}` (API.md §5).
 //! The secret is returned once, by the create call; only its hash is stored.
 
+use super::params::Query;
 use crate::auth::{hash_secret, new_secret, Principal};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
