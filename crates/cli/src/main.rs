@@ -59,6 +59,9 @@ enum Command {
     /// Provider keys on the local store.
     #[command(subcommand)]
     Key(commands::admin::KeyCommand),
+    /// Place and count quarantined events whose organisation now exists
+    /// (or whose user now has exactly one membership).
+    Backfill(commands::backfill::Args),
     /// Bring the database schema up to date and say what it holds.
     Migrate(commands::migrate::Args),
     /// Generate a realistic dataset, create a token per role and serve it.
@@ -94,6 +97,7 @@ fn main() -> anyhow::Result<()> {
             Command::Ingest(args) => commands::ingest::run(args).await,
             Command::Token(cmd) => commands::token::run(cmd).await,
             Command::Migrate(args) => commands::migrate::run(args).await,
+            Command::Backfill(args) => commands::backfill::run(args).await,
             Command::Org(cmd) => commands::admin::org(cmd).await,
             Command::Team(cmd) => commands::admin::team(cmd).await,
             Command::Member(cmd) => commands::admin::member(cmd).await,

@@ -85,6 +85,21 @@ fn ingest_reads_csv_and_ndjson_and_reports_every_problem() {
         out.contains("events.csv:4"),
         "names the file and line: {out}"
     );
+
+    // Once acme exists, backfill counts its quarantined events; "nowhere" stays.
+    let o = spendlens(&[
+        "org", "create", "--db", &db, "--id", "acme", "--name", "Acme",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = spendlens(&["backfill", "--db", &db]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("3 placed and counted, 0 already counted, 0 refused by the ingestion rules, 1 still without an organisation"), "{out}");
+    let again = text(&spendlens(&["backfill", "--db", &db]));
+    assert!(
+        again.contains("0 placed and counted") && again.contains("1 still without"),
+        "{again}"
+    );
 }
 
 #[test]

@@ -71,6 +71,9 @@ impl Store for Gated {
             .create_api_key(org, id, name, provider, actor)
             .await
     }
+    async fn backfill(&self, actor: &str) -> Result<BackfillOutcome> {
+        self.inner.backfill(actor).await
+    }
     async fn update_team(
         &self,
         org: &str,

@@ -38,6 +38,9 @@ pub trait Store: Send + Sync + 'static {
     /// When this returns Ok, the accepted events are durable.
     async fn ingest(&self, batches: Vec<IngestBatch>) -> Result<Vec<BatchOutcome>>;
 
+    /// Place and count the quarantined events that can be placed now.
+    async fn backfill(&self, actor: &str) -> Result<BackfillOutcome>;
+
     // --- organisations and their structure --------------------------------
 
     async fn create_org(&self, org: NewOrg, actor: &str) -> Result<Org>;

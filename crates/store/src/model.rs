@@ -253,3 +253,16 @@ pub struct NegotiatedPrice {
     pub effective_from: Timestamp,
     pub price: spendlens_domain::Price,
 }
+
+/// What `backfill` did with the quarantine.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BackfillOutcome {
+    /// Placed in an organisation and counted now.
+    pub accepted: u64,
+    /// Placed, but the organisation already had the event.
+    pub duplicates: u64,
+    /// Placed, but refused by the rules of ingestion (for example another user's conversation).
+    pub rejected: u64,
+    /// Still without an organisation.
+    pub still_quarantined: u64,
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod admin;
+pub mod backfill;
 pub mod bench;
 pub mod bench_query;
 pub mod demo;

@@ -6,6 +6,7 @@
 //! connections, which WAL lets proceed while the writer commits.
 
 mod admin;
+mod backfill;
 mod checkpoint;
 mod conversations;
 mod event_keys;
@@ -238,6 +239,12 @@ impl Store for SqliteStore {
         let provider = provider.map(str::to_owned);
         self.writer
             .run(move |w| admin::create_api_key(w, &org, &id, &name, provider.as_deref(), &actor))
+            .await
+    }
+    async fn backfill(&self, actor: &str) -> Result<BackfillOutcome> {
+        let actor = actor.to_owned();
+        self.writer
+            .run(move |w| backfill::backfill(w, &actor))
             .await
     }
     async fn update_team(
