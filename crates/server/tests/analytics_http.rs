@@ -153,6 +153,20 @@ async fn lists_match_the_raw_events() {
     let share: f64 = rows.iter().map(|r| r["share"].as_f64().unwrap()).sum();
     assert!((share - 1.0).abs() < 1e-9, "{share}");
 
+    let by_email = all_pages(
+        &s,
+        &format!("/v1/orgs/acme/users?{range}&sort=email&limit=100"),
+    )
+    .await;
+    let emails: Vec<&str> = by_email
+        .iter()
+        .map(|r| r["email"].as_str().unwrap_or(""))
+        .collect();
+    assert!(
+        emails.windows(2).all(|w| w[0] <= w[1]),
+        "A to Z by default: {emails:?}"
+    );
+
     // API keys, with "Unknown key" for events without one.
     let rows = all_pages(
         &s,

@@ -261,7 +261,7 @@ async fn users(
         &who,
         &org,
         Params::new(raw),
-        &sortable(&["user_id"]),
+        &sortable(&["user_id", "email"]),
         &["q"],
     )
     .await?;
@@ -307,6 +307,10 @@ async fn users(
         json.extend(base(&g.figures, &total));
         let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
         sort.insert("user_id", Key::Text(id.clone()));
+        sort.insert(
+            "email",
+            Key::Text(json["email"].as_str().unwrap_or("").to_owned()),
+        );
         rows.push(Row { id, sort, json });
     }
     page(

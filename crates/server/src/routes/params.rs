@@ -107,7 +107,8 @@ impl Params {
             ));
         }
         let descending = match self.take("order").as_deref() {
-            None => sort != "user_id" && sort != "name" && sort != "model" && sort != "department",
+            // Names sort A to Z by default, figures largest first.
+            None => !["user_id", "email", "name", "model", "department"].contains(&sort.as_str()),
             Some("desc") => true,
             Some("asc") => false,
             Some(o) => return Err(ApiError::param("order", format!("{o:?}: asc or desc"))),
