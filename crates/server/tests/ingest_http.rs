@@ -109,6 +109,14 @@ async fn replaying_a_batch_three_times_changes_nothing() {
     assert_eq!(summary_after.body["total_cost"], "0.625000000");
     assert_eq!(summary_after.body["messages"], 50);
     assert_eq!(summary_after.body["conversations"], 7);
+    // The previous period is the same number of days just before, and says so.
+    assert_eq!(
+        (
+            summary_after.body["previous"]["from"].as_str(),
+            summary_after.body["previous"]["to"].as_str()
+        ),
+        (Some("2026-10-02"), Some("2026-11-01"))
+    );
     assert_eq!(summary_after.body["active_users"], 2);
 }
 

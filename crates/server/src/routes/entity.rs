@@ -3,7 +3,7 @@
 
 use super::params::Query;
 use super::params::{Params, NONE_ID};
-use super::summary::{change_pct, figures_json};
+use super::summary::{change_pct, figures_json, previous_json};
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::AppState;
@@ -62,7 +62,10 @@ async fn page(
     out.extend(figures_json(&now));
     out.insert("from".into(), period.from.to_string().into());
     out.insert("to".into(), period.to.to_string().into());
-    out.insert("previous".into(), Value::Object(figures_json(&before)));
+    out.insert(
+        "previous".into(),
+        Value::Object(previous_json(&before, period)),
+    );
     out.insert("change_pct".into(), change_pct(&now, &before));
     let by_day: HashMap<String, Figures> = s
         .store

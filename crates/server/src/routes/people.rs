@@ -113,6 +113,8 @@ async fn person(
     let mut previous = figures_json(&before);
     previous.remove("active_users");
     previous.remove("avg_cost_per_active_user");
+    previous.insert("from".into(), period.previous().from.to_string().into());
+    previous.insert("to".into(), period.previous().to.to_string().into());
     out.insert("previous".into(), Value::Object(previous));
     let mut change = change_pct(&now, &before);
     // A person has no "active users" of their own.

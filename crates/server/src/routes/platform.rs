@@ -101,6 +101,9 @@ async fn summary(
         "change_pct".into(),
         change_pct(&totals(&now), &totals(&before)),
     );
+    let mut prev = prev;
+    prev.insert("from".into(), period.previous().from.to_string().into());
+    prev.insert("to".into(), period.previous().to.to_string().into());
     out.insert("previous".into(), Value::Object(prev));
     Ok(Json(Value::Object(out)))
 }

@@ -52,6 +52,15 @@ pub fn figures_json(f: &Figures) -> Map<String, Value> {
     m
 }
 
+/// The previous period's figures, with the dates they cover.
+pub fn previous_json(f: &Figures, period: Period) -> Map<String, Value> {
+    let prev = period.previous();
+    let mut m = figures_json(f);
+    m.insert("from".into(), prev.from.to_string().into());
+    m.insert("to".into(), prev.to.to_string().into());
+    m
+}
+
 pub fn change_pct(now: &Figures, before: &Figures) -> Value {
     let pct = |cur: i128, prev: i128| {
         if prev == 0 {
@@ -102,7 +111,10 @@ async fn summary(
     out.insert("from".into(), period.from.to_string().into());
     out.insert("to".into(), period.to.to_string().into());
     out.insert("last_event_at".into(), json!(info.last_event_at));
-    out.insert("previous".into(), Value::Object(figures_json(&before)));
+    out.insert(
+        "previous".into(),
+        Value::Object(previous_json(&before, period)),
+    );
     out.insert("change_pct".into(), change_pct(&now, &before));
     Ok(Json(Value::Object(out)))
 }
