@@ -76,6 +76,24 @@ pub struct Figures {
     pub active_users: u64,
 }
 
+impl Figures {
+    /// Add the figures of a group that shares no user and no conversation with
+    /// this one (another organisation): then every figure, distinct users
+    /// included, is the sum.
+    pub fn add_disjoint(&mut self, other: &Figures) {
+        self.total_cost += other.total_cost;
+        self.actual_api_cost += other.actual_api_cost;
+        self.messages += other.messages;
+        self.tokens_in += other.tokens_in;
+        self.tokens_out += other.tokens_out;
+        self.cached_tokens_in += other.cached_tokens_in;
+        self.cache_write_tokens_in += other.cache_write_tokens_in;
+        self.unpriced_events += other.unpriced_events;
+        self.conversations += other.conversations;
+        self.active_users += other.active_users;
+    }
+}
+
 /// One group's key (the values of the group-by dimensions, in order; `None`
 /// is the null group; days, weeks and months as `YYYY-MM-DD`) and figures.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,6 +38,13 @@ pub fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
         .map_err(|e| ApiError::bad("invalid_body", format!("invalid request body: {e}")))
 }
 
+/// The id given, or one made from the name; checked either way.
+fn id_or_slug(given: Option<String>, name: &str) -> ApiResult<String> {
+    let id = given.unwrap_or_else(|| slug(name));
+    check_id("id", &id)?;
+    Ok(id)
+}
+
 fn check_id(field: &str, id: &str) -> ApiResult<()> {
     if id.trim().is_empty()
         || id.chars().count() > 128
@@ -119,8 +126,7 @@ async fn create_org(
         .name
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| ApiError::bad("missing_field", "name is required"))?;
-    let id = b.id.unwrap_or_else(|| slug(&name));
-    check_id("id", &id)?;
+    let id = id_or_slug(b.id, &name)?;
     let timezone = b.timezone.unwrap_or_else(|| "UTC".into());
     check_timezone(&timezone)?;
     let markup = match &b.markup {
@@ -224,8 +230,7 @@ async fn create_team(
 ) -> ApiResult<(StatusCode, Json<Team>)> {
     who.require_org_admin(&org)?;
     let b: TeamBody = body(&raw)?;
-    let id = b.id.unwrap_or_else(|| slug(&b.name));
-    check_id("id", &id)?;
+    let id = id_or_slug(b.id, &b.name)?;
     let team = Team {
         team_id: id,
         name: b.name,
@@ -329,8 +334,7 @@ async fn create_key(
 ) -> ApiResult<(StatusCode, Json<ApiKey>)> {
     who.require_org_admin(&org)?;
     let b: KeyBody = body(&raw)?;
-    let id = b.id.unwrap_or_else(|| slug(&b.name));
-    check_id("id", &id)?;
+    let id = id_or_slug(b.id, &b.name)?;
     let key = s
         .store
         .create_api_key(&org, &id, &b.name, b.provider.as_deref(), &who.token_id)

@@ -189,12 +189,7 @@ pub(super) fn page_of(
     let start = match &l.cursor {
         None => 0,
         Some(c) => {
-            if c.pinned != pinned {
-                return Err(ApiError::param(
-                    "cursor",
-                    "this cursor belongs to another period, sort or filter",
-                ));
-            }
+            c.belongs_to(&pinned)?;
             let after = Key::from_json(&c.value)
                 .ok_or_else(|| ApiError::param("cursor", "not a cursor this server gave out"))?;
             rows.iter()
@@ -220,34 +215,56 @@ pub(super) fn page_of(
     ).into_response())
 }
 
-fn base(f: &Figures, total: &Figures) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert("total_cost".into(), format_usd(f.total_cost).into());
-    m.insert(
-        "actual_api_cost".into(),
-        format_usd(f.actual_api_cost).into(),
-    );
-    m.insert("messages".into(), f.messages.into());
-    m.insert("conversations".into(), f.conversations.into());
-    m.insert("tokens".into(), (f.tokens_in + f.tokens_out).into());
-    m.insert("share".into(), share(f.total_cost, total.total_cost));
-    m
+/// The figures every list row carries after its own fields, in this order.
+const FIGURES: [&str; 6] = [
+    "total_cost",
+    "actual_api_cost",
+    "messages",
+    "conversations",
+    "tokens",
+    "share",
+];
+
+/// A list's columns: its own fields, the figures, then its extra figures.
+fn columns<'a>(head: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
+    head.iter()
+        .chain(FIGURES.iter())
+        .chain(tail)
+        .copied()
+        .collect()
+}
+
+impl Row {
+    /// A row of `head` fields followed by the group's figures, sortable by each figure.
+    fn of(id: String, head: Map<String, Value>, f: &Figures, total: &Figures) -> Row {
+        let mut json = head;
+        json.insert("total_cost".into(), format_usd(f.total_cost).into());
+        json.insert(
+            "actual_api_cost".into(),
+            format_usd(f.actual_api_cost).into(),
+        );
+        json.insert("messages".into(), f.messages.into());
+        json.insert("conversations".into(), f.conversations.into());
+        json.insert("tokens".into(), (f.tokens_in + f.tokens_out).into());
+        json.insert("share".into(), share(f.total_cost, total.total_cost));
+        Row {
+            id,
+            sort: money_sort(f).into_iter().collect(),
+            json,
+        }
+    }
+}
+
+fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 fn id_or_none(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| NONE_ID.to_owned())
 }
 
-const COMMON: &[&str] = &[
-    "total_cost",
-    "actual_api_cost",
-    "messages",
-    "conversations",
-    "tokens",
-];
-
 fn sortable(extra: &[&'static str]) -> Vec<&'static str> {
-    COMMON.iter().chain(extra).copied().collect()
+    FIGURES[..5].iter().chain(extra).copied().collect()
 }
 
 async fn users(
@@ -293,41 +310,28 @@ async fn users(
                 continue;
             }
         }
-        let mut json = Map::new();
-        json.insert("user_id".into(), id.clone().into());
-        json.insert("email".into(), email.into());
-        json.insert("team_id".into(), m.and_then(|m| m.team_id.clone()).into());
         // The member's own department, else their team's: the same default
         // their events get at ingest (API.md §2).
         let department = m.and_then(|m| m.department.clone()).or_else(|| {
             let team = m.and_then(|m| m.team_id.as_deref())?;
             team_departments.get(team).cloned().flatten()
         });
-        json.insert("department".into(), department.into());
-        json.extend(base(&g.figures, &total));
-        let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
-        sort.insert("user_id", Key::Text(id.clone()));
-        sort.insert(
-            "email",
-            Key::Text(json["email"].as_str().unwrap_or("").to_owned()),
-        );
-        rows.push(Row { id, sort, json });
+        let head = fields([
+            ("user_id", id.clone().into()),
+            ("email", email.clone().into()),
+            ("team_id", m.and_then(|m| m.team_id.clone()).into()),
+            ("department", department.into()),
+        ]);
+        let mut row = Row::of(id.clone(), head, &g.figures, &total);
+        row.sort.insert("user_id", Key::Text(id));
+        row.sort
+            .insert("email", Key::Text(email.unwrap_or_default()));
+        rows.push(row);
     }
     page(
         &a,
         "users",
-        &[
-            "user_id",
-            "email",
-            "team_id",
-            "department",
-            "total_cost",
-            "actual_api_cost",
-            "messages",
-            "conversations",
-            "tokens",
-            "share",
-        ],
+        &columns(&["user_id", "email", "team_id", "department"], &[]),
         rows,
     )
 }
@@ -363,48 +367,28 @@ async fn api_keys(
             (Some(_), Some(k)) => k.name.clone(),
             (Some(id), None) => id.clone(),
         };
-        let mut json = Map::new();
-        json.insert("api_key_id".into(), g.key[0].clone().into());
-        json.insert("name".into(), name.clone().into());
-        json.insert("provider".into(), k.and_then(|k| k.provider.clone()).into());
-        json.insert("registered".into(), k.is_some_and(|k| k.registered).into());
-        json.extend(base(&g.figures, &total));
-        json.insert("unique_users".into(), g.figures.active_users.into());
-        json.insert(
-            "avg_cost_per_conversation".into(),
-            div_round(g.figures.total_cost, g.figures.conversations.into())
-                .map(format_usd)
-                .into(),
-        );
-        json.insert("last_used_at".into(), json!(k.and_then(|k| k.last_used_at)));
-        let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
-        sort.insert("name", Key::Text(name));
-        rows.push(Row {
-            id: id_or_none(&g.key[0]),
-            sort,
-            json,
-        });
+        let head = fields([
+            ("api_key_id", g.key[0].clone().into()),
+            ("name", name.clone().into()),
+            ("provider", k.and_then(|k| k.provider.clone()).into()),
+            ("registered", k.is_some_and(|k| k.registered).into()),
+        ]);
+        let mut row = Row::of(id_or_none(&g.key[0]), head, &g.figures, &total);
+        row.json
+            .insert("unique_users".into(), g.figures.active_users.into());
+        let avg = div_round(g.figures.total_cost, g.figures.conversations.into()).map(format_usd);
+        row.json
+            .insert("avg_cost_per_conversation".into(), avg.into());
+        row.json
+            .insert("last_used_at".into(), json!(k.and_then(|k| k.last_used_at)));
+        row.sort.insert("name", Key::Text(name));
+        rows.push(row);
     }
-    page(
-        &a,
-        "api-keys",
-        &[
-            "api_key_id",
-            "name",
-            "provider",
-            "registered",
-            "total_cost",
-            "actual_api_cost",
-            "messages",
-            "conversations",
-            "tokens",
-            "share",
-            "unique_users",
-            "avg_cost_per_conversation",
-            "last_used_at",
-        ],
-        rows,
-    )
+    let columns = columns(
+        &["api_key_id", "name", "provider", "registered"],
+        &["unique_users", "avg_cost_per_conversation", "last_used_at"],
+    );
+    page(&a, "api-keys", &columns, rows)
 }
 
 async fn models(
@@ -420,34 +404,16 @@ async fn models(
         .into_iter()
         .map(|g| {
             let model = id_or_none(&g.key[0]);
-            let mut json = Map::new();
-            json.insert("model".into(), model.clone().into());
-            json.insert("provider".into(), catalog.provider_of(&model).into());
-            json.extend(base(&g.figures, &total));
-            let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
-            sort.insert("model", Key::Text(model.clone()));
-            Row {
-                id: model,
-                sort,
-                json,
-            }
+            let head = fields([
+                ("model", model.clone().into()),
+                ("provider", catalog.provider_of(&model).into()),
+            ]);
+            let mut row = Row::of(model.clone(), head, &g.figures, &total);
+            row.sort.insert("model", Key::Text(model));
+            row
         })
         .collect();
-    page(
-        &a,
-        "models",
-        &[
-            "model",
-            "provider",
-            "total_cost",
-            "actual_api_cost",
-            "messages",
-            "conversations",
-            "tokens",
-            "share",
-        ],
-        rows,
-    )
+    page(&a, "models", &columns(&["model", "provider"], &[]), rows)
 }
 
 async fn teams(
@@ -476,38 +442,25 @@ async fn teams(
     let rows = groups
         .into_iter()
         .map(|g| {
-            let name = g.key[0]
-                .as_ref()
-                .map(|id| names.get(id).cloned().unwrap_or_else(|| id.clone()))
-                .unwrap_or_else(|| "No team".into());
-            let mut json = Map::new();
-            json.insert("team_id".into(), g.key[0].clone().into());
-            json.insert("name".into(), name.clone().into());
-            json.extend(base(&g.figures, &total));
-            json.insert("active_users".into(), g.figures.active_users.into());
-            let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
-            sort.insert("name", Key::Text(name));
-            Row {
-                id: id_or_none(&g.key[0]),
-                sort,
-                json,
-            }
+            let name = match &g.key[0] {
+                Some(id) => names.get(id).cloned().unwrap_or_else(|| id.clone()),
+                None => "No team".into(),
+            };
+            let head = fields([
+                ("team_id", g.key[0].clone().into()),
+                ("name", name.clone().into()),
+            ]);
+            let mut row = Row::of(id_or_none(&g.key[0]), head, &g.figures, &total);
+            row.json
+                .insert("active_users".into(), g.figures.active_users.into());
+            row.sort.insert("name", Key::Text(name));
+            row
         })
         .collect();
     page(
         &a,
         "teams",
-        &[
-            "team_id",
-            "name",
-            "total_cost",
-            "actual_api_cost",
-            "messages",
-            "conversations",
-            "tokens",
-            "share",
-            "active_users",
-        ],
+        &columns(&["team_id", "name"], &["active_users"]),
         rows,
     )
 }
@@ -531,32 +484,23 @@ async fn departments(
     let rows = groups
         .into_iter()
         .map(|g| {
-            let mut json = Map::new();
-            json.insert("department".into(), g.key[0].clone().into());
-            json.extend(base(&g.figures, &total));
-            json.insert("active_users".into(), g.figures.active_users.into());
-            let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
-            sort.insert("department", Key::Text(id_or_none(&g.key[0])));
-            Row {
-                id: id_or_none(&g.key[0]),
-                sort,
-                json,
-            }
+            let id = id_or_none(&g.key[0]);
+            let mut row = Row::of(
+                id.clone(),
+                fields([("department", g.key[0].clone().into())]),
+                &g.figures,
+                &total,
+            );
+            row.json
+                .insert("active_users".into(), g.figures.active_users.into());
+            row.sort.insert("department", Key::Text(id));
+            row
         })
         .collect();
     page(
         &a,
         "departments",
-        &[
-            "department",
-            "total_cost",
-            "actual_api_cost",
-            "messages",
-            "conversations",
-            "tokens",
-            "share",
-            "active_users",
-        ],
+        &columns(&["department"], &["active_users"]),
         rows,
     )
 }
@@ -577,7 +521,9 @@ fn dim_field(d: Dim) -> &'static str {
 }
 
 fn parse_group_by(text: Option<String>) -> ApiResult<Vec<Dim>> {
-    let text = text.ok_or_else(|| ApiError::param("group_by", "required: 1 to 3 of user, team, department, api_key, model, provider, day, week, month"))?;
+    let text = text.ok_or_else(|| {
+        ApiError::param("group_by", "required: 1 to 3 of user, team, department, api_key, model, provider, day, week, month")
+    })?;
     let mut dims = Vec::new();
     for part in text.split(',') {
         let d = Dim::parse(part.trim())
@@ -610,41 +556,35 @@ async fn breakdown(
     Query(mut raw): Raw,
 ) -> ApiResult<Response> {
     let dims = parse_group_by(raw.remove("group_by"))?;
+    let names: Vec<&str> = dims.iter().map(|d| dim_field(*d)).collect();
     let mut sortable = sortable(&["active_users"]);
-    sortable.extend(dims.iter().map(|d| dim_field(*d)));
+    sortable.extend(&names);
     let (a, _) = ask(&s, &who, &org, Params::new(raw), &sortable, &[]).await?;
     let (groups, total) = grouped(&s, &a, dims.clone()).await?;
     let rows = groups
         .into_iter()
         .map(|g| {
-            let mut json = Map::new();
-            let mut sort: HashMap<_, _> = money_sort(&g.figures).into_iter().collect();
-            for (d, v) in dims.iter().zip(&g.key) {
-                json.insert(dim_field(*d).into(), v.clone().into());
-                sort.insert(dim_field(*d), Key::Text(id_or_none(v)));
-            }
-            json.extend(base(&g.figures, &total));
-            json.insert("active_users".into(), g.figures.active_users.into());
+            let head: Map<String, Value> = names
+                .iter()
+                .zip(&g.key)
+                .map(|(n, v)| ((*n).to_owned(), v.clone().into()))
+                .collect();
             let id = g
                 .key
                 .iter()
                 .map(id_or_none)
                 .collect::<Vec<_>>()
                 .join("\u{1f}");
-            Row { id, sort, json }
+            let mut row = Row::of(id, head, &g.figures, &total);
+            row.json
+                .insert("active_users".into(), g.figures.active_users.into());
+            for (n, v) in names.iter().zip(&g.key) {
+                row.sort.insert(n, Key::Text(id_or_none(v)));
+            }
+            row
         })
         .collect();
-    let mut columns: Vec<&str> = dims.iter().map(|d| dim_field(*d)).collect();
-    columns.extend([
-        "total_cost",
-        "actual_api_cost",
-        "messages",
-        "conversations",
-        "tokens",
-        "share",
-        "active_users",
-    ]);
-    page(&a, "breakdown", &columns, rows)
+    page(&a, "breakdown", &columns(&names, &["active_users"]), rows)
 }
 
 /// Dense: one row per bucket of the period, zeros included, edge buckets clipped.

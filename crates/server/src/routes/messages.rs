@@ -87,19 +87,10 @@ async fn messages(
     let pinned = format!("messages|{org}|{}|{}|{filter:?}", period.from, period.to);
     let after = match cursor {
         None => None,
-        Some(c) if c.pinned != pinned => {
-            return Err(ApiError::param(
-                "cursor",
-                "this cursor belongs to another question",
-            ))
+        Some(c) => {
+            c.belongs_to(&pinned)?;
+            Some((c.micros()?, c.id))
         }
-        Some(c) => Some((
-            c.value
-                .as_str()
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| ApiError::param("cursor", "not a cursor this server gave out"))?,
-            c.id,
-        )),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<StoredEvent>>(4);
     let query = EventQuery {

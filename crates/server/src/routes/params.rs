@@ -152,6 +152,26 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// Refuse a cursor handed out for another question (period, sort, filters).
+    pub fn belongs_to(&self, pinned: &str) -> ApiResult<()> {
+        if self.pinned == pinned {
+            Ok(())
+        } else {
+            Err(ApiError::param(
+                "cursor",
+                "this cursor belongs to another question",
+            ))
+        }
+    }
+
+    /// The sort value of a cursor keyed by an instant (µs since the epoch).
+    pub fn micros(&self) -> ApiResult<i64> {
+        self.value
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ApiError::param("cursor", "not a cursor this server gave out"))
+    }
+
     pub fn encode(&self) -> String {
         let raw = json!([self.value, self.id, self.pinned]).to_string();
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)

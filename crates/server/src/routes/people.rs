@@ -3,7 +3,7 @@
 
 use super::params::Query;
 use super::params::{Cursor, Params};
-use super::summary::{change_pct, figures_json};
+use super::summary::{change_pct, figures_json, previous_json};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use spendlens_domain::money::{div_round, format_usd};
 use spendlens_domain::time::Period;
-use spendlens_store::model::Role;
+use spendlens_store::model::{Member, Role};
 use spendlens_store::query::{Dim, FigureQuery, Figures, Filter};
 use std::collections::HashMap;
 
@@ -35,7 +35,7 @@ const MIN_USERS_FOR_AVERAGE: u64 = 5;
 
 /// Decide (in access.rs) whether `who` may see `user`, looking up the
 /// person's current team for a team lead.
-async fn check_user(s: &AppState, who: &Principal, org: &str, user: &str) -> ApiResult<()> {
+async fn check_user(s: &AppState, who: &Principal, org: &str, user: &str) -> ApiResult<Member> {
     if who.role != Role::PlatformAdmin && who.org.as_deref() != Some(org) {
         return Err(ApiError::NotFound(format!("organisation {org}")));
     }
@@ -54,7 +54,8 @@ async fn check_user(s: &AppState, who: &Principal, org: &str, user: &str) -> Api
             )))
         }
     };
-    who.require_may_see_user(org, user, member.team_id.as_deref())
+    who.require_may_see_user(org, user, member.team_id.as_deref())?;
+    Ok(member)
 }
 
 fn total(rows: Vec<spendlens_store::query::GroupRow>) -> Figures {
@@ -71,7 +72,7 @@ async fn person(
     user: &str,
     raw: HashMap<String, String>,
 ) -> ApiResult<Json<Value>> {
-    check_user(s, who, org, user).await?;
+    let member = check_user(s, who, org, user).await?;
     let info = s.store.get_org(org).await?;
     let mut p = Params::new(raw);
     let period = p.period(&info.timezone)?;
@@ -103,18 +104,14 @@ async fn person(
     out.remove("avg_cost_per_active_user");
     out.insert("organization_id".into(), org.into());
     out.insert("user_id".into(), user.into());
-    if let Ok(m) = s.store.get_member(org, user).await {
-        out.insert("email".into(), m.email.into());
-        out.insert("team_id".into(), m.team_id.into());
-        out.insert("department".into(), m.department.into());
-    }
+    out.insert("email".into(), member.email.into());
+    out.insert("team_id".into(), member.team_id.into());
+    out.insert("department".into(), member.department.into());
     out.insert("from".into(), period.from.to_string().into());
     out.insert("to".into(), period.to.to_string().into());
-    let mut previous = figures_json(&before);
+    let mut previous = previous_json(&before, period);
     previous.remove("active_users");
     previous.remove("avg_cost_per_active_user");
-    previous.insert("from".into(), period.previous().from.to_string().into());
-    previous.insert("to".into(), period.previous().to.to_string().into());
     out.insert("previous".into(), Value::Object(previous));
     let mut change = change_pct(&now, &before);
     // A person has no "active users" of their own.
@@ -230,24 +227,15 @@ async fn conversations(
     // Newest last event first, ties by id: the keyset is (last_event_at, id).
     let start = match &cursor {
         None => 0,
-        Some(c) if c.pinned != pinned => {
-            return Err(ApiError::param(
-                "cursor",
-                "this cursor belongs to another question",
-            ))
-        }
         Some(c) => {
-            let at: i64 = c
-                .value
-                .as_str()
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| ApiError::param("cursor", "not a cursor this server gave out"))?;
+            c.belongs_to(&pinned)?;
+            let after = (std::cmp::Reverse(c.micros()?), &c.id);
             all.iter()
                 .position(|r| {
                     (
                         std::cmp::Reverse(r.last_event_at.as_microsecond()),
                         &r.conversation_id,
-                    ) > (std::cmp::Reverse(at), &c.id)
+                    ) > after
                 })
                 .unwrap_or(all.len())
         }

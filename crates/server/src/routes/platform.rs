@@ -4,7 +4,7 @@
 use super::lists::{money_sort, page_of, share, Key, Row};
 use super::params::Params;
 use super::params::Query;
-use super::summary::{change_pct, figures_json};
+use super::summary::{change_pct, figures_json, previous_json};
 use crate::auth::Principal;
 use crate::error::ApiResult;
 use crate::AppState;
@@ -25,54 +25,38 @@ pub fn router() -> Router<AppState> {
 
 type Raw = Query<HashMap<String, String>>;
 
-fn add(total: &mut Figures, f: &Figures) {
-    total.total_cost += f.total_cost;
-    total.actual_api_cost += f.actual_api_cost;
-    total.messages += f.messages;
-    total.tokens_in += f.tokens_in;
-    total.tokens_out += f.tokens_out;
-    total.cached_tokens_in += f.cached_tokens_in;
-    total.cache_write_tokens_in += f.cache_write_tokens_in;
-    total.unpriced_events += f.unpriced_events;
-    total.conversations += f.conversations;
-    // Users are per organisation here: distinct (organisation, user) pairs add up.
-    total.active_users += f.active_users;
-}
-
 /// Every organisation's figures for the period (dates in UTC for the shortcuts).
-async fn per_org(s: &AppState, period: Period) -> ApiResult<Vec<(Org, Figures)>> {
-    let mut out = Vec::new();
-    for org in s.store.list_orgs().await? {
+async fn per_org(s: &AppState, orgs: &[Org], period: Period) -> ApiResult<Vec<Figures>> {
+    let mut out = Vec::with_capacity(orgs.len());
+    for org in orgs {
         let q = FigureQuery {
             org: org.id.clone(),
             period,
             filter: Filter::default(),
             group_by: vec![],
         };
-        let f = s
-            .store
-            .figures(&q)
-            .await?
-            .into_iter()
-            .next()
-            .map(|r| r.figures)
-            .unwrap_or_default();
-        out.push((org, f));
+        out.push(
+            s.store
+                .figures(&q)
+                .await?
+                .into_iter()
+                .next()
+                .map(|r| r.figures)
+                .unwrap_or_default(),
+        );
     }
     Ok(out)
 }
 
-fn platform_json(orgs: &[(Org, Figures)]) -> Map<String, Value> {
+/// The platform's figures: organisations share no user, so they add up.
+fn sum(figures: &[Figures]) -> Figures {
     let mut total = Figures::default();
-    for (_, f) in orgs {
-        add(&mut total, f);
-    }
-    let mut m = figures_json(&total);
-    m.insert(
-        "organizations".into(),
-        orgs.iter().filter(|(_, f)| f.messages > 0).count().into(),
-    );
-    m
+    figures.iter().for_each(|f| total.add_disjoint(f));
+    total
+}
+
+fn active(figures: &[Figures]) -> usize {
+    figures.iter().filter(|f| f.messages > 0).count()
 }
 
 async fn summary(
@@ -84,26 +68,19 @@ async fn summary(
     let mut p = Params::new(raw);
     let period = p.period("UTC")?;
     p.finish()?;
-    let now = per_org(&s, period).await?;
-    let before = per_org(&s, period.previous()).await?;
-    let mut out = platform_json(&now);
-    let prev = platform_json(&before);
-    let totals = |orgs: &[(Org, Figures)]| {
-        let mut t = Figures::default();
-        for (_, f) in orgs {
-            add(&mut t, f);
-        }
-        t
-    };
+    let orgs = s.store.list_orgs().await?;
+    let (now, before) = (
+        per_org(&s, &orgs, period).await?,
+        per_org(&s, &orgs, period.previous()).await?,
+    );
+    let (total, total_before) = (sum(&now), sum(&before));
+    let mut out = figures_json(&total);
+    out.insert("organizations".into(), active(&now).into());
     out.insert("from".into(), period.from.to_string().into());
     out.insert("to".into(), period.to.to_string().into());
-    out.insert(
-        "change_pct".into(),
-        change_pct(&totals(&now), &totals(&before)),
-    );
-    let mut prev = prev;
-    prev.insert("from".into(), period.previous().from.to_string().into());
-    prev.insert("to".into(), period.previous().to.to_string().into());
+    out.insert("change_pct".into(), change_pct(&total, &total_before));
+    let mut prev = previous_json(&total_before, period);
+    prev.insert("organizations".into(), active(&before).into());
     out.insert("previous".into(), Value::Object(prev));
     Ok(Json(Value::Object(out)))
 }
@@ -130,10 +107,12 @@ async fn organizations(
         "total_cost",
     )?;
     p.finish()?;
-    let orgs = per_org(&s, period).await?;
-    let whole: i128 = orgs.iter().map(|(_, f)| f.total_cost).sum();
+    let orgs = s.store.list_orgs().await?;
+    let figures = per_org(&s, &orgs, period).await?;
+    let whole = sum(&figures).total_cost;
     let rows = orgs
         .into_iter()
+        .zip(figures)
         .filter(|(_, f)| f.messages > 0)
         .map(|(org, f)| {
             let mut json = Map::new();

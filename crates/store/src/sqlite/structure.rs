@@ -10,19 +10,36 @@ use crate::contract::{Result, StoreError};
 use crate::model::{ApiKey, Team};
 use rusqlite::{params, OptionalExtension};
 
-fn live(w: &WriterState, table: &str, org: i64, ext: &str, what: &str) -> Result<()> {
-    let found: Option<i64> = w
-        .conn
+/// The row id of a team or key that exists and is not removed.
+fn live(w: &WriterState, table: &str, org: i64, ext: &str, what: &str) -> Result<i64> {
+    w.conn
         .query_row(
             &format!("SELECT id FROM {table} WHERE org = ?1 AND ext_id = ?2 AND deleted = 0"),
             params![org, ext],
             |r| r.get(0),
         )
         .optional()
-        .map_err(sql_err)?;
-    found
-        .map(|_| ())
+        .map_err(sql_err)?
         .ok_or_else(|| StoreError::NotFound(format!("{what} {ext}")))
+}
+
+/// Set one column of a row when a new value is given (`table`, `column` are ours, never input).
+fn set(
+    w: &WriterState,
+    table: &str,
+    column: &str,
+    row: i64,
+    value: Option<&dyn rusqlite::ToSql>,
+) -> Result<()> {
+    if let Some(v) = value {
+        w.conn
+            .execute(
+                &format!("UPDATE {table} SET {column} = ?2 WHERE id = ?1"),
+                params![row, v],
+            )
+            .map_err(sql_err)?;
+    }
+    Ok(())
 }
 
 pub fn update_team(
@@ -34,23 +51,21 @@ pub fn update_team(
     actor: &str,
 ) -> Result<Team> {
     let id = org_id(&w.conn, org)?;
-    live(w, "teams", id, team, "team")?;
-    if let Some(n) = &name {
-        w.conn
-            .execute(
-                "UPDATE teams SET name = ?3 WHERE org = ?1 AND ext_id = ?2",
-                params![id, team, n],
-            )
-            .map_err(sql_err)?;
-    }
-    if let Some(d) = &department {
-        w.conn
-            .execute(
-                "UPDATE teams SET department = ?3 WHERE org = ?1 AND ext_id = ?2",
-                params![id, team, d],
-            )
-            .map_err(sql_err)?;
-    }
+    let row = live(w, "teams", id, team, "team")?;
+    set(
+        w,
+        "teams",
+        "name",
+        row,
+        name.as_ref().map(|n| n as &dyn rusqlite::ToSql),
+    )?;
+    set(
+        w,
+        "teams",
+        "department",
+        row,
+        department.as_ref().map(|d| d as &dyn rusqlite::ToSql),
+    )?;
     // Defaults for future events (a member's department from the team) change.
     w.teams.remove(&(id, team.to_owned()));
     w.members.clear();
@@ -70,15 +85,7 @@ pub fn update_team(
 
 pub fn delete_team(w: &mut WriterState, org: &str, team: &str, actor: &str) -> Result<()> {
     let id = org_id(&w.conn, org)?;
-    live(w, "teams", id, team, "team")?;
-    let team_id: i64 = w
-        .conn
-        .query_row(
-            "SELECT id FROM teams WHERE org = ?1 AND ext_id = ?2",
-            params![id, team],
-            |r| r.get(0),
-        )
-        .map_err(sql_err)?;
+    let team_id = live(w, "teams", id, team, "team")?;
     w.conn
         .execute("UPDATE teams SET deleted = 1 WHERE id = ?1", [team_id])
         .map_err(sql_err)?;
@@ -111,23 +118,21 @@ pub fn update_api_key(
     actor: &str,
 ) -> Result<ApiKey> {
     let id = org_id(&w.conn, org)?;
-    live(w, "api_keys", id, key, "API key")?;
-    if let Some(n) = &name {
-        w.conn
-            .execute(
-                "UPDATE api_keys SET name = ?3 WHERE org = ?1 AND ext_id = ?2",
-                params![id, key, n],
-            )
-            .map_err(sql_err)?;
-    }
-    if let Some(p) = &provider {
-        w.conn
-            .execute(
-                "UPDATE api_keys SET provider = ?3 WHERE org = ?1 AND ext_id = ?2",
-                params![id, key, p],
-            )
-            .map_err(sql_err)?;
-    }
+    let row = live(w, "api_keys", id, key, "API key")?;
+    set(
+        w,
+        "api_keys",
+        "name",
+        row,
+        name.as_ref().map(|n| n as &dyn rusqlite::ToSql),
+    )?;
+    set(
+        w,
+        "api_keys",
+        "provider",
+        row,
+        provider.as_ref().map(|p| p as &dyn rusqlite::ToSql),
+    )?;
     w.keys.remove(&(id, key.to_owned()));
     audit(
         w,
@@ -145,12 +150,9 @@ pub fn update_api_key(
 
 pub fn delete_api_key(w: &mut WriterState, org: &str, key: &str, actor: &str) -> Result<()> {
     let id = org_id(&w.conn, org)?;
-    live(w, "api_keys", id, key, "API key")?;
+    let row = live(w, "api_keys", id, key, "API key")?;
     w.conn
-        .execute(
-            "UPDATE api_keys SET deleted = 1 WHERE org = ?1 AND ext_id = ?2",
-            params![id, key],
-        )
+        .execute("UPDATE api_keys SET deleted = 1 WHERE id = ?1", [row])
         .map_err(sql_err)?;
     w.keys.remove(&(id, key.to_owned()));
     audit(
