@@ -1,10 +1,11 @@
 //! The `spendlens` command: server, ingestion, administration, demo, benchmarks.
 
 mod commands;
+mod config;
 mod input;
 mod summary;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use spendlens_store::Durability;
 
 #[derive(Debug, Parser)]
@@ -17,6 +18,10 @@ struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true, env = "SPENDLENS_LOG_JSON")]
     log_json: bool,
+    /// A TOML file of settings (keys as in `spendlens config`); flags and
+    /// SPENDLENS_… variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,6 +73,9 @@ enum Command {
     Demo(commands::demo::Args),
     /// Write a standard dataset (small, medium, large, demo) as NDJSON.
     Gen(commands::gen::Args),
+    /// Print the effective settings of `spendlens serve` (with the same flags)
+    /// and where each comes from; secrets hidden.
+    Config(commands::serve::Args),
     /// Benchmarks over HTTP: `ingest` (events/s, RSS) or `query` (every analytics endpoint).
     Bench(commands::bench::Args),
 }
@@ -86,7 +94,23 @@ fn init_logging(json: bool) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().collect();
+    let file = match config::apply_file(&args) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let matches = Cli::command().get_matches_from(&args);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Command::Config(_) = cli.command {
+        let sub = matches
+            .subcommand_matches("config")
+            .expect("the config subcommand was parsed");
+        config::print(sub, &file);
+        return Ok(());
+    }
     init_logging(cli.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -105,6 +129,7 @@ fn main() -> anyhow::Result<()> {
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Gen(args) => commands::gen::run(args),
             Command::Bench(args) => commands::bench::run(args).await,
+            Command::Config(_) => unreachable!("answered before the runtime starts"),
         }
     })
 }

@@ -1,30 +1,13 @@
 //! The `spendlens` binary as a user runs it: files in, tokens, migrate,
 //! demo then serve, and accepted events surviving `kill -9`.
 
+mod common;
+
+use common::{batch, db_url, serve, spendlens, text};
 use serde_json::Value;
 use std::io::Write;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-fn spendlens(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spendlens"))
-        .args(args)
-        .env("SPENDLENS_LOG", "warn")
-        .output()
-        .expect("run spendlens")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn db_url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("s.db").display())
-}
 
 #[test]
 fn ingest_reads_csv_and_ndjson_and_reports_every_problem() {
@@ -136,69 +119,6 @@ fn token_create_list_revoke() {
         .status
         .success());
     assert!(text(&spendlens(&["token", "list", "--db", &db])).contains("revoked"));
-}
-
-struct Server(Child, u16);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn serve(db: &str, admin: &str) -> Server {
-    let port = free_port();
-    let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_spendlens"))
-            .args([
-                "serve",
-                "--db",
-                db,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .env("SPENDLENS_ADMIN_TOKEN", admin)
-            .env("SPENDLENS_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-        port,
-    );
-    let client = reqwest::Client::new();
-    for _ in 0..400 {
-        if client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("server did not start");
-}
-
-fn batch(round: usize, n: usize) -> String {
-    (0..n)
-        .map(|i| {
-            format!(
-                r#"{{"event_id":"r{round}-{i}","occurred_at":"2026-11-20T10:00:00Z","organization_id":"acme","user_id":"u{}","conversation_id":"c{round}-{}","model_name":"gpt-4o","tokens_in":10,"tokens_out":5,"actual_api_cost":"0.000000007"}}
-"#,
-                (i % 50) % 13,
-                i % 50
-            )
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! transaction, then answers each. When the queue holds more events than the
 //! cap allows, a new request is refused at once (429) having stored nothing.
 
+use crate::metrics::Metrics;
 use spendlens_store::model::{BatchOutcome, IngestBatch};
 use spendlens_store::{Store, StoreError};
 use std::sync::Arc;
@@ -34,14 +35,19 @@ const MAX_EVENTS_PER_COMMIT: usize = 40_000;
 
 impl IngestQueue {
     /// `capacity`: events that may wait (queued or being written) at once.
-    pub fn start(store: Arc<dyn Store>, capacity: usize) -> IngestQueue {
+    pub fn start(store: Arc<dyn Store>, capacity: usize, metrics: Arc<Metrics>) -> IngestQueue {
         let (tx, rx) = mpsc::channel::<Job>(4096);
-        tokio::spawn(writer(store, rx));
+        tokio::spawn(writer(store, rx, metrics));
         IngestQueue {
             tx,
             permits: Arc::new(Semaphore::new(capacity)),
             capacity,
         }
+    }
+
+    /// Whether the writer task still takes work.
+    pub fn running(&self) -> bool {
+        !self.tx.is_closed()
     }
 
     /// Events waiting now (for metrics and tests).
@@ -71,7 +77,7 @@ impl IngestQueue {
     }
 }
 
-async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
     let mut waiting: Vec<Job> = Vec::new();
     loop {
         if waiting.is_empty() && rx.recv_many(&mut waiting, 256).await == 0 {
@@ -96,7 +102,9 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
             .map(|j| (j.batch, (j.reply, j._permit)))
             .unzip();
         let started = std::time::Instant::now();
-        match store.ingest(batches).await {
+        let result = store.ingest(batches).await;
+        metrics.commit(events, started.elapsed(), result.is_ok());
+        match result {
             Ok(outcomes) => {
                 tracing::debug!(
                     requests = outcomes.len(),

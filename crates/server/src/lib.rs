@@ -43,15 +43,16 @@ impl Default for Config {
 impl AppState {
     /// Must be called inside a Tokio runtime: it starts the ingest writer task.
     pub fn new(store: Arc<dyn Store>, config: &Config) -> AppState {
+        let metrics = Arc::new(metrics::Metrics::default());
         AppState {
-            ingest: IngestQueue::start(store.clone(), config.queue_capacity),
+            ingest: IngestQueue::start(store.clone(), config.queue_capacity, metrics.clone()),
             store,
             admin_token_hash: config
                 .admin_token
                 .as_deref()
                 .filter(|t| !t.is_empty())
                 .map(auth::hash_secret),
-            metrics: Arc::new(metrics::Metrics::default()),
+            metrics,
         }
     }
 }
@@ -59,6 +60,10 @@ impl AppState {
 pub fn app(state: AppState) -> axum::Router {
     routes::router()
         .layer(axum::middleware::from_fn(routes::export::accept_csv))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::observe,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         // Ingest bodies are checked against their own limit after decompression;
         // the transport limit only stops absurd uploads early.

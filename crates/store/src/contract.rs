@@ -31,6 +31,18 @@ pub trait Store: Send + Sync + 'static {
     /// A short name for logs and metrics ("sqlite", "postgres").
     fn backend(&self) -> &'static str;
 
+    /// Whether the store answers now (readiness). Backends may override it
+    /// with something cheaper.
+    async fn ping(&self) -> Result<()> {
+        self.get_org("\u{0}readiness-probe")
+            .await
+            .map(|_| ())
+            .or_else(|e| match e {
+                StoreError::NotFound(_) => Ok(()),
+                other => Err(other),
+            })
+    }
+
     // --- ingestion -------------------------------------------------------
 
     /// Store several requests' events in one transaction (group commit) and

@@ -35,7 +35,7 @@ const ACTOR: &str = "demo";
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let store = spendlens_store::open(&args.db, spendlens_store::Durability::Process)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", args.db))?;
-    let app = state(store.clone());
+    let app = state(store.clone(), None);
     let spec = Spec::demo(args.anchor.unwrap_or_else(today_utc));
     if store.list_orgs().await?.is_empty() {
         create_structure(store.as_ref(), &spec).await?;

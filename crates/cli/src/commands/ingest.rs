@@ -147,7 +147,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 }
                 None => IngestScope::Platform,
             };
-            Sink::Local(state(store), scope)
+            Sink::Local(state(store, None), scope)
         }
     };
     let mut totals = Totals::default();

@@ -22,7 +22,12 @@ pub struct DbArgs {
     /// The store: sqlite://FILE (embedded, the default) or postgres://…
     #[arg(long, env = "SPENDLENS_DB", default_value = "sqlite://spendlens.db")]
     pub db: String,
-    #[arg(long, value_enum, default_value = "process")]
+    #[arg(
+        long,
+        value_enum,
+        env = "SPENDLENS_DURABILITY",
+        default_value = "process"
+    )]
     pub durability: DurabilityArg,
 }
 
@@ -33,10 +38,13 @@ impl DbArgs {
     }
 }
 
-pub fn state(store: Arc<dyn Store>) -> AppState {
+/// The server's state with the settings from the environment (and so from
+/// the configuration file); `queue_capacity` where the command has the flag.
+pub fn state(store: Arc<dyn Store>, queue_capacity: Option<usize>) -> AppState {
+    let defaults = Config::default();
     let config = Config {
         admin_token: std::env::var("SPENDLENS_ADMIN_TOKEN").ok(),
-        ..Config::default()
+        queue_capacity: queue_capacity.unwrap_or(defaults.queue_capacity),
     };
     AppState::new(store, &config)
 }

@@ -7,6 +7,9 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, env = "SPENDLENS_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Events that may wait to be written before ingest answers 429.
+    #[arg(long, env = "SPENDLENS_QUEUE_CAPACITY", default_value_t = 200_000)]
+    pub queue_capacity: usize,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -21,6 +24,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "SPENDLENS_ADMIN_TOKEN is not set: create a token with `spendlens token create` first"
         );
     }
-    spendlens_server::serve(listener, state(store), shutdown_signal()).await?;
+    spendlens_server::serve(
+        listener,
+        state(store, Some(args.queue_capacity)),
+        shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }

@@ -178,10 +178,7 @@ async fn ingest(
     };
     let outcome = ingest_items(&state, scope, items).await.inspect_err(|e| {
         if matches!(e, ApiError::Busy(_)) {
-            state
-                .metrics
-                .busy
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state.metrics.busy();
         }
     })?;
     Ok(Json(outcome))

@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(prices::router())
         .merge(structure::router())
         .route("/healthz", get(health))
+        .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .fallback(|uri: axum::http::Uri| async move {
             crate::error::ApiError::NotFound(format!("route {}", uri.path()))
@@ -46,6 +47,31 @@ pub fn router() -> Router<AppState> {
 
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({"status": "ok", "store": state.store.backend()}))
+}
+
+/// Ready to take traffic: the store answers and the ingest writer runs.
+/// A load balancer takes a node out while this says 503.
+async fn ready(State(state): State<AppState>) -> axum::response::Response {
+    let store = tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await;
+    let problem = match store {
+        Err(_) => Some("the store did not answer within 2 s".to_owned()),
+        Ok(Err(e)) => Some(format!("the store failed: {e}")),
+        Ok(Ok(())) if !state.ingest.running() => Some("the ingest writer stopped".to_owned()),
+        Ok(Ok(())) => None,
+    };
+    match problem {
+        None => Json(json!({"status": "ready", "store": state.store.backend(),
+            "queue_events": state.ingest.depth()}))
+        .into_response(),
+        Some(p) => {
+            tracing::warn!(problem = %p, "not ready");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "problem": p})),
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
