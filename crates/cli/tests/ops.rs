@@ -196,46 +196,14 @@ async fn logs_never_hold_a_token() {
         Stdio::from(log),
     )
     .await;
-    let base = format!("http://127.0.0.1:{}", server.1);
-    let client = reqwest::Client::new();
-    let post = |path: &str, token: &str, body: Value| {
-        client
-            .post(format!("{base}{path}"))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-    };
-    assert_eq!(
-        post("/v1/orgs", admin, json!({"id": "acme", "name": "Acme"}))
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
-    let created: Value = post(
-        "/v1/tokens",
-        admin,
-        json!({"role": "ingest", "organization_id": "acme"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let secret = created["token"].as_str().unwrap().to_owned();
+    let secret = server.acme_with_ingest_token(admin).await;
     let events = json!([{"event_id": "e1", "occurred_at": "2026-11-20T10:00:00Z",
         "user_id": "u1", "conversation_id": "c1", "model_name": "gpt-4o",
         "tokens_in": 1, "tokens_out": 1}]);
-    assert_eq!(
-        post("/v1/events", &secret, events).await.unwrap().status(),
-        200
-    );
+    assert_eq!(server.post(&secret, "/v1/events", &events).await.0, 200);
     // Refused tokens are not logged either.
     let wrong = "sl_wrong-secret-never-logged";
-    assert_eq!(
-        post("/v1/events", wrong, json!([])).await.unwrap().status(),
-        401
-    );
+    assert_eq!(server.post(wrong, "/v1/events", &json!([])).await.0, 401);
     drop(server);
     let logged = std::fs::read_to_string(&log_path).unwrap();
     assert!(logged.lines().count() > 5, "debug logging is on: {logged}");

@@ -94,3 +94,60 @@ pub fn batch(round: usize, n: usize) -> String {
         })
         .collect()
 }
+
+impl Server {
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.1)
+    }
+
+    /// POST JSON with a bearer token: (status, JSON answer or Null).
+    pub async fn post(
+        &self,
+        token: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.base()))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// GET with a bearer token; the answer must be 200 JSON.
+    pub async fn get(&self, token: &str, path: &str) -> serde_json::Value {
+        let r = reqwest::Client::new()
+            .get(format!("{}{path}", self.base()))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.unwrap()
+    }
+
+    /// Organisation `acme` and an ingest token for it (its secret).
+    pub async fn acme_with_ingest_token(&self, admin: &str) -> String {
+        let (status, _) = self
+            .post(
+                admin,
+                "/v1/orgs",
+                &serde_json::json!({"id": "acme", "name": "Acme"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (status, created) = self
+            .post(
+                admin,
+                "/v1/tokens",
+                &serde_json::json!({"role": "ingest", "organization_id": "acme"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        created["token"].as_str().unwrap().to_owned()
+    }
+}

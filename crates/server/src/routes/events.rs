@@ -23,6 +23,17 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/events", post(ingest))
 }
 
+/// The request body, decompressed, refusing more than MAX_BYTES either way
+/// (a JSON 413). Shared by every ingestion route.
+pub async fn read_body(headers: &HeaderMap, body: axum::body::Body) -> ApiResult<Vec<u8>> {
+    let body = axum::body::to_bytes(body, MAX_BYTES + 1)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!("the body is larger than {MAX_BYTES} bytes"))
+        })?;
+    body_bytes(headers, body)
+}
+
 /// The decompressed body, refusing more than MAX_BYTES (413).
 fn body_bytes(headers: &HeaderMap, body: Bytes) -> ApiResult<Vec<u8>> {
     let too_large =
@@ -164,13 +175,7 @@ async fn ingest(
     body: axum::body::Body,
 ) -> ApiResult<Json<BatchOutcome>> {
     let scope = who.ingest_scope()?;
-    // Read at most the limit (plus a little for headers of gzip); more is a JSON 413.
-    let body = axum::body::to_bytes(body, MAX_BYTES + 1)
-        .await
-        .map_err(|_| {
-            ApiError::PayloadTooLarge(format!("the body is larger than {MAX_BYTES} bytes"))
-        })?;
-    let bytes = body_bytes(&headers, body)?;
+    let bytes = read_body(&headers, body).await?;
     let items = if is_ndjson(&headers) {
         parse_ndjson(&bytes)?
     } else {

@@ -7,6 +7,7 @@ pub mod export;
 pub mod lists;
 pub mod messages;
 pub mod openapi;
+pub mod otlp;
 pub mod params;
 pub mod people;
 pub mod platform;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(platform::router())
         .merge(prices::router())
         .merge(structure::router())
+        .merge(otlp::router())
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

@@ -428,6 +428,24 @@ pub const OPS: &[Op] = &[
         "Any"
     ),
     op!(
+        "post",
+        "/v1/otlp/v1/traces",
+        "OTLP/HTTP trace export (protobuf or JSON); each gen_ai span becomes an event",
+        "ingestion",
+        [],
+        Some("OtlpTraces"),
+        "OtlpAnswer"
+    ),
+    op!(
+        "get",
+        "/readyz",
+        "Readiness: the store answers and the ingest writer runs (503 otherwise)",
+        "meta",
+        [],
+        None,
+        "Any"
+    ),
+    op!(
         "get",
         "/healthz",
         "Liveness and the store backend",
@@ -439,7 +457,7 @@ pub const OPS: &[Op] = &[
     op!(
         "get",
         "/metrics",
-        "Prometheus counters",
+        "Prometheus metrics (counters, gauges, latency histograms)",
         "meta",
         [],
         None,
@@ -750,6 +768,14 @@ fn schemas() -> Map<String, Value> {
     put(
         "EventBody",
         json!({"oneOf": [{"type": "array", "items": r("Event")}, {"type": "object", "properties": {"events": {"type": "array", "items": r("Event")}}}]}),
+    );
+    put(
+        "OtlpTraces",
+        json!({"type": "object", "description": "OTLP ExportTraceServiceRequest (JSON encoding; send application/x-protobuf for the binary one)", "properties": {"resourceSpans": {"type": "array", "items": {"type": "object"}}}}),
+    );
+    put(
+        "OtlpAnswer",
+        json!({"type": "object", "description": "OTLP ExportTraceServiceResponse", "properties": {"partialSuccess": {"type": "object", "properties": {"rejectedSpans": {"type": ["integer", "string"]}, "errorMessage": text()}}}}),
     );
     put(
         "IngestAnswer",
