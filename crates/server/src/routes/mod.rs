@@ -4,6 +4,7 @@ pub mod admin;
 pub mod entity;
 pub mod events;
 pub mod export;
+pub mod focus;
 pub mod lists;
 pub mod messages;
 pub mod openapi;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(prices::router())
         .merge(structure::router())
         .merge(otlp::router())
+        .merge(focus::router())
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

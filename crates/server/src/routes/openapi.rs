@@ -428,6 +428,15 @@ pub const OPS: &[Op] = &[
         "Any"
     ),
     op!(
+        "get",
+        "/v1/orgs/{org}/focus",
+        "Costs in FOCUS 1.1 columns (CSV by default): one row per day, team, department, key, model and provider",
+        "analytics",
+        [PERIOD, &["format"]],
+        None,
+        "Any"
+    ),
+    op!(
         "post",
         "/v1/otlp/v1/traces",
         "OTLP/HTTP trace export (protobuf or JSON); each gen_ai span becomes an event",
