@@ -51,6 +51,13 @@ pub const SETTINGS: &[Setting] = &[
         help: "events that may wait to be written before ingest answers 429",
     },
     Setting {
+        key: "allow_private_webhooks",
+        env: "SPENDLENS_ALLOW_PRIVATE_WEBHOOKS",
+        arg: Some("allow_private_webhooks"),
+        secret: false,
+        help: "let webhooks call private, loopback and link-local addresses",
+    },
+    Setting {
         key: "admin_token",
         env: "SPENDLENS_ADMIN_TOKEN",
         arg: None,

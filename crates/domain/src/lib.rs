@@ -3,6 +3,7 @@
 //! caller passes "now"), so it can be tested exhaustively.
 
 pub mod event;
+pub mod insights;
 pub mod money;
 pub mod prices;
 pub mod time;

@@ -130,6 +130,28 @@ impl Principal {
     }
 }
 
+impl Principal {
+    /// `GET /v1/budget-check` (API.md §5): an ingest token for anyone of its
+    /// organisation (a platform-wide one for any), a member or team lead only
+    /// for themselves, org admins inside their organisation.
+    pub fn require_may_check_budget(&self, org: &str, user: Option<&str>) -> Result<(), ApiError> {
+        match self.role {
+            Role::PlatformAdmin => Ok(()),
+            Role::Ingest if self.org.is_none() => Ok(()),
+            _ if self.org.as_deref() != Some(org) => {
+                Err(ApiError::NotFound(format!("organisation {org}")))
+            }
+            Role::Ingest | Role::OrgAdmin => Ok(()),
+            Role::TeamLead | Role::Member => match (user, self.user.as_deref()) {
+                (Some(asked), Some(me)) if asked == me => Ok(()),
+                _ => Err(ApiError::Forbidden(
+                    "a member may check budgets only for themselves (user_id = your id)".into(),
+                )),
+            },
+        }
+    }
+}
+
 /// What team leads and members may not see (API.md §1), wherever it appears
 /// in an answer: figures, `previous`, `change_pct`, series rows, messages.
 const PROVIDER_COST_FIELDS: [&str; 3] = ["actual_api_cost", "profit", "margin"];

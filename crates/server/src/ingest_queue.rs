@@ -5,8 +5,9 @@
 //! transaction, then answers each. When the queue holds more events than the
 //! cap allows, a new request is refused at once (429) having stored nothing.
 
+use crate::budgets::watch::Watcher;
 use crate::metrics::Metrics;
-use spendlens_store::model::{BatchOutcome, IngestBatch};
+use spendlens_store::model::{BatchOutcome, IngestBatch, IngestScope};
 use spendlens_store::{Store, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
@@ -35,9 +36,14 @@ const MAX_EVENTS_PER_COMMIT: usize = 40_000;
 
 impl IngestQueue {
     /// `capacity`: events that may wait (queued or being written) at once.
-    pub fn start(store: Arc<dyn Store>, capacity: usize, metrics: Arc<Metrics>) -> IngestQueue {
+    pub fn start(
+        store: Arc<dyn Store>,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+        budgets: Watcher,
+    ) -> IngestQueue {
         let (tx, rx) = mpsc::channel::<Job>(4096);
-        tokio::spawn(writer(store, rx, metrics));
+        tokio::spawn(writer(store, rx, metrics, budgets));
         IngestQueue {
             tx,
             permits: Arc::new(Semaphore::new(capacity)),
@@ -77,7 +83,12 @@ impl IngestQueue {
     }
 }
 
-async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, metrics: Arc<Metrics>) {
+async fn writer(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Job>,
+    metrics: Arc<Metrics>,
+    budgets: Watcher,
+) {
     let mut waiting: Vec<Job> = Vec::new();
     loop {
         if waiting.is_empty() && rx.recv_many(&mut waiting, 256).await == 0 {
@@ -101,6 +112,21 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, metrics: Arc
             .into_iter()
             .map(|j| (j.batch, (j.reply, j._permit)))
             .unzip();
+        // The organisations whose spend this commit may change (events placed
+        // through a membership are found by the budget watcher's sweep).
+        let mut touched = std::collections::BTreeSet::new();
+        for b in &batches {
+            match &b.scope {
+                IngestScope::Org(org) => {
+                    touched.insert(org.clone());
+                }
+                IngestScope::Platform => touched.extend(
+                    b.events
+                        .iter()
+                        .filter_map(|(_, e)| e.organization_id.clone()),
+                ),
+            }
+        }
         let started = std::time::Instant::now();
         let result = store.ingest(batches).await;
         metrics.commit(events, started.elapsed(), result.is_ok());
@@ -114,6 +140,9 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, metrics: Arc
                 );
                 for ((reply, _permit), outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
+                }
+                for org in &touched {
+                    budgets.touched(org);
                 }
             }
             Err(e) => {

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod budgets;
 pub mod error;
 pub mod ingest_queue;
 pub mod metrics;
@@ -20,6 +21,8 @@ pub struct AppState {
     /// SHA-256 of `SPENDLENS_ADMIN_TOKEN`, when set.
     pub admin_token_hash: Option<String>,
     pub metrics: Arc<metrics::Metrics>,
+    pub budgets: budgets::watch::Watcher,
+    pub webhooks: budgets::webhook::Webhooks,
 }
 
 /// Settings of a server beyond its store.
@@ -29,6 +32,13 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Events that may wait to be written before new requests get 429.
     pub queue_capacity: usize,
+    /// Let webhooks call private, loopback and link-local addresses.
+    pub allow_private_webhooks: bool,
+    /// Delay before a failed webhook's first retry (doubling after).
+    pub webhook_backoff: std::time::Duration,
+    /// How often every organisation's budgets are looked at, besides after
+    /// each commit that touches them.
+    pub budget_sweep: std::time::Duration,
 }
 
 impl Default for Config {
@@ -36,6 +46,9 @@ impl Default for Config {
         Config {
             admin_token: None,
             queue_capacity: 200_000,
+            allow_private_webhooks: false,
+            webhook_backoff: std::time::Duration::from_secs(2),
+            budget_sweep: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -44,8 +57,22 @@ impl AppState {
     /// Must be called inside a Tokio runtime: it starts the ingest writer task.
     pub fn new(store: Arc<dyn Store>, config: &Config) -> AppState {
         let metrics = Arc::new(metrics::Metrics::default());
+        let webhooks = budgets::webhook::Webhooks::new(
+            store.clone(),
+            config.allow_private_webhooks,
+            config.webhook_backoff,
+        );
+        let watcher =
+            budgets::watch::Watcher::start(store.clone(), webhooks.clone(), config.budget_sweep);
         AppState {
-            ingest: IngestQueue::start(store.clone(), config.queue_capacity, metrics.clone()),
+            ingest: IngestQueue::start(
+                store.clone(),
+                config.queue_capacity,
+                metrics.clone(),
+                watcher.clone(),
+            ),
+            budgets: watcher,
+            webhooks,
             store,
             admin_token_hash: config
                 .admin_token

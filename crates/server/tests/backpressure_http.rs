@@ -141,6 +141,30 @@ impl Store for Gated {
     async fn audit_log(&self, org: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
         self.inner.audit_log(org, limit).await
     }
+    async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget> {
+        self.inner.put_budget(org, budget, actor).await
+    }
+    async fn list_budgets(&self, org: &str) -> Result<Vec<Budget>> {
+        self.inner.list_budgets(org).await
+    }
+    async fn delete_budget(&self, org: &str, id: &str, actor: &str) -> Result<()> {
+        self.inner.delete_budget(org, id, actor).await
+    }
+    async fn record_alert(&self, org: &str, alert: Alert) -> Result<Option<i64>> {
+        self.inner.record_alert(org, alert).await
+    }
+    async fn list_alerts(&self, org: &str, limit: usize) -> Result<Vec<Alert>> {
+        self.inner.list_alerts(org, limit).await
+    }
+    async fn record_delivery(&self, org: &str, delivery: Delivery) -> Result<()> {
+        self.inner.record_delivery(org, delivery).await
+    }
+    async fn list_deliveries(&self, org: &str, limit: usize) -> Result<Vec<Delivery>> {
+        self.inner.list_deliveries(org, limit).await
+    }
+    async fn webhook(&self, org: &str) -> Result<Option<Webhook>> {
+        self.inner.webhook(org).await
+    }
     async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>> {
         self.inner.figures(query).await
     }
@@ -186,6 +210,7 @@ async fn a_full_queue_answers_429_and_stores_nothing_of_that_request() {
             Config {
                 admin_token: Some(ADMIN.into()),
                 queue_capacity: 100,
+                ..Config::default()
             },
         )
         .await,

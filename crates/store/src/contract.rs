@@ -126,6 +126,23 @@ pub trait Store: Send + Sync + 'static {
 
     async fn audit_log(&self, org: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>>;
 
+    // --- budgets and alerts ------------------------------------------------
+
+    /// Create or replace a budget (by id).
+    async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget>;
+    async fn list_budgets(&self, org: &str) -> Result<Vec<Budget>>;
+    async fn delete_budget(&self, org: &str, id: &str, actor: &str) -> Result<()>;
+    /// Record a crossing unless the same budget, threshold and period already
+    /// has one (then None): the store's uniqueness makes it once, whatever
+    /// number of processes see the crossing at the same time.
+    async fn record_alert(&self, org: &str, alert: Alert) -> Result<Option<i64>>;
+    /// Newest first.
+    async fn list_alerts(&self, org: &str, limit: usize) -> Result<Vec<Alert>>;
+    async fn record_delivery(&self, org: &str, delivery: Delivery) -> Result<()>;
+    /// Newest first.
+    async fn list_deliveries(&self, org: &str, limit: usize) -> Result<Vec<Delivery>>;
+    async fn webhook(&self, org: &str) -> Result<Option<Webhook>>;
+
     // --- reading ---------------------------------------------------------
 
     /// Figures of API.md §3 for one organisation, from the aggregates only.

@@ -80,6 +80,8 @@ pub struct OrgPatch {
     pub timezone: Option<String>,
     pub markup: Option<Markup>,
     pub webhook_url: Option<Option<String>>,
+    /// Set with a new webhook URL (the caller makes it and shows it once).
+    pub webhook_secret: Option<Option<String>>,
     pub retention_days: Option<u32>,
 }
 
@@ -265,4 +267,76 @@ pub struct BackfillOutcome {
     pub rejected: u64,
     /// Still without an organisation.
     pub still_quarantined: u64,
+}
+
+/// What a budget covers (API.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetScope {
+    Org,
+    Team,
+    Department,
+    User,
+    ApiKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetPeriod {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+/// A budget as stored; the API shapes it (decimal amounts, status).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    pub id: String,
+    pub scope: BudgetScope,
+    /// None for the organisation scope.
+    pub scope_id: Option<String>,
+    pub period: BudgetPeriod,
+    /// Nanodollars of `total_cost`.
+    pub amount: i64,
+    /// Alert thresholds as parts per million of the amount, ascending.
+    pub thresholds_ppm: Vec<i64>,
+    pub hard_limit: bool,
+    pub created_at: Timestamp,
+}
+
+/// A threshold a budget crossed in one of its periods: recorded once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Assigned by the store.
+    pub id: i64,
+    pub budget_id: String,
+    pub scope: BudgetScope,
+    pub scope_id: Option<String>,
+    pub threshold_ppm: i64,
+    /// The period's first local day and the day after its last (civil days).
+    pub period_from: i32,
+    pub period_to: i32,
+    /// Spend and amount when the crossing was seen.
+    pub spent: i64,
+    pub amount: i64,
+    pub crossed_at: Timestamp,
+}
+
+/// One attempt to deliver an alert to the organisation's webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub alert_id: i64,
+    pub attempt: u32,
+    pub at: Timestamp,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub delivered: bool,
+}
+
+/// Where an organisation's alerts go and the secret they are signed with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub url: String,
+    pub secret: String,
 }

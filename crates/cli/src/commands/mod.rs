@@ -39,12 +39,14 @@ impl DbArgs {
 }
 
 /// The server's state with the settings from the environment (and so from
-/// the configuration file); `queue_capacity` where the command has the flag.
-pub fn state(store: Arc<dyn Store>, queue_capacity: Option<usize>) -> AppState {
+/// the configuration file), and the server's own flags where it serves.
+pub fn state(store: Arc<dyn Store>, serve: Option<&serve::Args>) -> AppState {
     let defaults = Config::default();
     let config = Config {
         admin_token: std::env::var("SPENDLENS_ADMIN_TOKEN").ok(),
-        queue_capacity: queue_capacity.unwrap_or(defaults.queue_capacity),
+        queue_capacity: serve.map_or(defaults.queue_capacity, |a| a.queue_capacity),
+        allow_private_webhooks: serve.is_some_and(|a| a.allow_private_webhooks),
+        ..defaults
     };
     AppState::new(store, &config)
 }

@@ -10,6 +10,10 @@ pub struct Args {
     /// Events that may wait to be written before ingest answers 429.
     #[arg(long, env = "SPENDLENS_QUEUE_CAPACITY", default_value_t = 200_000)]
     pub queue_capacity: usize,
+    /// Let webhooks call private, loopback and link-local addresses (a
+    /// receiver inside your network).
+    #[arg(long, env = "SPENDLENS_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -24,11 +28,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "SPENDLENS_ADMIN_TOKEN is not set: create a token with `spendlens token create` first"
         );
     }
-    spendlens_server::serve(
-        listener,
-        state(store, Some(args.queue_capacity)),
-        shutdown_signal(),
-    )
-    .await?;
+    spendlens_server::serve(listener, state(store, Some(&args)), shutdown_signal()).await?;
     Ok(())
 }

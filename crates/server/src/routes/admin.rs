@@ -45,7 +45,7 @@ fn id_or_slug(given: Option<String>, name: &str) -> ApiResult<String> {
     Ok(id)
 }
 
-fn check_id(field: &str, id: &str) -> ApiResult<()> {
+pub(super) fn check_id(field: &str, id: &str) -> ApiResult<()> {
     if id.trim().is_empty()
         || id.chars().count() > 128
         || id == spendlens_domain::event::NONE_ID
@@ -119,7 +119,7 @@ async fn create_org(
     State(s): State<AppState>,
     who: Principal,
     raw: axum::body::Bytes,
-) -> ApiResult<(StatusCode, Json<Org>)> {
+) -> ApiResult<(StatusCode, Json<Value>)> {
     who.require_platform_admin()?;
     let b: OrgBody = body(&raw)?;
     let name = b
@@ -137,18 +137,65 @@ async fn create_org(
     if retention_days == 0 {
         return Err(ApiError::bad("invalid_field", "retention_days: at least 1"));
     }
+    let webhook_url = b.webhook_url.flatten();
+    let secret = match &webhook_url {
+        Some(_) => webhook_secret(&Some(webhook_url.clone()))?,
+        None => None,
+    };
     let org = NewOrg {
         id,
         name,
         timezone,
         markup,
-        webhook_url: b.webhook_url.flatten(),
+        webhook_url: None,
         retention_days,
     };
-    Ok((
-        StatusCode::CREATED,
-        Json(s.store.create_org(org, &who.token_id).await?),
-    ))
+    let created = s.store.create_org(org, &who.token_id).await?;
+    let created = match secret {
+        None => created,
+        Some(_) => {
+            let patch = OrgPatch {
+                webhook_url: Some(webhook_url),
+                webhook_secret: secret.clone(),
+                ..OrgPatch::default()
+            };
+            s.store
+                .update_org(&created.id, patch, &who.token_id)
+                .await?
+        }
+    };
+    Ok((StatusCode::CREATED, Json(with_secret(created, secret))))
+}
+
+/// A new signing secret when a webhook URL is set (`Some(None)` when it is
+/// removed; None when the URL is not touched). The URL must be http(s).
+fn webhook_secret(url: &Option<Option<String>>) -> ApiResult<Option<Option<String>>> {
+    match url {
+        None => Ok(None),
+        Some(None) => Ok(Some(None)),
+        Some(Some(u)) => {
+            let parsed = reqwest::Url::parse(u)
+                .map_err(|e| ApiError::bad("invalid_field", format!("webhook_url: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(ApiError::bad(
+                    "invalid_field",
+                    "webhook_url: an http or https URL with a host",
+                ));
+            }
+            let mut bytes = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+            Ok(Some(Some(format!("whsec_{}", hex::encode(bytes)))))
+        }
+    }
+}
+
+/// The organisation, with a new webhook secret shown this once.
+fn with_secret(org: Org, secret: Option<Option<String>>) -> Value {
+    let mut v = serde_json::to_value(org).unwrap_or_default();
+    if let Some(Some(secret)) = secret {
+        v["webhook_secret"] = secret.into();
+    }
+    v
 }
 
 /// Administration lists return everything and take no parameter; anything
@@ -185,7 +232,7 @@ async fn patch_org(
     who: Principal,
     Path(org): Path<String>,
     raw: axum::body::Bytes,
-) -> ApiResult<Json<Org>> {
+) -> ApiResult<Json<Value>> {
     who.require_org_admin(&org)?;
     let b: OrgBody = body(&raw)?;
     if b.id.is_some() {
@@ -204,14 +251,17 @@ async fn patch_org(
         }
         None => None,
     };
+    let secret = webhook_secret(&b.webhook_url)?;
     let patch = OrgPatch {
         name: b.name,
         timezone: b.timezone,
         markup,
         webhook_url: b.webhook_url,
+        webhook_secret: secret.clone(),
         retention_days: b.retention_days,
     };
-    Ok(Json(s.store.update_org(&org, patch, &who.token_id).await?))
+    let updated = s.store.update_org(&org, patch, &who.token_id).await?;
+    Ok(Json(with_secret(updated, secret)))
 }
 
 #[derive(Deserialize)]

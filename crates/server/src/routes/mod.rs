@@ -1,6 +1,7 @@
 //! Every route, by area. Each area's module declares its own paths.
 
 pub mod admin;
+pub mod budgets;
 pub mod entity;
 pub mod events;
 pub mod export;
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
         .merge(structure::router())
         .merge(otlp::router())
         .merge(focus::router())
+        .merge(budgets::router())
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

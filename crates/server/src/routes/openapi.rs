@@ -428,6 +428,78 @@ pub const OPS: &[Op] = &[
         "Any"
     ),
     op!(
+        "post",
+        "/v1/orgs/{org}/budgets",
+        "Create a budget (org, team, department, user or API key; daily, weekly or monthly)",
+        "budgets",
+        [],
+        Some("BudgetBody"),
+        "Budget"
+    ),
+    op!(
+        "get",
+        "/v1/orgs/{org}/budgets",
+        "Budgets with their status now",
+        "budgets",
+        [],
+        None,
+        "BudgetList"
+    ),
+    op!(
+        "get",
+        "/v1/orgs/{org}/budgets/{id}",
+        "One budget with its status",
+        "budgets",
+        [],
+        None,
+        "Budget"
+    ),
+    op!(
+        "put",
+        "/v1/orgs/{org}/budgets/{id}",
+        "Create or replace a budget",
+        "budgets",
+        [],
+        Some("BudgetBody"),
+        "Budget"
+    ),
+    op!(
+        "delete",
+        "/v1/orgs/{org}/budgets/{id}",
+        "Remove a budget (its alerts stay)",
+        "budgets",
+        [],
+        None,
+        "Empty"
+    ),
+    op!(
+        "get",
+        "/v1/orgs/{org}/alerts",
+        "Thresholds crossed, newest first, each once per budget, threshold and period",
+        "budgets",
+        [&["limit"]],
+        None,
+        "AlertList"
+    ),
+    op!(
+        "get",
+        "/v1/orgs/{org}/webhook/deliveries",
+        "Every attempt to deliver an alert to the organisation's webhook, newest first",
+        "budgets",
+        [&["limit"]],
+        None,
+        "Any"
+    ),
+    op!(
+        "get",
+        "/v1/budget-check",
+        "Whether a hard limit covering this user or key is reached now",
+        "budgets",
+        [&["user_id", "api_key_id", "organization_id"]],
+        None,
+        "BudgetCheck"
+    ),
+    op!(
         "get",
         "/v1/orgs/{org}/focus",
         "Costs in FOCUS 1.1 columns (CSV by default): one row per day, team, department, key, model and provider",
@@ -777,6 +849,68 @@ fn schemas() -> Map<String, Value> {
     put(
         "EventBody",
         json!({"oneOf": [{"type": "array", "items": r("Event")}, {"type": "object", "properties": {"events": {"type": "array", "items": r("Event")}}}]}),
+    );
+    put(
+        "BudgetBody",
+        object(&[
+            ("id", text()),
+            (
+                "scope",
+                json!({"type": "string", "enum": ["org", "team", "department", "user", "api_key"]}),
+            ),
+            ("scope_id", opt()),
+            (
+                "period",
+                json!({"type": "string", "enum": ["monthly", "weekly", "daily"]}),
+            ),
+            (
+                "amount",
+                json!({"type": ["string", "number"], "description": "USD"}),
+            ),
+            (
+                "alert_thresholds",
+                json!({"type": "array", "items": {"type": ["number", "string"]}, "default": [0.5, 0.8, 1.0]}),
+            ),
+            ("hard_limit", json!({"type": "boolean"})),
+        ]),
+    );
+    put(
+        "Budget",
+        object(&[
+            ("id", text()),
+            ("scope", text()),
+            ("scope_id", opt()),
+            ("period", text()),
+            ("amount", text()),
+            (
+                "alert_thresholds",
+                json!({"type": "array", "items": {"type": "number"}}),
+            ),
+            ("hard_limit", json!({"type": "boolean"})),
+            ("created_at", text()),
+            ("period_from", text()),
+            ("period_to", text()),
+            ("spent", text()),
+            ("remaining", text()),
+            ("fraction", json!({"type": "number"})),
+            ("projected", text()),
+            (
+                "state",
+                json!({"type": "string", "enum": ["ok", "warning", "exceeded"]}),
+            ),
+        ]),
+    );
+    put(
+        "BudgetList",
+        json!({"type": "object", "properties": {"data": {"type": "array", "items": r("Budget")}, "next_cursor": {"type": "null"}}}),
+    );
+    put(
+        "AlertList",
+        json!({"type": "object", "properties": {"data": {"type": "array", "items": object(&[("id", int()), ("budget_id", text()), ("scope", text()), ("scope_id", opt()), ("threshold", json!({"type": "number"})), ("period_from", text()), ("period_to", text()), ("spent", text()), ("amount", text()), ("crossed_at", text())])}, "next_cursor": {"type": "null"}}}),
+    );
+    put(
+        "BudgetCheck",
+        json!({"type": "object", "properties": {"allowed": {"type": "boolean"}, "blocking": {"type": "array", "items": object(&[("id", text()), ("scope", text()), ("scope_id", opt()), ("state", text())])}}}),
     );
     put(
         "OtlpTraces",

@@ -12,6 +12,7 @@ pub const ADMIN: &str = "test-admin-secret";
 pub struct TestServer {
     pub base: String,
     pub store: Arc<dyn Store>,
+    pub webhooks: spendlens_server::budgets::webhook::Webhooks,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
     _shutdown: tokio::sync::oneshot::Sender<()>,
@@ -23,6 +24,10 @@ pub async fn start() -> TestServer {
         Config {
             admin_token: Some(ADMIN.into()),
             queue_capacity: 200_000,
+            // Tests run their webhook receivers on 127.0.0.1 and retry fast.
+            allow_private_webhooks: true,
+            webhook_backoff: std::time::Duration::from_millis(50),
+            budget_sweep: std::time::Duration::from_millis(200),
         },
     )
     .await
@@ -37,6 +42,7 @@ pub async fn start_with(
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let store = wrap(spendlens_store::open(&url, spendlens_store::Durability::Process).unwrap());
     let state = AppState::new(store.clone(), &config);
+    let state_webhooks = state.webhooks.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -45,6 +51,7 @@ pub async fn start_with(
     }));
     TestServer {
         base,
+        webhooks: state_webhooks,
         store,
         http: reqwest::Client::new(),
         _dir: dir,

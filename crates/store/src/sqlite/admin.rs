@@ -128,6 +128,19 @@ pub fn update_org(w: &mut WriterState, org: &str, patch: OrgPatch, actor: &str) 
             url.clone().map_or(serde_json::Value::Null, Into::into),
         );
     }
+    if let Some(secret) = &patch.webhook_secret {
+        w.conn
+            .execute(
+                "UPDATE orgs SET webhook_secret = ?2 WHERE id = ?1",
+                params![id, secret],
+            )
+            .map_err(sql_err)?;
+        // Never the secret itself in the audit log.
+        detail.insert(
+            "webhook_secret".into(),
+            if secret.is_some() { "new" } else { "removed" }.into(),
+        );
+    }
     if let Some(days) = patch.retention_days {
         w.conn
             .execute(

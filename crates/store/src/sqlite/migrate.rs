@@ -9,6 +9,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_event_keys_log",
         include_str!("migrations/0002_event_keys_log.sql"),
     ),
+    ("0003_budgets", include_str!("migrations/0003_budgets.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

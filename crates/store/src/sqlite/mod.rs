@@ -7,6 +7,7 @@
 
 mod admin;
 mod backfill;
+mod budgets;
 mod checkpoint;
 mod conversations;
 mod event_keys;
@@ -343,6 +344,48 @@ impl Store for SqliteStore {
         let org = org.map(str::to_owned);
         self.read(move |c| read::audit_log(c, org.as_deref(), limit))
             .await
+    }
+    async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget> {
+        let (org, actor) = (org.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| budgets::put_budget(w, &org, budget, &actor))
+            .await
+    }
+    async fn list_budgets(&self, org: &str) -> Result<Vec<Budget>> {
+        let org = org.to_owned();
+        self.read(move |c| budgets::list_budgets(c, &org)).await
+    }
+    async fn delete_budget(&self, org: &str, id: &str, actor: &str) -> Result<()> {
+        let (org, id, actor) = (org.to_owned(), id.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| budgets::delete_budget(w, &org, &id, &actor))
+            .await
+    }
+    async fn record_alert(&self, org: &str, alert: Alert) -> Result<Option<i64>> {
+        let org = org.to_owned();
+        self.writer
+            .run(move |w| budgets::record_alert(w, &org, alert))
+            .await
+    }
+    async fn list_alerts(&self, org: &str, limit: usize) -> Result<Vec<Alert>> {
+        let org = org.to_owned();
+        self.read(move |c| budgets::list_alerts(c, &org, limit))
+            .await
+    }
+    async fn record_delivery(&self, org: &str, delivery: Delivery) -> Result<()> {
+        let org = org.to_owned();
+        self.writer
+            .run(move |w| budgets::record_delivery(w, &org, delivery))
+            .await
+    }
+    async fn list_deliveries(&self, org: &str, limit: usize) -> Result<Vec<Delivery>> {
+        let org = org.to_owned();
+        self.read(move |c| budgets::list_deliveries(c, &org, limit))
+            .await
+    }
+    async fn webhook(&self, org: &str) -> Result<Option<Webhook>> {
+        let org = org.to_owned();
+        self.read(move |c| budgets::webhook(c, &org)).await
     }
     async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>> {
         let q = query.clone();
