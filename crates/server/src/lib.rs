@@ -6,6 +6,7 @@ pub mod auth;
 pub mod budgets;
 pub mod error;
 pub mod ingest_queue;
+pub mod insights;
 pub mod metrics;
 pub mod routes;
 

@@ -6,6 +6,7 @@ pub mod entity;
 pub mod events;
 pub mod export;
 pub mod focus;
+pub mod insights;
 pub mod lists;
 pub mod messages;
 pub mod openapi;
@@ -43,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .merge(otlp::router())
         .merge(focus::router())
         .merge(budgets::router())
+        .merge(insights::router())
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

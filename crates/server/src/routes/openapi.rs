@@ -492,6 +492,24 @@ pub const OPS: &[Op] = &[
     ),
     op!(
         "get",
+        "/v1/orgs/{org}/anomalies",
+        "Days far from their own 28-day baseline, for the organisation, each person and each key",
+        "insights",
+        [PERIOD],
+        None,
+        "Any"
+    ),
+    op!(
+        "get",
+        "/v1/orgs/{org}/recommendations",
+        "Savings recommendations with an estimated saving per 30 days (user_id: those about one person)",
+        "insights",
+        [&["user_id"]],
+        None,
+        "Any"
+    ),
+    op!(
+        "get",
         "/v1/budget-check",
         "Whether a hard limit covering this user or key is reached now",
         "budgets",

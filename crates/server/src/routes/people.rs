@@ -174,6 +174,20 @@ async fn person(
         })
         .collect();
     out.insert("trend".into(), Value::Array(trend));
+    out.insert(
+        "forecast".into(),
+        crate::insights::series::month_forecast(s.store.as_ref(), &info, &mine).await?,
+    );
+    // The person's own budgets, with their status now.
+    let mut budgets = Vec::new();
+    for b in s.store.list_budgets(org).await? {
+        if b.scope == spendlens_store::model::BudgetScope::User
+            && b.scope_id.as_deref() == Some(user)
+        {
+            budgets.push(crate::budgets::status::with_status(s.store.as_ref(), &info, &b).await?);
+        }
+    }
+    out.insert("budgets".into(), Value::Array(budgets));
     let mut out = Value::Object(out);
     who.redact(&mut out);
     Ok(Json(out))

@@ -116,5 +116,9 @@ async fn summary(
         Value::Object(previous_json(&before, period)),
     );
     out.insert("change_pct".into(), change_pct(&now, &before));
+    out.insert(
+        "forecast".into(),
+        crate::insights::series::month_forecast(state.store.as_ref(), &info, &filter).await?,
+    );
     Ok(Json(Value::Object(out)))
 }
