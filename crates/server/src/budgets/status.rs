@@ -6,7 +6,7 @@ use spendlens_domain::insights::{forecast, Daily};
 use spendlens_domain::money::format_usd;
 use spendlens_domain::time::{local_day, parse_timezone, Day, Period};
 use spendlens_store::model::{Budget, BudgetPeriod, BudgetScope, Org};
-use spendlens_store::query::{Dim, FigureQuery, Filter};
+use spendlens_store::query::{FigureQuery, Filter};
 use spendlens_store::{Store, StoreError};
 
 /// The organisation's civil day now.
@@ -113,25 +113,13 @@ pub async fn with_status(
     // period's end (events may be dated up to a day ahead).
     let from = Day(period.from.0.min(today.0 - forecast::WINDOW));
     let to = Day(period.to.0.max(today.0 + 1));
-    let rows = store
-        .figures(&FigureQuery {
-            org: org.id.clone(),
-            period: Period { from, to },
-            filter: filter_of(budget),
-            group_by: vec![Dim::Day],
-        })
-        .await?;
-    let mut daily = Daily {
-        first: from,
-        values: vec![0; (to.0 - from.0) as usize],
-    };
-    for r in rows {
-        if let Some(day) = r.key[0].as_deref().and_then(|d| Day::parse(d).ok()) {
-            if let Some(v) = daily.values.get_mut((day.0 - from.0) as usize) {
-                *v = r.figures.total_cost;
-            }
-        }
-    }
+    let daily = crate::insights::series::daily(store, &org.id, &filter_of(budget), None, from, to)
+        .await?
+        .remove(&None)
+        .unwrap_or(Daily {
+            first: from,
+            values: vec![],
+        });
     let spent: i128 = (period.from.0..period.to.0)
         .map(|d| daily.get(Day(d)))
         .sum();
