@@ -64,6 +64,9 @@ enum Command {
     /// Provider keys on the local store.
     #[command(subcommand)]
     Key(commands::admin::KeyCommand),
+    /// Budgets on the local store: set, list (with status), delete.
+    #[command(subcommand)]
+    Budget(commands::budget::BudgetCommand),
     /// Place and count quarantined events whose organisation now exists
     /// (or whose user now has exactly one membership).
     Backfill(commands::backfill::Args),
@@ -126,6 +129,7 @@ fn main() -> anyhow::Result<()> {
             Command::Team(cmd) => commands::admin::team(cmd).await,
             Command::Member(cmd) => commands::admin::member(cmd).await,
             Command::Key(cmd) => commands::admin::key(cmd).await,
+            Command::Budget(cmd) => commands::budget::run(cmd).await,
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Gen(args) => commands::gen::run(args),
             Command::Bench(args) => commands::bench::run(args).await,

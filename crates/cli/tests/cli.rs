@@ -347,6 +347,66 @@ fn an_organisation_is_set_up_from_the_command_line() {
         lists[3]
     );
 
+    // Budgets: the API's checks apply; the list shows the status.
+    let set = ok(&[
+        "budget",
+        "set",
+        "--db",
+        &db,
+        "--org",
+        "acme",
+        "--id",
+        "core-month",
+        "--scope",
+        "team",
+        "--scope-id",
+        "core",
+        "--amount",
+        "250",
+        "--thresholds",
+        "0.5,0.9",
+        "--hard-limit",
+    ]);
+    assert!(
+        set.contains("\"state\": \"ok\"") && set.contains("250.000000000"),
+        "{set}"
+    );
+    let bad = spendlens(&[
+        "budget",
+        "set",
+        "--db",
+        &db,
+        "--org",
+        "acme",
+        "--scope",
+        "team",
+        "--scope-id",
+        "ghosts",
+        "--amount",
+        "10",
+    ]);
+    assert!(
+        !bad.status.success() && text(&bad).contains("scope_id: no team ghosts"),
+        "{}",
+        text(&bad)
+    );
+    let listed = ok(&["budget", "list", "--db", &db, "--org", "acme"]);
+    assert!(
+        listed.contains("core-month\tteam:core\tmonthly\t250.000000000\t0.000000000"),
+        "{listed}"
+    );
+    ok(&[
+        "budget",
+        "delete",
+        "--db",
+        &db,
+        "--org",
+        "acme",
+        "--id",
+        "core-month",
+    ]);
+    assert!(!ok(&["budget", "list", "--db", &db, "--org", "acme"]).contains("core-month"));
+
     // Events for acme are now accepted, placed by alice's membership.
     let nd = dir.path().join("e.ndjson");
     std::fs::write(&nd, r#"{"event_id":"x1","occurred_at":"2026-11-20T10:00:00Z","user_id":"alice","conversation_id":"c1","model_name":"gpt-4o","tokens_in":1,"tokens_out":1,"actual_api_cost":"0.5"}

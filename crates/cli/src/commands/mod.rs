@@ -4,6 +4,7 @@ pub mod admin;
 pub mod backfill;
 pub mod bench;
 pub mod bench_query;
+pub mod budget;
 pub mod demo;
 pub mod gen;
 pub mod ingest;

@@ -90,7 +90,38 @@ fn threshold_ppm(v: &Value) -> ApiResult<i64> {
     Ok(ppm)
 }
 
-async fn parse(s: &AppState, org: &str, b: BudgetBody, id: String) -> ApiResult<Budget> {
+/// A budget from a request body (`raw` JSON), checked field by field; `path_id`
+/// is the id of a PUT. Shared with `spendlens budget set`.
+pub async fn from_json(
+    store: &dyn spendlens_store::Store,
+    org: &str,
+    raw: &[u8],
+    path_id: Option<&str>,
+) -> ApiResult<Budget> {
+    let b: BudgetBody = body(raw)?;
+    if let (Some(given), Some(path)) = (b.id.as_deref(), path_id) {
+        if given != path {
+            return Err(invalid("id", "differs from the id in the path"));
+        }
+    }
+    let id = match (path_id, &b.id) {
+        (Some(p), _) => p.to_owned(),
+        (None, Some(given)) => given.clone(),
+        (None, None) => {
+            let mut bytes = [0u8; 5];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+            format!("b-{}", hex::encode(bytes))
+        }
+    };
+    parse(store, org, b, id).await
+}
+
+async fn parse(
+    store: &dyn spendlens_store::Store,
+    org: &str,
+    b: BudgetBody,
+    id: String,
+) -> ApiResult<Budget> {
     check_id("id", &id)?;
     let scope = match b.scope.as_deref().ok_or_else(|| missing("scope"))? {
         "org" => BudgetScope::Org,
@@ -116,19 +147,12 @@ async fn parse(s: &AppState, org: &str, b: BudgetBody, id: String) -> ApiResult<
         (BudgetScope::Org, None) => {}
         (_, None) => return Err(missing("scope_id")),
         (BudgetScope::Team, Some(t)) => {
-            if !s
-                .store
-                .list_teams(org)
-                .await?
-                .iter()
-                .any(|x| &x.team_id == t)
-            {
+            if !store.list_teams(org).await?.iter().any(|x| &x.team_id == t) {
                 return Err(invalid("scope_id", format!("no team {t} in {org}")));
             }
         }
         (BudgetScope::ApiKey, Some(k)) => {
-            if !s
-                .store
+            if !store
                 .list_api_keys(org)
                 .await?
                 .iter()
@@ -210,13 +234,7 @@ async fn create_budget(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     who.require_org_admin(&org)?;
     let info = s.store.get_org(&org).await?;
-    let b: BudgetBody = body(&raw)?;
-    let id = b.id.clone().unwrap_or_else(|| {
-        let mut bytes = [0u8; 5];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-        format!("b-{}", hex::encode(bytes))
-    });
-    let budget = parse(&s, &org, b, id).await?;
+    let budget = from_json(s.store.as_ref(), &org, &raw, None).await?;
     if find(&s, &org, &budget.id).await.is_ok() {
         return Err(ApiError::Conflict(format!("budget {}", budget.id)));
     }
@@ -233,11 +251,7 @@ async fn put_budget(
 ) -> ApiResult<Json<Value>> {
     who.require_org_admin(&org)?;
     let info = s.store.get_org(&org).await?;
-    let b: BudgetBody = body(&raw)?;
-    if b.id.as_deref().is_some_and(|given| given != id) {
-        return Err(invalid("id", "differs from the id in the path"));
-    }
-    let mut budget = parse(&s, &org, b, id.clone()).await?;
+    let mut budget = from_json(s.store.as_ref(), &org, &raw, Some(&id)).await?;
     if let Ok(before) = find(&s, &org, &id).await {
         budget.created_at = before.created_at;
     }
