@@ -58,6 +58,13 @@ pub const SETTINGS: &[Setting] = &[
         help: "let webhooks call private, loopback and link-local addresses",
     },
     Setting {
+        key: "retention_every_mins",
+        env: "SPENDLENS_RETENTION_EVERY_MINS",
+        arg: Some("retention_every_mins"),
+        secret: false,
+        help: "minutes between background retention rounds (0: none)",
+    },
+    Setting {
         key: "admin_token",
         env: "SPENDLENS_ADMIN_TOKEN",
         arg: None,

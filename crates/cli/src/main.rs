@@ -70,6 +70,14 @@ enum Command {
     /// Place and count quarantined events whose organisation now exists
     /// (or whose user now has exactly one membership).
     Backfill(commands::backfill::Args),
+    /// Delete message and conversation detail past each organisation's
+    /// retention window (aggregates stay).
+    Retention(commands::lifecycle::Args),
+    /// Recompute the aggregates of the days inside the retention window from
+    /// the detail and report every difference (exit 1 if any).
+    Verify(commands::lifecycle::Args),
+    /// Repair the aggregates of the days inside the retention window from the detail.
+    Rebuild(commands::lifecycle::Args),
     /// Bring the database schema up to date and say what it holds.
     Migrate(commands::migrate::Args),
     /// Generate a realistic dataset, create a token per role and serve it.
@@ -130,6 +138,9 @@ fn main() -> anyhow::Result<()> {
             Command::Member(cmd) => commands::admin::member(cmd).await,
             Command::Key(cmd) => commands::admin::key(cmd).await,
             Command::Budget(cmd) => commands::budget::run(cmd).await,
+            Command::Retention(args) => commands::lifecycle::retention(args).await,
+            Command::Verify(args) => commands::lifecycle::verify(args).await,
+            Command::Rebuild(args) => commands::lifecycle::rebuild(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Gen(args) => commands::gen::run(args),
             Command::Bench(args) => commands::bench::run(args).await,

@@ -213,3 +213,57 @@ async fn logs_never_hold_a_token() {
         assert!(!logged.contains(needle), "{needle} in the log");
     }
 }
+
+/// `retention` deletes old detail only; `verify` then agrees; `rebuild` says
+/// it corrected nothing on a healthy store.
+#[test]
+fn retention_verify_and_rebuild_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(&dir);
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--db", &db]);
+        let o = spendlens(&all);
+        (o.status.success(), text(&o))
+    };
+    let (ok, out) = run(&[
+        "org",
+        "create",
+        "--id",
+        "acme",
+        "--name",
+        "Acme",
+        "--retention-days",
+        "30",
+    ]);
+    assert!(ok, "{out}");
+    let ago = |days: i64| {
+        (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * days)).to_string()
+    };
+    let file = dir.path().join("e.ndjson");
+    let line = |id: &str, at: String| {
+        format!(
+            r#"{{"event_id":"{id}","occurred_at":"{at}","organization_id":"acme","user_id":"u1","conversation_id":"c-{id}","model_name":"gpt-4o","tokens_in":1,"tokens_out":1,"actual_api_cost":"2"}}"#
+        )
+    };
+    std::fs::write(
+        &file,
+        [line("old", ago(45)), line("new", ago(2))].join("\n"),
+    )
+    .unwrap();
+    let (ok, out) = run(&["ingest", file.to_str().unwrap()]);
+    assert!(ok && out.contains("2 accepted"), "{out}");
+
+    let (ok, out) = run(&["retention"]);
+    assert!(ok && out.contains("retention: 1 events"), "{out}");
+    let (ok, out) = run(&["verify", "--org", "acme"]);
+    assert!(ok && out.contains("agree with the detail"), "{out}");
+    let (ok, out) = run(&["rebuild"]);
+    assert!(
+        ok && out.contains("rebuild: 0 day cells corrected"),
+        "{out}"
+    );
+    // A second retention finds nothing more.
+    let (_, out) = run(&["retention"]);
+    assert!(out.contains("retention: 0 events"), "{out}");
+}

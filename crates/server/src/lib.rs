@@ -7,6 +7,7 @@ pub mod budgets;
 pub mod error;
 pub mod ingest_queue;
 pub mod insights;
+pub mod lifecycle;
 pub mod metrics;
 pub mod routes;
 
@@ -40,6 +41,9 @@ pub struct Config {
     /// How often every organisation's budgets are looked at, besides after
     /// each commit that touches them.
     pub budget_sweep: std::time::Duration,
+    /// How often the background task deletes detail past each organisation's
+    /// retention window; None: never (`spendlens retention` still can).
+    pub retention_interval: Option<std::time::Duration>,
 }
 
 impl Default for Config {
@@ -50,6 +54,7 @@ impl Default for Config {
             allow_private_webhooks: false,
             webhook_backoff: std::time::Duration::from_secs(2),
             budget_sweep: std::time::Duration::from_secs(10),
+            retention_interval: Some(std::time::Duration::from_secs(3600)),
         }
     }
 }
@@ -65,6 +70,9 @@ impl AppState {
         );
         let watcher =
             budgets::watch::Watcher::start(store.clone(), webhooks.clone(), config.budget_sweep);
+        if let Some(every) = config.retention_interval {
+            lifecycle::start(store.clone(), every);
+        }
         AppState {
             ingest: IngestQueue::start(
                 store.clone(),

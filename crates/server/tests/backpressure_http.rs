@@ -141,6 +141,25 @@ impl Store for Gated {
     async fn audit_log(&self, org: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
         self.inner.audit_log(org, limit).await
     }
+    async fn retention_step(
+        &self,
+        org: &str,
+        before: Timestamp,
+        chunk: usize,
+    ) -> Result<RetentionStep> {
+        self.inner.retention_step(org, before, chunk).await
+    }
+    async fn verify(&self, org: &str, from: spendlens_domain::time::Day) -> Result<Vec<CellDiff>> {
+        self.inner.verify(org, from).await
+    }
+    async fn rebuild(
+        &self,
+        org: &str,
+        from: spendlens_domain::time::Day,
+        actor: &str,
+    ) -> Result<u64> {
+        self.inner.rebuild(org, from, actor).await
+    }
     async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget> {
         self.inner.put_budget(org, budget, actor).await
     }

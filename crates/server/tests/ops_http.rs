@@ -86,3 +86,63 @@ async fn health_and_readiness_answer_without_a_token() {
     assert_eq!(r.body["status"], "ready");
     assert_eq!(r.body["store"], "sqlite");
 }
+
+/// `serve`'s background retention deletes old detail; figures stay.
+#[tokio::test]
+async fn background_retention_deletes_old_detail_and_keeps_figures() {
+    let s = common::start_with(
+        |s| s,
+        spendlens_server::Config {
+            admin_token: Some(ADMIN.into()),
+            retention_interval: Some(std::time::Duration::from_millis(100)),
+            ..spendlens_server::Config::default()
+        },
+    )
+    .await;
+    s.org("acme", "UTC", "1").await;
+    let patched = s
+        .send(
+            s.http
+                .patch(s.url("/v1/orgs/acme"))
+                .bearer_auth(ADMIN)
+                .json(&json!({"retention_days": 30})),
+        )
+        .await;
+    assert_eq!(patched.status, 200);
+    let ago = |days: i64| {
+        (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * days)).to_string()
+    };
+    let events = [
+        event(
+            "old",
+            json!({"organization_id": "acme", "occurred_at": ago(40), "actual_api_cost": "3"}),
+        ),
+        event(
+            "new",
+            json!({"organization_id": "acme", "occurred_at": ago(1), "actual_api_cost": "4"}),
+        ),
+    ];
+    assert_eq!(s.events(ADMIN, &events).await.body["accepted"], 2);
+    let before = s
+        .get(ADMIN, "/v1/orgs/acme/summary?period=last_90d")
+        .await
+        .body;
+    assert_eq!(before["total_cost"], "7.000000000");
+    for _ in 0..100 {
+        if s.store.events("acme").await.unwrap().len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let kept = s.store.events("acme").await.unwrap();
+    assert_eq!(
+        kept.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+        ["new"]
+    );
+    let after = s
+        .get(ADMIN, "/v1/orgs/acme/summary?period=last_90d")
+        .await
+        .body;
+    assert_eq!(after["total_cost"], before["total_cost"]);
+    assert_eq!(after["messages"], 2);
+}

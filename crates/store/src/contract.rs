@@ -126,6 +126,30 @@ pub trait Store: Send + Sync + 'static {
 
     async fn audit_log(&self, org: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>>;
 
+    // --- data lifecycle ------------------------------------------------------
+
+    /// Delete up to `chunk` of the organisation's events that happened before
+    /// `before` (and clear the titles of conversations last active before it),
+    /// in one short transaction. Aggregates, idempotency keys and conversation
+    /// starts stay. Call until it deletes nothing.
+    async fn retention_step(
+        &self,
+        org: &str,
+        before: Timestamp,
+        chunk: usize,
+    ) -> Result<RetentionStep>;
+    /// Every difference between the day aggregates of days from `from` on and
+    /// a recomputation from the detail.
+    async fn verify(&self, org: &str, from: spendlens_domain::time::Day) -> Result<Vec<CellDiff>>;
+    /// Make the hour, day and month aggregates of days from `from` on agree
+    /// with the detail; returns the number of cells corrected.
+    async fn rebuild(
+        &self,
+        org: &str,
+        from: spendlens_domain::time::Day,
+        actor: &str,
+    ) -> Result<u64>;
+
     // --- budgets and alerts ------------------------------------------------
 
     /// Create or replace a budget (by id).

@@ -340,3 +340,27 @@ pub struct Webhook {
     pub url: String,
     pub secret: String,
 }
+
+/// What one chunk of retention deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RetentionStep {
+    pub events_deleted: u64,
+    /// Conversations whose last message is past the window lose their title
+    /// (detail); their start stays, so late events still place correctly.
+    pub titles_cleared: u64,
+}
+
+/// One figure of one day cell where the aggregates and the detail disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CellDiff {
+    pub day: String,
+    pub user_id: String,
+    pub team_id: Option<String>,
+    pub department: Option<String>,
+    pub api_key_id: Option<String>,
+    pub model: String,
+    pub provider: Option<String>,
+    pub field: &'static str,
+    pub aggregate: i64,
+    pub detail: i64,
+}

@@ -8,6 +8,7 @@ pub mod budget;
 pub mod demo;
 pub mod gen;
 pub mod ingest;
+pub mod lifecycle;
 pub mod migrate;
 pub mod serve;
 pub mod token;
@@ -47,6 +48,12 @@ pub fn state(store: Arc<dyn Store>, serve: Option<&serve::Args>) -> AppState {
         admin_token: std::env::var("SPENDLENS_ADMIN_TOKEN").ok(),
         queue_capacity: serve.map_or(defaults.queue_capacity, |a| a.queue_capacity),
         allow_private_webhooks: serve.is_some_and(|a| a.allow_private_webhooks),
+        retention_interval: match serve.map(|a| a.retention_every_mins) {
+            Some(0) => None,
+            Some(m) => Some(std::time::Duration::from_secs(60 * m)),
+            // A one-shot command (ingest, demo) leaves retention to `serve`.
+            None => None,
+        },
         ..defaults
     };
     AppState::new(store, &config)

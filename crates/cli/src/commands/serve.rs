@@ -14,6 +14,10 @@ pub struct Args {
     /// receiver inside your network).
     #[arg(long, env = "SPENDLENS_ALLOW_PRIVATE_WEBHOOKS")]
     pub allow_private_webhooks: bool,
+    /// Minutes between background retention rounds (0: none; run
+    /// `spendlens retention` yourself).
+    #[arg(long, env = "SPENDLENS_RETENTION_EVERY_MINS", default_value_t = 60)]
+    pub retention_every_mins: u64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {

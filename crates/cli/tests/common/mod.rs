@@ -59,6 +59,8 @@ pub async fn serve_with(db: &str, admin: &str, env: &[(&str, &str)], stderr: Std
                 &format!("127.0.0.1:{port}"),
             ])
             .env("SPENDLENS_ADMIN_TOKEN", admin)
+            // Fixed-date test events must not age out while a test runs.
+            .env("SPENDLENS_RETENTION_EVERY_MINS", "0")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)

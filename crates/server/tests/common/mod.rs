@@ -28,6 +28,8 @@ pub async fn start() -> TestServer {
             allow_private_webhooks: true,
             webhook_backoff: std::time::Duration::from_millis(50),
             budget_sweep: std::time::Duration::from_millis(200),
+            // Fixed-date test events must not age out while the suite runs.
+            retention_interval: None,
         },
     )
     .await

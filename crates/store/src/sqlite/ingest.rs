@@ -540,9 +540,30 @@ fn flush(w: &mut WriterState, tx: Tx) -> Result<()> {
             .map_err(sql_err)?;
         }
     }
+    add_cells(&w.conn, &tx.deltas.cells)?;
+    for (org, at) in tx.org_last {
+        w.conn
+            .prepare_cached("UPDATE orgs SET last_event_at = max(coalesce(last_event_at, ?2), ?2) WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![org, at]))
+            .map_err(sql_err)?;
+    }
+    for (key, at) in tx.key_last {
+        w.conn
+            .prepare_cached("UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, ?2), ?2) WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![key, at]))
+            .map_err(sql_err)?;
+    }
+    Ok(())
+}
+
+/// Add cell deltas to the cube (one upsert per touched cell). Shared by
+/// ingestion and `rebuild`.
+pub(super) fn add_cells(
+    conn: &rusqlite::Connection,
+    cells: &std::collections::HashMap<crate::aggregate::CellKey, crate::aggregate::CellDelta>,
+) -> Result<()> {
     {
-        let mut s = w
-            .conn
+        let mut s = conn
             .prepare_cached(
                 "INSERT INTO cube (org, grain, bucket, user, team, dept, key, model, provider, total_cost, actual_cost,
                  messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs)
@@ -555,7 +576,7 @@ fn flush(w: &mut WriterState, tx: Tx) -> Result<()> {
                  convs = convs + excluded.convs",
             )
             .map_err(sql_err)?;
-        for (k, d) in &tx.deltas.cells {
+        for (k, d) in cells {
             let g = k.groups;
             s.execute(params![
                 k.org,
@@ -579,18 +600,6 @@ fn flush(w: &mut WriterState, tx: Tx) -> Result<()> {
             ])
             .map_err(sql_err)?;
         }
-    }
-    for (org, at) in tx.org_last {
-        w.conn
-            .prepare_cached("UPDATE orgs SET last_event_at = max(coalesce(last_event_at, ?2), ?2) WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![org, at]))
-            .map_err(sql_err)?;
-    }
-    for (key, at) in tx.key_last {
-        w.conn
-            .prepare_cached("UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, ?2), ?2) WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![key, at]))
-            .map_err(sql_err)?;
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ mod checkpoint;
 mod conversations;
 mod event_keys;
 mod ingest;
+mod lifecycle;
 mod messages;
 mod migrate;
 mod prices;
@@ -343,6 +344,33 @@ impl Store for SqliteStore {
     async fn audit_log(&self, org: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
         let org = org.map(str::to_owned);
         self.read(move |c| read::audit_log(c, org.as_deref(), limit))
+            .await
+    }
+    async fn retention_step(
+        &self,
+        org: &str,
+        before: Timestamp,
+        chunk: usize,
+    ) -> Result<RetentionStep> {
+        let org = org.to_owned();
+        let before = before.as_microsecond();
+        self.writer
+            .run(move |w| lifecycle::retention_step(w, &org, before, chunk))
+            .await
+    }
+    async fn verify(&self, org: &str, from: spendlens_domain::time::Day) -> Result<Vec<CellDiff>> {
+        let org = org.to_owned();
+        self.read(move |c| lifecycle::verify(c, &org, from)).await
+    }
+    async fn rebuild(
+        &self,
+        org: &str,
+        from: spendlens_domain::time::Day,
+        actor: &str,
+    ) -> Result<u64> {
+        let (org, actor) = (org.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| lifecycle::rebuild(w, &org, from, &actor))
             .await
     }
     async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget> {

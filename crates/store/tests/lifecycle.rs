@@ -1,0 +1,173 @@
+//! Retention keeps every figure; verify finds what differs between the
+//! aggregates and the detail; rebuild repairs it.
+
+mod common;
+
+use common::*;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+use spendlens_domain::time::{Day, Period};
+use spendlens_store::model::StoredEvent;
+use spendlens_store::query::{Dim, Filter};
+use spendlens_store::Store;
+
+const TZ: &str = "America/New_York";
+
+fn ago(days: i64, hours: i64) -> String {
+    (Timestamp::now() - SignedDuration::from_hours(days * 24 + hours)).to_string()
+}
+
+/// 160 calls over the last 100 days: four people, three models, keys or none,
+/// conversations that span the retention boundary.
+fn history() -> Vec<spendlens_domain::Event> {
+    (0..160)
+        .map(|i| {
+            let days = (i * 5) % 100;
+            let model = ["gpt-4o", "claude-sonnet-4", "gemini-2.5-pro"][(i % 3) as usize];
+            ev(
+                &format!("h{i}"),
+                &ago(days, i % 24),
+                &format!("c{}", i / 3),
+                json!({
+                    "user_id": format!("u{}", i % 4),
+                    "conversation_id": format!("c{}-u{}", i / 12, i % 4),
+                    "model_name": model,
+                    "api_key_id": if i % 5 == 0 { serde_json::Value::Null } else { json!(format!("k{}", i % 2)) },
+                    "actual_api_cost": format!("0.{:09}", 1 + i * 7_919),
+                    "tokens_in": 100 + i, "tokens_out": 10 + i,
+                }),
+            )
+        })
+        .collect()
+}
+
+fn periods(today: Day) -> Vec<Period> {
+    vec![
+        Period {
+            from: Day(today.0 - 100),
+            to: Day(today.0 + 1),
+        },
+        Period {
+            from: Day(today.0 - 29),
+            to: Day(today.0 + 1),
+        },
+        Period {
+            from: Day(today.0 - 70),
+            to: Day(today.0 - 40),
+        },
+    ]
+}
+
+async fn every_figure_matches(store: &dyn Store, oracle: &Oracle, today: Day) -> usize {
+    let mut groups = 0;
+    for p in periods(today) {
+        for g in group_bys() {
+            groups += check(store, oracle, &query("ny", p, Filter::default(), g)).await;
+        }
+        groups += check(
+            store,
+            oracle,
+            &query("ny", p, Filter::default(), vec![Dim::Hour]),
+        )
+        .await;
+    }
+    groups
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_every_figure_and_verify_and_rebuild_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut org = new_org("ny", TZ, "1.5");
+    org.retention_days = 30;
+    store.create_org(org, "test").await.unwrap();
+    let out = send(store.as_ref(), history()).await;
+    assert_eq!(out.accepted, 160, "{out:?}");
+    let today = Day(local_day(Timestamp::now(), TZ));
+    let raw = store.events("ny").await.unwrap();
+    let oracle = Oracle::new("ny", TZ, &raw);
+    assert!(every_figure_matches(store.as_ref(), &oracle, today).await > 100);
+
+    // Retention in chunks of 7 until nothing is left to delete.
+    let cutoff = Timestamp::now() - SignedDuration::from_hours(30 * 24);
+    let (mut deleted, mut steps) = (0, 0);
+    loop {
+        let step = store.retention_step("ny", cutoff, 7).await.unwrap();
+        if step.events_deleted == 0 && step.titles_cleared == 0 {
+            break;
+        }
+        deleted += step.events_deleted;
+        steps += 1;
+    }
+    let kept: Vec<StoredEvent> = store.events("ny").await.unwrap();
+    let expected_kept = raw.iter().filter(|e| e.occurred_at >= cutoff).count();
+    assert_eq!(kept.len(), expected_kept);
+    assert_eq!(deleted as usize, raw.len() - expected_kept);
+    assert!(steps > 3, "small chunks: {steps}");
+    // The aggregates are untouched: every figure is what it was.
+    every_figure_matches(store.as_ref(), &oracle, today).await;
+
+    // An old replay is still a duplicate; a late event older than the window counts.
+    let replay = send(store.as_ref(), vec![history().remove(19)]).await;
+    assert_eq!((replay.accepted, replay.duplicates), (0, 1), "{replay:?}");
+    let late = ev(
+        "late",
+        &ago(60, 0),
+        "c-late",
+        json!({"actual_api_cost": "1.5"}),
+    );
+    assert_eq!(send(store.as_ref(), vec![late]).await.accepted, 1);
+    let mut with_late = raw.clone();
+    with_late.extend(
+        store
+            .events("ny")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.event_id == "late"),
+    );
+    every_figure_matches(store.as_ref(), &Oracle::new("ny", TZ, &with_late), today).await;
+
+    // Verify the days wholly inside the window: nothing differs.
+    let from = Day(local_day(cutoff, TZ) + 1);
+    assert_eq!(store.verify("ny", from).await.unwrap(), vec![]);
+
+    // Damage one day cell and one hour cell behind the store's back.
+    let db = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    let day: i64 = db
+        .query_row("SELECT max(bucket) FROM cube WHERE grain = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let damaged = db
+        .execute(
+            "UPDATE cube SET total_cost = total_cost + 7, messages = messages + 1
+             WHERE (org, grain, bucket, user, team, dept, key, model, provider) IN
+               (SELECT org, grain, bucket, user, team, dept, key, model, provider FROM cube
+                WHERE grain = 1 AND bucket = ?1 LIMIT 1)",
+            [day],
+        )
+        .unwrap();
+    assert_eq!(damaged, 1);
+    db.execute(
+        "UPDATE cube SET tokens_in = tokens_in + 3
+         WHERE (org, grain, bucket, user, team, dept, key, model, provider) IN
+           (SELECT org, grain, bucket, user, team, dept, key, model, provider FROM cube
+            WHERE grain = 0 ORDER BY bucket DESC LIMIT 1)",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let diffs = store.verify("ny", from).await.unwrap();
+    let found: Vec<(&str, i64)> = diffs
+        .iter()
+        .map(|d| (d.field, d.aggregate - d.detail))
+        .collect();
+    assert_eq!(found, [("total_cost", 7), ("messages", 1)], "{diffs:#?}");
+    assert_eq!(diffs[0].day, Day(day as i32).to_string());
+
+    let corrected = store.rebuild("ny", from, "test").await.unwrap();
+    assert_eq!(corrected, 1);
+    assert_eq!(store.verify("ny", from).await.unwrap(), vec![]);
+    every_figure_matches(store.as_ref(), &Oracle::new("ny", TZ, &with_late), today).await;
+}
