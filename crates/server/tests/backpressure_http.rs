@@ -160,6 +160,15 @@ impl Store for Gated {
     ) -> Result<u64> {
         self.inner.rebuild(org, from, actor).await
     }
+    async fn erase_user(
+        &self,
+        org: &str,
+        user: &str,
+        pseudonym: &str,
+        actor: &str,
+    ) -> Result<Erasure> {
+        self.inner.erase_user(org, user, pseudonym, actor).await
+    }
     async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget> {
         self.inner.put_budget(org, budget, actor).await
     }

@@ -150,6 +150,16 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
     ) -> Result<u64>;
 
+    /// Erase a person from an organisation: `pseudonym` replaces their id in
+    /// every row of it, their email and conversation titles go, amounts stay.
+    async fn erase_user(
+        &self,
+        org: &str,
+        user: &str,
+        pseudonym: &str,
+        actor: &str,
+    ) -> Result<Erasure>;
+
     // --- budgets and alerts ------------------------------------------------
 
     /// Create or replace a budget (by id).

@@ -364,3 +364,12 @@ pub struct CellDiff {
     pub aggregate: i64,
     pub detail: i64,
 }
+
+/// What erasing a person changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Erasure {
+    /// The id that replaces theirs in the organisation.
+    pub pseudonym: String,
+    pub events: u64,
+    pub conversations: u64,
+}

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod budgets;
 pub mod entity;
+pub mod erasure;
 pub mod events;
 pub mod export;
 pub mod focus;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .merge(focus::router())
         .merge(budgets::router())
         .merge(insights::router())
+        .merge(erasure::router())
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

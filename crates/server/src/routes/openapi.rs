@@ -491,6 +491,15 @@ pub const OPS: &[Op] = &[
         "Any"
     ),
     op!(
+        "delete",
+        "/v1/orgs/{org}/users/{user}/data",
+        "Erase a person: a pseudonym replaces their id everywhere in the organisation, their email and conversation titles go, amounts stay",
+        "administration",
+        [],
+        None,
+        "Any"
+    ),
+    op!(
         "get",
         "/v1/orgs/{org}/anomalies",
         "Days far from their own 28-day baseline, for the organisation, each person and each key",

@@ -10,6 +10,7 @@ mod backfill;
 mod budgets;
 mod checkpoint;
 mod conversations;
+mod erasure;
 mod event_keys;
 mod ingest;
 mod lifecycle;
@@ -371,6 +372,23 @@ impl Store for SqliteStore {
         let (org, actor) = (org.to_owned(), actor.to_owned());
         self.writer
             .run(move |w| lifecycle::rebuild(w, &org, from, &actor))
+            .await
+    }
+    async fn erase_user(
+        &self,
+        org: &str,
+        user: &str,
+        pseudonym: &str,
+        actor: &str,
+    ) -> Result<Erasure> {
+        let (org, user, pseudonym, actor) = (
+            org.to_owned(),
+            user.to_owned(),
+            pseudonym.to_owned(),
+            actor.to_owned(),
+        );
+        self.writer
+            .run(move |w| erasure::erase_user(w, &org, &user, &pseudonym, &actor))
             .await
     }
     async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget> {
