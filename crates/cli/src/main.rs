@@ -78,6 +78,9 @@ enum Command {
     Verify(commands::lifecycle::Args),
     /// Repair the aggregates of the days inside the retention window from the detail.
     Rebuild(commands::lifecycle::Args),
+    /// Compute again, with the prices in force now, the costs the server
+    /// computed for retained events of [--from, --to); correct the aggregates.
+    Reprice(commands::lifecycle::RepriceArgs),
     /// Bring the database schema up to date and say what it holds.
     Migrate(commands::migrate::Args),
     /// Generate a realistic dataset, create a token per role and serve it.
@@ -141,6 +144,7 @@ fn main() -> anyhow::Result<()> {
             Command::Retention(args) => commands::lifecycle::retention(args).await,
             Command::Verify(args) => commands::lifecycle::verify(args).await,
             Command::Rebuild(args) => commands::lifecycle::rebuild(args).await,
+            Command::Reprice(args) => commands::lifecycle::reprice(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Gen(args) => commands::gen::run(args),
             Command::Bench(args) => commands::bench::run(args).await,

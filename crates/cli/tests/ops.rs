@@ -266,4 +266,9 @@ fn retention_verify_and_rebuild_from_the_command_line() {
     // A second retention finds nothing more.
     let (_, out) = run(&["retention"]);
     assert!(out.contains("retention: 0 events"), "{out}");
+    // Reprice: the client sent its costs, so nothing changes; bad days are named.
+    let (ok, out) = run(&["reprice", "--from", "2020-01-01", "--to", "2099-01-01"]);
+    assert!(ok && out.contains("0 events changed"), "{out}");
+    let (ok, out) = run(&["reprice", "--from", "2026-13-01", "--to", "2027-01-01"]);
+    assert!(!ok && out.contains("--from 2026-13-01"), "{out}");
 }

@@ -160,6 +160,15 @@ impl Store for Gated {
     ) -> Result<u64> {
         self.inner.rebuild(org, from, actor).await
     }
+    async fn reprice(
+        &self,
+        org: &str,
+        from: spendlens_domain::time::Day,
+        to: spendlens_domain::time::Day,
+        actor: &str,
+    ) -> Result<Repriced> {
+        self.inner.reprice(org, from, to, actor).await
+    }
     async fn erase_user(
         &self,
         org: &str,

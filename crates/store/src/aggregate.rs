@@ -63,24 +63,44 @@ pub struct Buckets {
 /// a missing actual is priced (negotiated price, else catalog); a missing
 /// total is actual × markup. No price and no actual: 0 and UNPRICED.
 pub fn costs(event: &Event, price: Option<Price>, markup: Markup) -> (Nanos, Nanos, i64) {
+    let tokens = [
+        event.tokens_in,
+        event.cached_tokens_in,
+        event.cache_write_tokens_in,
+        event.tokens_out,
+    ];
+    costs_of(
+        tokens,
+        event.actual_api_cost,
+        event.total_cost,
+        price,
+        markup,
+    )
+}
+
+/// `costs` from the parts a stored event keeps: tokens (in, cached,
+/// cache-write, out) and the costs its client sent. Shared with reprice.
+pub fn costs_of(
+    tokens: [u64; 4],
+    sent_actual: Option<Nanos>,
+    sent_total: Option<Nanos>,
+    price: Option<Price>,
+    markup: Markup,
+) -> (Nanos, Nanos, i64) {
+    let [tokens_in, cached, cache_write, tokens_out] = tokens;
     let mut flags = 0;
-    let actual = match (event.actual_api_cost, price) {
+    let actual = match (sent_actual, price) {
         (Some(a), _) => a,
         (None, Some(p)) => {
             flags |= ACTUAL_COMPUTED;
-            p.cost(
-                event.tokens_in,
-                event.cached_tokens_in,
-                event.cache_write_tokens_in,
-                event.tokens_out,
-            )
+            p.cost(tokens_in, cached, cache_write, tokens_out)
         }
         (None, None) => {
             flags |= ACTUAL_COMPUTED | UNPRICED;
             Nanos(0)
         }
     };
-    let total = match event.total_cost {
+    let total = match sent_total {
         Some(t) => t,
         None => {
             flags |= TOTAL_COMPUTED;

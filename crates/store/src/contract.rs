@@ -150,6 +150,16 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
     ) -> Result<u64>;
 
+    /// Compute again the costs the server computed for retained events of
+    /// days `[from, to)` with the prices in force now, and correct the
+    /// aggregates by the exact difference.
+    async fn reprice(
+        &self,
+        org: &str,
+        from: spendlens_domain::time::Day,
+        to: spendlens_domain::time::Day,
+        actor: &str,
+    ) -> Result<Repriced>;
     /// Erase a person from an organisation: `pseudonym` replaces their id in
     /// every row of it, their email and conversation titles go, amounts stay.
     async fn erase_user(

@@ -373,3 +373,14 @@ pub struct Erasure {
     pub events: u64,
     pub conversations: u64,
 }
+
+/// What a reprice changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Repriced {
+    /// Retained events whose cost the server had computed.
+    pub examined: u64,
+    pub changed: u64,
+    /// New minus old, nanodollars.
+    pub total_cost_delta: i128,
+    pub actual_api_cost_delta: i128,
+}

@@ -171,3 +171,81 @@ async fn retention_keeps_every_figure_and_verify_and_rebuild_repair() {
     assert_eq!(store.verify("ny", from).await.unwrap(), vec![]);
     every_figure_matches(store.as_ref(), &Oracle::new("ny", TZ, &with_late), today).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reprice_recomputes_server_costs_only_and_corrects_the_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .create_org(new_org("ny", TZ, "1.5"), "test")
+        .await
+        .unwrap();
+    let at = ago(3, 0);
+    let events = vec![
+        // Priced by the catalog (gpt-4o: $2.50 in, $10 out per million).
+        ev(
+            "cat",
+            &at,
+            "c1",
+            json!({"actual_api_cost": null, "tokens_in": 1000, "tokens_out": 500}),
+        ),
+        // A model nobody prices yet: unpriced, cost 0.
+        ev(
+            "odd",
+            &at,
+            "c2",
+            json!({"model_name": "mystery-1", "actual_api_cost": null, "tokens_in": 4000, "tokens_out": 0}),
+        ),
+        // The client's own costs are never touched.
+        ev(
+            "own",
+            &at,
+            "c3",
+            json!({"actual_api_cost": "0.5", "total_cost": "0.9"}),
+        ),
+    ];
+    assert_eq!(send(store.as_ref(), events).await.accepted, 3);
+    let before: Vec<StoredEvent> = store.events("ny").await.unwrap();
+    let cost = |list: &[StoredEvent], id: &str| {
+        let e = list.iter().find(|e| e.event_id == id).unwrap();
+        (e.total_cost, e.actual_api_cost, e.unpriced)
+    };
+    // 1000 × 2.50 + 500 × 10 per million = $0.0075; × 1.5 = $0.01125.
+    assert_eq!(cost(&before, "cat"), (11_250_000, 7_500_000, false));
+    assert_eq!(cost(&before, "odd"), (0, 0, true));
+
+    // Negotiated prices from long ago: $1 in, $2 out for gpt-4o; $0.50 in for mystery-1.
+    let since: Timestamp = "2020-01-01T00:00:00Z".parse().unwrap();
+    let price = |i: &str, o: &str| spendlens_domain::Price::parse(i, o, None, None).unwrap();
+    store
+        .put_price("ny", "gpt-4o", since, price("1", "2"), "test")
+        .await
+        .unwrap();
+    store
+        .put_price("ny", "mystery-1", since, price("0.5", "0.5"), "test")
+        .await
+        .unwrap();
+    let today = Day(local_day(Timestamp::now(), TZ));
+    let r = store
+        .reprice("ny", Day(today.0 - 30), Day(today.0 + 1), "test")
+        .await
+        .unwrap();
+
+    let after: Vec<StoredEvent> = store.events("ny").await.unwrap();
+    // 1000 × 1 + 500 × 2 per million = $0.002; × 1.5 = $0.003.
+    assert_eq!(cost(&after, "cat"), (3_000_000, 2_000_000, false));
+    // 4000 × 0.5 per million = $0.002; × 1.5 = $0.003; priced now.
+    assert_eq!(cost(&after, "odd"), (3_000_000, 2_000_000, false));
+    assert_eq!(cost(&after, "own"), cost(&before, "own"));
+    assert_eq!((r.examined, r.changed), (2, 2));
+    let sum = |list: &[StoredEvent]| list.iter().map(|e| i128::from(e.total_cost)).sum::<i128>();
+    assert_eq!(r.total_cost_delta, sum(&after) - sum(&before));
+    assert_eq!(r.total_cost_delta, 3_000_000 + 3_000_000 - 11_250_000);
+    // The aggregates agree with the repriced detail everywhere.
+    every_figure_matches(store.as_ref(), &Oracle::new("ny", TZ, &after), today).await;
+    let again = store
+        .reprice("ny", Day(today.0 - 30), Day(today.0 + 1), "test")
+        .await
+        .unwrap();
+    assert_eq!(again.changed, 0, "a second reprice finds nothing to change");
+}

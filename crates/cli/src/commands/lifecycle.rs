@@ -114,3 +114,58 @@ pub async fn rebuild(args: Args) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub struct RepriceArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// One organisation (default: every one).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// First local day, YYYY-MM-DD.
+    #[arg(long)]
+    pub from: String,
+    /// The day after the last, YYYY-MM-DD.
+    #[arg(long)]
+    pub to: String,
+}
+
+/// `spendlens reprice`: costs the server computed, computed again with the
+/// prices in force now; the aggregates corrected by the exact difference.
+pub async fn reprice(args: RepriceArgs) -> anyhow::Result<()> {
+    let day = |flag: &str, text: &str| {
+        spendlens_domain::time::Day::parse(text)
+            .map_err(|e| anyhow::anyhow!("--{flag} {text}: {e}"))
+    };
+    let (from, to) = (day("from", &args.from)?, day("to", &args.to)?);
+    anyhow::ensure!(from < to, "--to must be after --from");
+    let store = args.db.open()?;
+    let orgs = orgs(store.as_ref(), args.org.as_deref()).await?;
+    let progress = bar(orgs.len(), "reprice");
+    let (mut changed, mut total, mut actual) = (0, 0i128, 0i128);
+    for org in &orgs {
+        progress.set_message(org.id.clone());
+        let r = store.reprice(&org.id, from, to, "cli").await?;
+        if r.changed > 0 {
+            progress.println(format!(
+                "{}\t{} of {} events repriced\tcharged {:+} USD\tprovider cost {:+} USD",
+                org.id,
+                r.changed,
+                r.examined,
+                spendlens_domain::money::format_usd(r.total_cost_delta),
+                spendlens_domain::money::format_usd(r.actual_api_cost_delta)
+            ));
+        }
+        changed += r.changed;
+        total += r.total_cost_delta;
+        actual += r.actual_api_cost_delta;
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    println!(
+        "reprice {from}..{to}: {changed} events changed; charged {} USD, provider cost {} USD (new minus old)",
+        spendlens_domain::money::format_usd(total),
+        spendlens_domain::money::format_usd(actual)
+    );
+    Ok(())
+}

@@ -301,11 +301,7 @@ fn accept(w: &mut WriterState, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<
         provider,
     };
 
-    let price = negotiated(org, &e.model_name, at).or_else(|| {
-        catalog
-            .lookup(&e.model_name, e.occurred_at)
-            .map(|c| c.price)
-    });
+    let price = price_at(org, catalog, &e.model_name, at, e.occurred_at);
     let (total, actual, flags) = costs(e, price, org.markup);
 
     let zone = org.zone_at(at);
@@ -359,6 +355,18 @@ fn accept(w: &mut WriterState, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<
 
 /// A negotiated price of the organisation in force at `at`, for the model or
 /// its snapshot's base.
+/// The price in force for `model` at `at` (µs; `occurred` the same instant):
+/// the organisation's negotiated one, else the catalog's. Shared with reprice.
+pub(super) fn price_at(
+    org: &OrgInfo,
+    catalog: &Catalog,
+    model: &str,
+    at: i64,
+    occurred: jiff::Timestamp,
+) -> Option<Price> {
+    negotiated(org, model, at).or_else(|| catalog.lookup(model, occurred).map(|c| c.price))
+}
+
 fn negotiated(org: &OrgInfo, model: &str, at: i64) -> Option<Price> {
     let pick = |name: &str| {
         org.prices.get(name).and_then(|list| {

@@ -20,6 +20,7 @@ mod prices;
 mod structure;
 pub use migrate::known as known_migrations;
 mod read;
+mod reprice;
 mod resolve;
 mod writer;
 
@@ -372,6 +373,18 @@ impl Store for SqliteStore {
         let (org, actor) = (org.to_owned(), actor.to_owned());
         self.writer
             .run(move |w| lifecycle::rebuild(w, &org, from, &actor))
+            .await
+    }
+    async fn reprice(
+        &self,
+        org: &str,
+        from: spendlens_domain::time::Day,
+        to: spendlens_domain::time::Day,
+        actor: &str,
+    ) -> Result<Repriced> {
+        let (org, actor) = (org.to_owned(), actor.to_owned());
+        self.writer
+            .run(move |w| reprice::reprice(w, &org, from, to, &actor))
             .await
     }
     async fn erase_user(
