@@ -272,3 +272,31 @@ fn retention_verify_and_rebuild_from_the_command_line() {
     let (ok, out) = run(&["reprice", "--from", "2026-13-01", "--to", "2027-01-01"]);
     assert!(!ok && out.contains("--from 2026-13-01"), "{out}");
 }
+
+/// The load benchmark at CI size: ingestion, queries and exports at once,
+/// no failed request (the full run is `spendlens bench load`, docs/benchmarks.md).
+#[test]
+fn a_small_mixed_load_has_no_failed_request() {
+    let out = spendlens(&[
+        "bench",
+        "load",
+        "--dataset",
+        "demo",
+        "--limit",
+        "12000",
+        "--connections",
+        "40",
+        "--seconds",
+        "3",
+    ]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for kind in ["ingest", "query", "export"] {
+        let line = t
+            .lines()
+            .find(|l| l.starts_with(&format!("load {kind}:")))
+            .unwrap_or_else(|| panic!("{t}"));
+        assert!(line.contains("0 server errors, 0 other errors"), "{line}");
+        assert!(!line.contains(": 0 ok"), "{kind} made requests: {line}");
+    }
+}

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to measure: `ingest`, or `query` (the analytics endpoints after loading the dataset).
+    /// What to measure: `ingest`, `query` (the analytics endpoints after
+    /// loading the dataset) or `load` (a mix of both and exports under many connections).
     #[arg(default_value = "ingest")]
     pub what: String,
     /// small, medium, large or demo
@@ -31,6 +32,12 @@ pub struct Args {
     /// Only the first N lines of the dataset (for a quick check).
     #[arg(long)]
     pub limit: Option<u64>,
+    /// `load`: concurrent connections mixing ingestion, queries and exports.
+    #[arg(long, default_value_t = 200)]
+    pub connections: usize,
+    /// `load`: how long the mix runs.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u64,
 }
 
 pub(super) struct Run {
@@ -47,7 +54,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.what.as_str() {
         "ingest" => {}
         "query" => return super::bench_query::run(&args).await,
-        other => bail!("unknown benchmark {other:?}: ingest or query"),
+        "load" => return super::bench_load::run(&args).await,
+        other => bail!("unknown benchmark {other:?}: ingest, query or load"),
     }
     let spec = spec(&args.dataset, today_utc())?;
     eprintln!(
