@@ -124,6 +124,35 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             rows.push(line);
         }
     }
+    // The budget check an IDE asks before each call: hard limits on the
+    // organisation and on the person, answered from the store.
+    for body in [
+        serde_json::json!({"id": "bench-org", "scope": "org", "period": "monthly", "amount": "1000000", "hard_limit": true}),
+        serde_json::json!({"id": "bench-user", "scope": "user", "scope_id": user, "period": "daily", "amount": "1000", "hard_limit": true}),
+    ] {
+        client
+            .post(format!("{}/v1/orgs/{org}/budgets", server.base))
+            .bearer_auth(&server.token)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let check = format!("/v1/budget-check?organization_id={org}&user_id={user}&api_key_id=none");
+    for _ in 0..3 {
+        get(check.clone()).await?;
+    }
+    let mut ms: Vec<f64> = Vec::with_capacity(reps * 5);
+    for _ in 0..reps * 5 {
+        ms.push(get(check.clone()).await?);
+    }
+    ms.sort_by(f64::total_cmp);
+    println!(
+        "| budget-check (2 hard limits) | now | {:.1} | {:.1} | {:.1} |",
+        pct(&ms, 0.5),
+        pct(&ms, 0.95),
+        pct(&ms, 0.99)
+    );
     // The export of the largest organisation's messages.
     let t = Instant::now();
     let rss_before = peak_rss_kb(server.child.id());

@@ -63,6 +63,25 @@ fn groups(r: &rusqlite::Row, from: usize) -> rusqlite::Result<Groups> {
     })
 }
 
+/// (bucket, groups) and the nine figures of a cell, in the column order of
+/// both the cube and the detail queries below.
+fn cell_row(r: &rusqlite::Row) -> rusqlite::Result<((i64, Groups), CellDelta)> {
+    Ok((
+        (r.get(0)?, groups(r, 1)?),
+        CellDelta {
+            total_cost: r.get(7)?,
+            actual_cost: r.get(8)?,
+            messages: r.get(9)?,
+            tokens_in: r.get(10)?,
+            tokens_out: r.get(11)?,
+            cached_in: r.get(12)?,
+            cache_write_in: r.get(13)?,
+            unpriced: r.get(14)?,
+            convs: r.get(15)?,
+        },
+    ))
+}
+
 /// Day cells recomputed from the retained detail and the conversation starts.
 fn detail_days(c: &Connection, org: i64, from: Day) -> Result<Cells> {
     let mut cells = Cells::new();
@@ -70,27 +89,12 @@ fn detail_days(c: &Connection, org: i64, from: Day) -> Result<Cells> {
         .prepare(
             "SELECT day, user, team, dept, key, model, provider, SUM(total_cost), SUM(actual_cost), COUNT(*),
                     SUM(tokens_in), SUM(tokens_out), SUM(cached_in), SUM(cache_write_in),
-                    SUM((cost_flags & 4) != 0)
+                    SUM((cost_flags & 4) != 0), 0
              FROM events WHERE org = ?1 AND day >= ?2 GROUP BY day, user, team, dept, key, model, provider",
         )
         .map_err(sql_err)?;
     let rows = s
-        .query_map(params![org, from.0], |r| {
-            Ok((
-                (r.get::<_, i64>(0)?, groups(r, 1)?),
-                CellDelta {
-                    total_cost: r.get(7)?,
-                    actual_cost: r.get(8)?,
-                    messages: r.get(9)?,
-                    tokens_in: r.get(10)?,
-                    tokens_out: r.get(11)?,
-                    cached_in: r.get(12)?,
-                    cache_write_in: r.get(13)?,
-                    unpriced: r.get(14)?,
-                    convs: 0,
-                },
-            ))
-        })
+        .query_map(params![org, from.0], cell_row)
         .map_err(sql_err)?;
     for row in rows {
         let (k, d) = row.map_err(sql_err)?;
@@ -124,22 +128,7 @@ fn cube_cells(c: &Connection, org: i64, grain: u8, from_bucket: i64) -> Result<C
         )
         .map_err(sql_err)?;
     let rows = s
-        .query_map(params![org, grain, from_bucket], |r| {
-            Ok((
-                (r.get::<_, i64>(0)?, groups(r, 1)?),
-                CellDelta {
-                    total_cost: r.get(7)?,
-                    actual_cost: r.get(8)?,
-                    messages: r.get(9)?,
-                    tokens_in: r.get(10)?,
-                    tokens_out: r.get(11)?,
-                    cached_in: r.get(12)?,
-                    cache_write_in: r.get(13)?,
-                    unpriced: r.get(14)?,
-                    convs: r.get(15)?,
-                },
-            ))
-        })
+        .query_map(params![org, grain, from_bucket], cell_row)
         .map_err(sql_err)?;
     rows.collect::<rusqlite::Result<Cells>>().map_err(sql_err)
 }
