@@ -172,6 +172,36 @@ pub trait Store: Send + Sync + 'static {
 
     // --- budgets and alerts ------------------------------------------------
 
+    /// `total_cost` of one budget scope (`scope_id` None for the organisation)
+    /// over local days `period`, as acknowledged so far. Backends may answer
+    /// from a smaller table than the cube; this default asks the cube.
+    async fn spend(
+        &self,
+        org: &str,
+        scope: BudgetScope,
+        scope_id: Option<&str>,
+        period: Period,
+    ) -> Result<i128> {
+        let id = || Some(scope_id.map(str::to_owned));
+        let mut filter = crate::query::Filter::default();
+        match scope {
+            BudgetScope::Org => {}
+            BudgetScope::User => filter.user = id(),
+            BudgetScope::Team => filter.team = id(),
+            BudgetScope::Department => filter.department = id(),
+            BudgetScope::ApiKey => filter.api_key = id(),
+        }
+        let rows = self
+            .figures(&FigureQuery {
+                org: org.to_owned(),
+                period,
+                filter,
+                group_by: vec![],
+            })
+            .await?;
+        Ok(rows.first().map_or(0, |r| r.figures.total_cost))
+    }
+
     /// Create or replace a budget (by id).
     async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget>;
     async fn list_budgets(&self, org: &str) -> Result<Vec<Budget>>;

@@ -58,6 +58,42 @@ fn periods(today: Day) -> Vec<Period> {
     ]
 }
 
+/// The budget-scope spend table answers as the cube does, for every scope.
+async fn spend_matches_the_cube(store: &dyn Store, events: &[StoredEvent], p: Period) {
+    use spendlens_store::model::BudgetScope;
+    let mut scopes: Vec<(BudgetScope, Option<String>)> = vec![(BudgetScope::Org, None)];
+    for e in events {
+        scopes.push((BudgetScope::User, Some(e.user_id.clone())));
+        scopes.extend(e.team_id.clone().map(|t| (BudgetScope::Team, Some(t))));
+        scopes.extend(
+            e.department
+                .clone()
+                .map(|d| (BudgetScope::Department, Some(d))),
+        );
+        scopes.extend(e.api_key_id.clone().map(|k| (BudgetScope::ApiKey, Some(k))));
+    }
+    scopes.sort_by_key(|(s, id)| (format!("{s:?}"), id.clone()));
+    scopes.dedup();
+    for (scope, id) in scopes {
+        let mut filter = Filter::default();
+        let v = Some(id.clone());
+        match scope {
+            BudgetScope::Org => {}
+            BudgetScope::User => filter.user = v,
+            BudgetScope::Team => filter.team = v,
+            BudgetScope::Department => filter.department = v,
+            BudgetScope::ApiKey => filter.api_key = v,
+        }
+        let cube = store
+            .figures(&query("ny", p, filter, vec![]))
+            .await
+            .unwrap();
+        let want = cube.first().map_or(0, |r| r.figures.total_cost);
+        let got = store.spend("ny", scope, id.as_deref(), p).await.unwrap();
+        assert_eq!(got, want, "{scope:?} {id:?} {p:?}");
+    }
+}
+
 async fn every_figure_matches(store: &dyn Store, oracle: &Oracle, today: Day) -> usize {
     let mut groups = 0;
     for p in periods(today) {
@@ -170,6 +206,9 @@ async fn retention_keeps_every_figure_and_verify_and_rebuild_repair() {
     assert_eq!(corrected, 1);
     assert_eq!(store.verify("ny", from).await.unwrap(), vec![]);
     every_figure_matches(store.as_ref(), &Oracle::new("ny", TZ, &with_late), today).await;
+    for p in periods(today) {
+        spend_matches_the_cube(store.as_ref(), &with_late, p).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,6 +282,15 @@ async fn reprice_recomputes_server_costs_only_and_corrects_the_aggregates() {
     assert_eq!(r.total_cost_delta, 3_000_000 + 3_000_000 - 11_250_000);
     // The aggregates agree with the repriced detail everywhere.
     every_figure_matches(store.as_ref(), &Oracle::new("ny", TZ, &after), today).await;
+    spend_matches_the_cube(
+        store.as_ref(),
+        &after,
+        Period {
+            from: Day(today.0 - 30),
+            to: Day(today.0 + 1),
+        },
+    )
+    .await;
     let again = store
         .reprice("ny", Day(today.0 - 30), Day(today.0 + 1), "test")
         .await

@@ -8,6 +8,7 @@ use common::*;
 use proptest::prelude::*;
 use serde_json::json;
 use spendlens_domain::time::Period;
+use spendlens_store::model::BudgetScope;
 use spendlens_store::query::Filter;
 use std::collections::BTreeMap;
 
@@ -90,6 +91,17 @@ proptest! {
             for p in [period("2026-11-01", "2026-11-22"), period("2026-11-05", "2026-11-09"), Period { from: day("2026-11-10"), to: day("2026-11-11") }] {
                 for g in group_bys() {
                     check(store.as_ref(), &oracle, &query("ny", p, Filter::default(), g)).await;
+                }
+                // The budget-scope spend table gives the same totals.
+                for (scope, id) in [(BudgetScope::Org, None), (BudgetScope::User, Some("u1")), (BudgetScope::ApiKey, Some("k2"))] {
+                    let mut f = Filter::default();
+                    match scope {
+                        BudgetScope::User => f.user = Some(id.map(str::to_owned)),
+                        BudgetScope::ApiKey => f.api_key = Some(id.map(str::to_owned)),
+                        _ => {}
+                    }
+                    let want = oracle.expected(&query("ny", p, f, vec![])).values().next().map_or(0, |x| x.total_cost);
+                    prop_assert_eq!(store.spend("ny", scope, id, p).await.unwrap(), want);
                 }
             }
             Ok(())

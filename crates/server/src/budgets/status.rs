@@ -6,7 +6,7 @@ use spendlens_domain::insights::{forecast, Daily};
 use spendlens_domain::money::format_usd;
 use spendlens_domain::time::{local_day, parse_timezone, Day, Period};
 use spendlens_store::model::{Budget, BudgetPeriod, BudgetScope, Org};
-use spendlens_store::query::{FigureQuery, Filter};
+use spendlens_store::query::Filter;
 use spendlens_store::{Store, StoreError};
 
 /// The organisation's civil day now.
@@ -58,15 +58,9 @@ pub async fn spent(
     budget: &Budget,
     period: Period,
 ) -> Result<i128, StoreError> {
-    let rows = store
-        .figures(&FigureQuery {
-            org: org.to_owned(),
-            period,
-            filter: filter_of(budget),
-            group_by: vec![],
-        })
-        .await?;
-    Ok(rows.first().map_or(0, |r| r.figures.total_cost))
+    store
+        .spend(org, budget.scope, budget.scope_id.as_deref(), period)
+        .await
 }
 
 /// Whether `spent` has reached `ppm` millionths of `amount` (crossed at ≥).

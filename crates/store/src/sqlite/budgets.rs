@@ -158,3 +158,49 @@ pub fn webhook(c: &Connection, org: &str) -> Result<Option<Webhook>> {
         Some(_) => Ok(None),
     }
 }
+
+/// A scope's spend from `spend_days` (at most one row per day of the period).
+pub fn spend(
+    c: &Connection,
+    org: &str,
+    scope: crate::model::BudgetScope,
+    scope_id: Option<&str>,
+    period: spendlens_domain::time::Period,
+) -> Result<i128> {
+    use crate::model::BudgetScope::*;
+    let org_row = org_id(c, org)?;
+    let (kind, lookup): (i64, Option<&str>) = match scope {
+        Org => (0, None),
+        User => (
+            1,
+            Some("SELECT id FROM users WHERE ext_id = ?2 AND EXISTS (SELECT 1 FROM members WHERE org = ?1 AND user = users.id)"),
+        ),
+        Team => (2, Some("SELECT id FROM teams WHERE org = ?1 AND ext_id = ?2")),
+        Department => (3, Some("SELECT id FROM departments WHERE org = ?1 AND name = ?2")),
+        ApiKey => (4, Some("SELECT id FROM api_keys WHERE org = ?1 AND ext_id = ?2")),
+    };
+    let id: i64 = match (lookup, scope_id) {
+        (None, _) => 0,
+        (Some(_), None) => return Ok(0),
+        (Some(sql), Some(ext)) => match c
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row(params![org_row, ext], |r| r.get(0)).optional())
+            .map_err(sql_err)?
+        {
+            Some(id) => id,
+            None => return Ok(0),
+        },
+    };
+    c.prepare_cached(
+        "SELECT COALESCE(SUM(total_cost), 0) FROM spend_days
+         WHERE org = ?1 AND kind = ?2 AND id = ?3 AND day >= ?4 AND day < ?5",
+    )
+    .and_then(|mut s| {
+        s.query_row(
+            params![org_row, kind, id, period.from.0, period.to.0],
+            |r| r.get::<_, i64>(0),
+        )
+    })
+    .map(i128::from)
+    .map_err(sql_err)
+}

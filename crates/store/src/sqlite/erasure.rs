@@ -56,6 +56,7 @@ pub fn erase_user(
     let events = exec("UPDATE events SET user = ?3 WHERE org = ?1 AND user = ?2")?;
     let conversations = exec("UPDATE conversations SET user = ?3, title = NULL, title_at = NULL WHERE org = ?1 AND user = ?2")?;
     exec("UPDATE cube SET user = ?3 WHERE org = ?1 AND user = ?2")?;
+    exec("UPDATE spend_days SET id = ?3 WHERE org = ?1 AND kind = 1 AND id = ?2")?;
     w.conn
         .execute(
             "DELETE FROM members WHERE org = ?1 AND user = ?2",

@@ -609,5 +609,27 @@ pub(super) fn add_cells(
             .map_err(sql_err)?;
         }
     }
+    // The day cells' cost, per budget scope (see migration 0004).
+    let mut spend: std::collections::HashMap<(i64, i64, i64, i64), i64> =
+        std::collections::HashMap::new();
+    for (k, d) in cells {
+        if k.grain != crate::aggregate::GRAIN_DAY || d.total_cost == 0 {
+            continue;
+        }
+        let g = k.groups;
+        for (kind, id) in [(0, 0), (1, g.user), (2, g.team), (3, g.dept), (4, g.key)] {
+            *spend.entry((k.org, kind, id, k.bucket)).or_default() += d.total_cost;
+        }
+    }
+    let mut s = conn
+        .prepare_cached(
+            "INSERT INTO spend_days (org, kind, id, day, total_cost) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (org, kind, id, day) DO UPDATE SET total_cost = total_cost + excluded.total_cost",
+        )
+        .map_err(sql_err)?;
+    for ((org, kind, id, day), cost) in spend {
+        s.execute(params![org, kind, id, day, cost])
+            .map_err(sql_err)?;
+    }
     Ok(())
 }

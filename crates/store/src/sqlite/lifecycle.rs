@@ -299,6 +299,34 @@ pub fn rebuild(w: &mut WriterState, org: &str, from: Day, actor: &str) -> Result
     }
     let changed = days.len() as u64;
     add_cells(&w.conn, &deltas.cells)?;
+    // The budget-scope day totals follow the repaired day cells (recomputed,
+    // not adjusted: they may have been wrong in their own way).
+    w.conn
+        .execute(
+            "DELETE FROM spend_days WHERE org = ?1 AND day >= ?2",
+            params![id, from.0],
+        )
+        .map_err(sql_err)?;
+    // The organisation's own row groups by the constant org column.
+    for (kind, column) in [
+        (0, "org"),
+        (1, "user"),
+        (2, "team"),
+        (3, "dept"),
+        (4, "key"),
+    ] {
+        w.conn
+            .execute(
+                &format!(
+                    "INSERT INTO spend_days (org, kind, id, day, total_cost)
+                     SELECT org, {kind}, {id}, bucket, SUM(total_cost) FROM cube
+                     WHERE org = ?1 AND grain = 1 AND bucket >= ?2 GROUP BY {column}, bucket",
+                    id = if kind == 0 { "0" } else { column }
+                ),
+                params![id, from.0],
+            )
+            .map_err(sql_err)?;
+    }
     audit(
         w,
         actor,

@@ -10,6 +10,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0002_event_keys_log.sql"),
     ),
     ("0003_budgets", include_str!("migrations/0003_budgets.sql")),
+    (
+        "0004_spend_days",
+        include_str!("migrations/0004_spend_days.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -404,6 +404,17 @@ impl Store for SqliteStore {
             .run(move |w| erasure::erase_user(w, &org, &user, &pseudonym, &actor))
             .await
     }
+    async fn spend(
+        &self,
+        org: &str,
+        scope: BudgetScope,
+        scope_id: Option<&str>,
+        period: spendlens_domain::time::Period,
+    ) -> Result<i128> {
+        let (org, scope_id) = (org.to_owned(), scope_id.map(str::to_owned));
+        self.read(move |c| budgets::spend(c, &org, scope, scope_id.as_deref(), period))
+            .await
+    }
     async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget> {
         let (org, actor) = (org.to_owned(), actor.to_owned());
         self.writer
