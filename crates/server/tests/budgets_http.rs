@@ -544,3 +544,44 @@ async fn budget_check_blocks_on_every_covering_hard_limit() {
         400
     );
 }
+
+/// While another client streams events, every acknowledged event is already
+/// in the check's answer: blocked exactly from the call that reaches the limit.
+#[tokio::test]
+async fn the_check_sees_every_acknowledged_event_while_others_stream() {
+    let s = common::start().await;
+    s.org("acme", "UTC", "1").await;
+    let limit = json!({"id": "bob-day", "scope": "user", "scope_id": "bob", "period": "daily", "amount": "10", "hard_limit": true});
+    assert_eq!(
+        s.post(ADMIN, "/v1/orgs/acme/budgets", &limit).await.status,
+        201
+    );
+    let noise = {
+        let (http, url) = (s.http.clone(), s.url("/v1/events"));
+        tokio::spawn(async move {
+            for i in 0..40 {
+                let batch: Vec<Value> = (0..50)
+                    .map(|j| spend(&format!("n{i}-{j}"), "carol", "0.5"))
+                    .collect();
+                http.post(&url)
+                    .bearer_auth(ADMIN)
+                    .json(&batch)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    for k in 1..=14 {
+        let a = s
+            .events(ADMIN, &[spend(&format!("bob{k}"), "bob", "1")])
+            .await;
+        assert_eq!(a.body["accepted"], 1);
+        let check = s
+            .get(ADMIN, "/v1/budget-check?organization_id=acme&user_id=bob")
+            .await
+            .body;
+        assert_eq!(check["allowed"], k < 10, "after ${k}: {check}");
+    }
+    noise.await.unwrap();
+}
