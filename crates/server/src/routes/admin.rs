@@ -50,10 +50,13 @@ pub(super) fn check_id(field: &str, id: &str) -> ApiResult<()> {
         || id.chars().count() > 128
         || id == spendlens_domain::event::NONE_ID
         || id.contains('/')
+        || id.chars().any(char::is_control)
     {
         return Err(ApiError::bad(
             "invalid_field",
-            format!("{field}: must be 1–128 characters, no '/', not \"_none\""),
+            format!(
+                "{field}: must be 1–128 characters, no '/' or control characters, not \"_none\""
+            ),
         ));
     }
     Ok(())

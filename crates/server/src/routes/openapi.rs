@@ -945,7 +945,7 @@ fn schemas() -> Map<String, Value> {
     );
     put(
         "OtlpAnswer",
-        json!({"type": "object", "description": "OTLP ExportTraceServiceResponse", "properties": {"partialSuccess": {"type": "object", "properties": {"rejectedSpans": {"type": ["integer", "string"]}, "errorMessage": text()}}}}),
+        json!({"type": "object", "description": "OTLP ExportTraceServiceResponse", "properties": {"partialSuccess": {"type": ["object", "null"], "properties": {"rejectedSpans": {"type": ["integer", "string"]}, "errorMessage": text()}}}}),
     );
     put(
         "IngestAnswer",
@@ -1120,14 +1120,35 @@ pub fn document() -> Value {
                 params.push(json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema}));
             }
         }
-        let ok = if op.response == "Empty" { "204" } else { "200" };
+        let ok = match (op.method, op.response) {
+            (_, "Empty") => "204",
+            ("post", "IngestAnswer" | "OtlpAnswer") => "200",
+            ("post", _) => "201",
+            _ => "200",
+        };
+        let schema = json!({"$ref": format!("#/components/schemas/{}", op.response)});
+        let text = json!({"type": "string"});
+        // What a 2xx answer is: nothing, a download (any list with `format`), text, or JSON.
+        let ok_content = if ok == "204" {
+            json!({"description": "Done"})
+        } else if op.path == "/metrics" {
+            json!({"description": "OK", "content": {"text/plain": {"schema": text}}})
+        } else if op.query.iter().any(|set| set.contains(&"format")) {
+            json!({"description": "OK (JSON by default; a download with format or Accept: text/csv)", "content": {
+                "application/json": {"schema": schema}, "text/csv": {"schema": text},
+                "application/x-ndjson": {"schema": text}}})
+        } else if op.response == "OtlpAnswer" {
+            json!({"description": "OK", "content": {"application/json": {"schema": schema}, "application/x-protobuf": {"schema": text}}})
+        } else {
+            json!({"description": "OK", "content": {"application/json": {"schema": schema}}})
+        };
         let mut operation = json!({
             "summary": op.summary,
             "tags": [op.tag],
             "operationId": format!("{}_{}", op.method, op.path.trim_start_matches('/').replace(['/', '{', '}', '.', '-'], "_")),
             "parameters": params,
             "responses": {
-                ok: {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", op.response)}}}},
+                ok: ok_content,
                 "400": {"description": "A bad parameter or body", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "401": {"description": "Missing, expired or revoked token"},
                 "403": {"description": "Outside the token's scope"},
