@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod ingest_queue;
 pub mod metrics;
+pub mod pages;
 pub mod routes;
 
 use ingest_queue::IngestQueue;

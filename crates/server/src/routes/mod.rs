@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(platform::router())
         .merge(prices::router())
         .merge(structure::router())
+        .merge(crate::pages::router())
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
         .fallback(|uri: axum::http::Uri| async move {
