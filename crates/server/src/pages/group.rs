@@ -64,6 +64,7 @@ pub async fn team(
         &s,
         &who,
         &org,
+        &format!("teams/{}", seg(&team)),
         &format!("team-{team}"),
         &title,
         &v,
@@ -95,6 +96,7 @@ pub async fn department(
         &s,
         &who,
         &org,
+        &format!("departments/{}", seg(&dept)),
         &format!("department-{dept}"),
         &title,
         &v,
@@ -127,6 +129,7 @@ pub async fn api_key(
         &s,
         &who,
         &org,
+        &format!("api-keys/{}", seg(&key)),
         &format!("api-key-{key}"),
         &title,
         &v,
@@ -136,11 +139,13 @@ pub async fn api_key(
     .await
 }
 
+/// `here` is the page's path below its organisation (`teams/web`), for the breadcrumb.
 #[allow(clippy::too_many_arguments)]
 async fn render(
     s: &AppState,
     who: &Principal,
     org: &str,
+    here: &str,
     name: &str,
     title: &str,
     v: &Value,
@@ -242,7 +247,6 @@ async fn render(
         }
     };
     let mut crumbs = crumbs(who, org, &info.name);
-    crumbs.push((title.to_owned(), String::new()));
-    crumbs.retain(|c| !c.1.is_empty());
+    crumbs.push((title.to_owned(), format!("{base}/{here}")));
     Ok(html(layout::shell(title, Some(who), &crumbs, body)))
 }
