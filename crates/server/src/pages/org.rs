@@ -42,42 +42,40 @@ pub async fn page(
     let to = Day::parse(&range.1).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
     let from = Day::parse(&range.0).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
     let trend_from = Day(from.0.min(to.0 - TREND_DAYS)).to_string();
-    let Json(series) = lists::series(
-        &s,
-        &who,
-        &org,
-        [
-            ("from", trend_from.as_str()),
-            ("to", range.1.as_str()),
-            ("bucket", "day"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
-    )
-    .await?;
     let (sort, order) = (
         q.sort.as_deref().unwrap_or("total_cost"),
         q.order.as_deref().unwrap_or("desc"),
     );
-    let users = rows(
+    let trend_query = [
+        ("from", trend_from.as_str()),
+        ("to", range.1.as_str()),
+        ("bucket", "day"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let ten = [("limit", "10")];
+    // The summary above checked access and the period; the rest is asked at
+    // once, so the store's readers answer side by side.
+    let (Json(series), users, keys, models, teams, depts) = tokio::try_join!(
+        lists::series(&s, &who, &org, trend_query),
         lists::users(
             State(s.clone()),
             who.clone(),
             Path(org.clone()),
             call(&[("limit", TOP_USERS), ("sort", sort), ("order", order)]),
-        )
-        .await?,
-    );
-    let ten = [("limit", "10")];
-    let keys =
-        rows(lists::api_keys(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)).await?);
-    let models =
-        rows(lists::models(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)).await?);
-    let teams =
-        rows(lists::teams(State(s.clone()), who.clone(), Path(org.clone()), call(&[])).await?);
-    let depts = rows(
-        lists::departments(State(s.clone()), who.clone(), Path(org.clone()), call(&[])).await?,
+        ),
+        lists::api_keys(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
+        lists::models(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
+        lists::teams(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
+        lists::departments(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
+    )?;
+    let (users, keys, models, teams, depts) = (
+        rows(users),
+        rows(keys),
+        rows(models),
+        rows(teams),
+        rows(depts),
     );
 
     let base = format!("/orgs/{}", seg(&org));
