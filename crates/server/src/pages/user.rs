@@ -101,8 +101,14 @@ pub async fn page(
     let c = &v["comparison"];
     let label = v["email"].as_str().unwrap_or(&user).to_owned();
     let base = format!("/orgs/{}", seg(&org));
+    // "My" only for the person themselves; an admin or lead reads someone else's page.
+    let heading = if who.user.as_deref() == Some(user.as_str()) {
+        format!("My usage · {label}")
+    } else {
+        format!("Usage of {label}")
+    };
     let body = markup! {
-        (layout::heading(&format!("My usage · {label}"), &format!("{} · times in {}", info.name, info.timezone), &range, &q))
+        (layout::heading(&heading, &format!("{} · times in {}", info.name, info.timezone), &range, &q))
         section.card #comparison {
             p.callout { (versus_average(&c["percent_vs_avg"])) }
             p.muted {
