@@ -203,6 +203,88 @@ pub fn format_usd(nanos: i128) -> String {
     format!("{sign}{}.{:09}", abs / per, abs % per)
 }
 
+/// Read back a sum written by `format_usd` (sums may exceed an event's
+/// bounds and be negative, as a profit can), exactly.
+pub fn parse_usd_sum(text: &str) -> Result<i128, MoneyError> {
+    let (negative, abs) = match text.strip_prefix('-') {
+        Some(abs) => (true, abs),
+        None => (false, text),
+    };
+    let (int, frac) = abs.split_once('.').ok_or(MoneyError::NotDecimal)?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    if !digits(int) || frac.len() != 9 || !digits(frac) {
+        return Err(MoneyError::NotDecimal);
+    }
+    // Up to 27 integer digits fit in an i128 once multiplied by 10⁹.
+    if int.len() > 27 {
+        return Err(MoneyError::TooLarge("the largest sum"));
+    }
+    let n = int.parse::<i128>().map_err(|_| MoneyError::NotDecimal)? * i128::from(NANOS_PER_USD)
+        + frac.parse::<i128>().map_err(|_| MoneyError::NotDecimal)?;
+    Ok(if negative { -n } else { n })
+}
+
+/// Money for people (pages round; API.md §3): dollars with thousands
+/// separators and cents, `2500000000000` → `"$2,500.00"`. Amounts under a
+/// dollar keep four decimals (`"$0.0042"`), so small spend never reads as
+/// zero. Rounded from the exact integer, halves away from zero.
+pub fn display_usd(nanos: i128) -> String {
+    let sign = if nanos < 0 { "-" } else { "" };
+    let abs = nanos.unsigned_abs();
+    let per = NANOS_PER_USD as u128;
+    // Four decimals only while they still round to under a dollar.
+    let (digits, step) = if abs + 50_000 < per {
+        (4, 100_000)
+    } else {
+        (2, 10_000_000)
+    };
+    let units = (abs + step / 2) / step;
+    let scale = per / step;
+    format!(
+        "{sign}${}.{:0digits$}",
+        thousands(units / scale),
+        units % scale
+    )
+}
+
+/// Money on a chart axis: cents below $100 (`$0.50`, `$12.00`), whole
+/// dollars below $1,000 (`$950`), then one decimal (`$1.5K`, `$2.3M`).
+pub fn display_usd_compact(nanos: i128) -> String {
+    let sign = if nanos < 0 { "-" } else { "" };
+    let cents = (nanos.unsigned_abs() + 5_000_000) / 10_000_000;
+    let text = match cents {
+        c if c < 10_000 => format!("{}.{:02}", c / 100, c % 100),
+        c if c < 100_000 => thousands(c / 100 + u128::from(c % 100 >= 50)),
+        c if c < 100_000_000 => tenths(c, 100_000, "K"),
+        c if c < 100_000_000_000 => tenths(c, 100_000_000, "M"),
+        c => tenths(c, 100_000_000_000, "B"),
+    };
+    format!("{sign}${text}")
+}
+
+/// `cents / unit` with one decimal, halves up, without a trailing `.0`.
+fn tenths(cents: u128, unit: u128, suffix: &str) -> String {
+    let t = (cents * 10 + unit / 2) / unit;
+    if t.is_multiple_of(10) {
+        format!("{}{suffix}", t / 10)
+    } else {
+        format!("{}.{}{suffix}", t / 10, t % 10)
+    }
+}
+
+/// `1234567` → `"1,234,567"`.
+pub fn thousands(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `num / den` rounded to the nearest integer, halves away from zero.
 /// `None` when `den == 0` (API.md §3: any division by zero is null), and for
 /// the one quotient that does not fit, `i128::MIN / -1`.
@@ -279,6 +361,43 @@ impl Serialize for Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_rounds_to_cents_with_separators() {
+        assert_eq!(display_usd(2_500_000_000_000), "$2,500.00");
+        assert_eq!(display_usd(1_234_567_890_123_456), "$1,234,567.89");
+        assert_eq!(display_usd(1_005_000_000), "$1.01");
+        assert_eq!(display_usd(1_004_999_999), "$1.00");
+        assert_eq!(display_usd(999_940_000), "$0.9999");
+        assert_eq!(display_usd(999_950_000), "$1.00");
+        assert_eq!(display_usd(4_200_000), "$0.0042");
+        assert_eq!(display_usd(1), "$0.0000");
+        assert_eq!(display_usd(0), "$0.0000");
+        assert_eq!(display_usd(-1_500_000_000), "-$1.50");
+    }
+
+    #[test]
+    fn sums_read_back_exactly() {
+        for n in [0, 1, -1, 2_500_000_000_000, i128::from(i64::MAX) * 1000] {
+            assert_eq!(parse_usd_sum(&format_usd(n)), Ok(n));
+        }
+        assert_eq!(parse_usd_sum("x"), Err(MoneyError::NotDecimal));
+    }
+
+    #[test]
+    fn compact_axis_labels() {
+        assert_eq!(display_usd_compact(0), "$0.00");
+        assert_eq!(display_usd_compact(500_000_000), "$0.50");
+        assert_eq!(display_usd_compact(1_500_000_000), "$1.50");
+        assert_eq!(display_usd_compact(12_000_000_000), "$12.00");
+        assert_eq!(display_usd_compact(950_000_000_000), "$950");
+        assert_eq!(display_usd_compact(1_500_000_000_000), "$1.5K");
+        assert_eq!(display_usd_compact(2_000_000_000_000), "$2K");
+        assert_eq!(display_usd_compact(2_340_000_000_000_000), "$2.3M");
+        assert_eq!(display_usd_compact(-3_000_000_000_000), "-$3K");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+    }
 
     const MAX: i64 = 1_000_000;
 

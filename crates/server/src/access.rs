@@ -178,3 +178,42 @@ impl Principal {
         }
     }
 }
+
+/// Where a person lands after logging in to the dashboard: their own level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Landing {
+    Platform,
+    Org(String),
+    Team(String, String),
+    User(String, String),
+}
+
+impl Principal {
+    /// Each role lands on its own level (API.md §7); ingest tokens and tokens
+    /// that name no level of their role may not log in.
+    pub fn landing(&self) -> Result<Landing, ApiError> {
+        let refuse = |why: &str| Err(ApiError::Forbidden(why.into()));
+        match (self.role, &self.org, &self.team, &self.user) {
+            (Role::PlatformAdmin, ..) => Ok(Landing::Platform),
+            (Role::OrgAdmin, Some(org), ..) => Ok(Landing::Org(org.clone())),
+            (Role::TeamLead, Some(org), Some(team), _) => {
+                Ok(Landing::Team(org.clone(), team.clone()))
+            }
+            (Role::Member | Role::TeamLead, Some(org), _, Some(user)) => {
+                Ok(Landing::User(org.clone(), user.clone()))
+            }
+            (Role::Ingest, ..) => refuse("ingest tokens may only send events; they cannot log in"),
+            _ => refuse("this token names no organisation, team or person to show"),
+        }
+    }
+
+    /// May this token download the organisation-wide lists (the org page's CSV links)?
+    pub fn may_see_org_lists(&self, org: &str) -> bool {
+        self.require_org_admin(org).is_ok()
+    }
+
+    /// May this token open the platform page (and so see other organisations)?
+    pub fn may_see_platform(&self) -> bool {
+        self.require_platform_admin().is_ok()
+    }
+}

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::Method;
 use jiff::{Timestamp, ToSpan};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -49,6 +50,23 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme
         .eq_ignore_ascii_case("bearer")
         .then_some(token.trim())
+}
+
+/// The name of the dashboard's session cookie (docs/decisions.md: it holds the token itself).
+pub const SESSION_COOKIE: &str = "spendlens_session";
+
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|v| !v.is_empty())
 }
 
 /// The bootstrap admin token from `SPENDLENS_ADMIN_TOKEN`, compared in
@@ -111,7 +129,15 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let secret = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        // The dashboard's session cookie authorises reads only (its CSV links
+        // are API downloads); anything that changes data needs the header,
+        // so a forged cross-site form can never act with a session.
+        let read = matches!(parts.method, Method::GET | Method::HEAD);
+        let secret = match bearer(parts) {
+            Some(s) => s,
+            None if read => session_cookie(parts).ok_or(ApiError::Unauthorized)?,
+            None => return Err(ApiError::Unauthorized),
+        };
         authenticate(state, secret).await
     }
 }

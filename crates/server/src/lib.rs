@@ -9,6 +9,7 @@ pub mod ingest_queue;
 pub mod insights;
 pub mod lifecycle;
 pub mod metrics;
+pub mod pages;
 pub mod routes;
 
 use ingest_queue::IngestQueue;

@@ -118,8 +118,15 @@ async fn hostile_bodies_get_documented_errors_and_change_nothing() {
     assert_eq!(s.store.events("acme").await.unwrap().len(), 2);
 
     // Ids with control characters are refused (schemathesis found one taken).
-    let odd = s.post(ADMIN, "/v1/orgs", &json!({"id": "\u{15}x", "name": "Odd"})).await;
-    assert_eq!((odd.status, odd.body["error"]["code"].as_str()), (400, Some("invalid_field")), "{}", odd.body);
+    let odd = s
+        .post(ADMIN, "/v1/orgs", &json!({"id": "\u{15}x", "name": "Odd"}))
+        .await;
+    assert_eq!(
+        (odd.status, odd.body["error"]["code"].as_str()),
+        (400, Some("invalid_field")),
+        "{}",
+        odd.body
+    );
 
     // 10,000 distinct models in one request: all taken, all listed.
     let many: Vec<Value> = (0..10_000)

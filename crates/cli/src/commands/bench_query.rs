@@ -1,7 +1,8 @@
 //! `spendlens bench query`: load a dataset into a server process over HTTP,
 //! then time every analytics endpoint for the largest organisation over the
 //! BENCH.md ranges (30 and 180 days ending on the anchor, this month), and the
-//! platform endpoints. Prints p50/p95/p99 per endpoint and range.
+//! platform endpoints, and the dashboard's organisation and person pages.
+//! Prints p50/p95/p99 per endpoint and range.
 
 use super::bench::{create_orgs, load, peak_rss_kb, prepare, start_server, Args};
 use super::gen::{spec, today_utc};
@@ -96,6 +97,15 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         paths.push((
             "users/{top user}".to_string(),
             format!("/v1/orgs/{org}/users/{user}?{q}"),
+        ));
+        // The dashboard's pages (HTML), which call the handlers above.
+        paths.push((
+            "page /orgs/{org} (HTML)".to_string(),
+            format!("/orgs/{org}?{q}"),
+        ));
+        paths.push((
+            "page /orgs/{org}/users/{top user} (HTML)".to_string(),
+            format!("/orgs/{org}/users/{user}?{q}"),
         ));
         paths.push((
             "platform/summary".into(),

@@ -112,7 +112,7 @@ async fn page(
     Ok(Json(out))
 }
 
-async fn team(
+pub async fn team(
     State(s): State<AppState>,
     who: Principal,
     Path((org, team)): Path<(String, String)>,
@@ -159,7 +159,7 @@ async fn team(
     .await
 }
 
-async fn department(
+pub async fn department(
     State(s): State<AppState>,
     who: Principal,
     Path((org, dept)): Path<(String, String)>,
@@ -182,7 +182,7 @@ async fn department(
     .await
 }
 
-async fn api_key(
+pub async fn api_key(
     State(s): State<AppState>,
     who: Principal,
     Path((org, key)): Path<(String, String)>,

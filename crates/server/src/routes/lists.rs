@@ -58,6 +58,22 @@ impl Key {
     }
 }
 
+/// A list's answer: a page of rows as JSON, or the whole list as a download.
+/// The pages render the first from the same rows the API answers.
+pub enum Listed {
+    Page(Value),
+    Download(Response),
+}
+
+impl IntoResponse for Listed {
+    fn into_response(self) -> Response {
+        match self {
+            Listed::Page(v) => Json(v).into_response(),
+            Listed::Download(r) => r,
+        }
+    }
+}
+
 pub(super) struct Row {
     pub id: String,
     pub sort: HashMap<&'static str, Key>,
@@ -150,7 +166,7 @@ async fn grouped(
 }
 
 /// Sort, cut after the cursor, take a page; the cursor pins period, sort and filters.
-fn page(a: &Ask, list: &str, columns: &[&str], rows: Vec<Row>) -> ApiResult<Response> {
+fn page(a: &Ask, list: &str, columns: &[&str], rows: Vec<Row>) -> ApiResult<Listed> {
     page_of(&a.org.id, a.period, &a.filter, &a.list, list, columns, rows)
 }
 
@@ -162,7 +178,7 @@ pub(super) fn page_of(
     list: &str,
     columns: &[&str],
     mut rows: Vec<Row>,
-) -> ApiResult<Response> {
+) -> ApiResult<Listed> {
     let pinned = format!(
         "{list}|{}|{}|{}|{}|{:?}",
         period.from, period.to, l.sort, l.descending, filter
@@ -184,7 +200,9 @@ pub(super) fn page_of(
             format,
         );
         let maps: Vec<Map<String, Value>> = rows.into_iter().map(|r| r.json).collect();
-        return Ok(export::download(format, &name, columns, &maps));
+        return Ok(Listed::Download(export::download(
+            format, &name, columns, &maps,
+        )));
     }
     let start = match &l.cursor {
         None => 0,
@@ -210,9 +228,9 @@ pub(super) fn page_of(
         .drain(start..end)
         .map(|r| Value::Object(r.json))
         .collect();
-    Ok(Json(
+    Ok(Listed::Page(
         json!({"data": data, "next_cursor": next, "from": period.from.to_string(), "to": period.to.to_string()}),
-    ).into_response())
+    ))
 }
 
 /// The figures every list row carries after its own fields, in this order.
@@ -267,12 +285,12 @@ fn sortable(extra: &[&'static str]) -> Vec<&'static str> {
     FIGURES[..5].iter().chain(extra).copied().collect()
 }
 
-async fn users(
+pub async fn users(
     State(s): State<AppState>,
     who: Principal,
     Path(org): Path<String>,
     Query(raw): Raw,
-) -> ApiResult<Response> {
+) -> ApiResult<Listed> {
     let (a, extra) = ask(
         &s,
         &who,
@@ -336,12 +354,12 @@ async fn users(
     )
 }
 
-async fn api_keys(
+pub async fn api_keys(
     State(s): State<AppState>,
     who: Principal,
     Path(org): Path<String>,
     Query(raw): Raw,
-) -> ApiResult<Response> {
+) -> ApiResult<Listed> {
     let (a, _) = ask(
         &s,
         &who,
@@ -391,12 +409,12 @@ async fn api_keys(
     page(&a, "api-keys", &columns, rows)
 }
 
-async fn models(
+pub async fn models(
     State(s): State<AppState>,
     who: Principal,
     Path(org): Path<String>,
     Query(raw): Raw,
-) -> ApiResult<Response> {
+) -> ApiResult<Listed> {
     let (a, _) = ask(&s, &who, &org, Params::new(raw), &sortable(&["model"]), &[]).await?;
     let (groups, total) = grouped(&s, &a, vec![Dim::Model]).await?;
     let catalog = Catalog::builtin();
@@ -416,12 +434,12 @@ async fn models(
     page(&a, "models", &columns(&["model", "provider"], &[]), rows)
 }
 
-async fn teams(
+pub async fn teams(
     State(s): State<AppState>,
     who: Principal,
     Path(org): Path<String>,
     Query(raw): Raw,
-) -> ApiResult<Response> {
+) -> ApiResult<Listed> {
     let (a, _) = ask(
         &s,
         &who,
@@ -465,12 +483,12 @@ async fn teams(
     )
 }
 
-async fn departments(
+pub async fn departments(
     State(s): State<AppState>,
     who: Principal,
     Path(org): Path<String>,
     Query(raw): Raw,
-) -> ApiResult<Response> {
+) -> ApiResult<Listed> {
     let (a, _) = ask(
         &s,
         &who,
@@ -554,7 +572,7 @@ async fn breakdown(
     who: Principal,
     Path(org): Path<String>,
     Query(mut raw): Raw,
-) -> ApiResult<Response> {
+) -> ApiResult<Listed> {
     let dims = parse_group_by(raw.remove("group_by"))?;
     let names: Vec<&str> = dims.iter().map(|d| dim_field(*d)).collect();
     let mut sortable = sortable(&["active_users"]);
@@ -637,7 +655,7 @@ async fn timeseries(
     ))
 }
 
-async fn series(
+pub async fn series(
     s: &AppState,
     who: &Principal,
     org: &str,

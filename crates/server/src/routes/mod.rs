@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .merge(budgets::router())
         .merge(insights::router())
         .merge(erasure::router())
+        .merge(crate::pages::router())
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

@@ -193,7 +193,7 @@ async fn person(
     Ok(Json(out))
 }
 
-async fn user_page(
+pub async fn user_page(
     State(s): State<AppState>,
     who: Principal,
     Path((org, user)): Path<(String, String)>,
@@ -223,7 +223,7 @@ async fn me(
     person(&s, &who, &org, &user, raw).await
 }
 
-async fn conversations(
+pub async fn conversations(
     State(s): State<AppState>,
     who: Principal,
     Path((org, user)): Path<(String, String)>,
@@ -276,7 +276,7 @@ async fn conversations(
     Ok(Json(json!({"data": data, "next_cursor": next})))
 }
 
-async fn conversation(
+pub async fn conversation(
     State(s): State<AppState>,
     who: Principal,
     Path((org, conv)): Path<(String, String)>,

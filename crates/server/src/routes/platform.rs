@@ -1,7 +1,7 @@
 //! The platform level (API.md §4): the sum of every organisation, each over
 //! the same dates in its own timezone, and the organisations as a list.
 
-use super::lists::{money_sort, page_of, share, Key, Row};
+use super::lists::{money_sort, page_of, share, Key, Listed, Row};
 use super::params::Params;
 use super::params::Query;
 use super::summary::{change_pct, figures_json, previous_json};
@@ -23,7 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/platform/organizations", get(organizations))
 }
 
-type Raw = Query<HashMap<String, String>>;
+pub type Raw = Query<HashMap<String, String>>;
 
 /// Every organisation's figures for the period (dates in UTC for the shortcuts).
 async fn per_org(s: &AppState, orgs: &[Org], period: Period) -> ApiResult<Vec<Figures>> {
@@ -59,7 +59,7 @@ fn active(figures: &[Figures]) -> usize {
     figures.iter().filter(|f| f.messages > 0).count()
 }
 
-async fn summary(
+pub async fn summary(
     State(s): State<AppState>,
     who: Principal,
     Query(raw): Raw,
@@ -85,11 +85,11 @@ async fn summary(
     Ok(Json(Value::Object(out)))
 }
 
-async fn organizations(
+pub async fn organizations(
     State(s): State<AppState>,
     who: Principal,
     Query(raw): Raw,
-) -> ApiResult<axum::response::Response> {
+) -> ApiResult<Listed> {
     who.require_platform_admin()?;
     let mut p = Params::new(raw);
     let period = p.period("UTC")?;

@@ -80,7 +80,7 @@ pub fn change_pct(now: &Figures, before: &Figures) -> Value {
     })
 }
 
-async fn summary(
+pub async fn summary(
     State(state): State<AppState>,
     who: Principal,
     Path(org): Path<String>,

@@ -1,0 +1,83 @@
+//! The web dashboard (API.md §7): server-rendered pages at the API's paths
+//! without `/v1`. Every figure comes from the JSON handlers themselves (the
+//! pages call them and render their answers), so a figure is defined once;
+//! every access decision is theirs or `access.rs`'s.
+
+mod charts;
+mod conversation;
+mod csv;
+mod error;
+mod format;
+mod group;
+mod layout;
+mod org;
+mod platform;
+mod range;
+mod session;
+mod user;
+
+use crate::AppState;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use error::PageError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(session::home))
+        .route("/login", get(session::login_form).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/platform", get(platform::page))
+        .route("/orgs/{org}", get(org::page))
+        .route("/orgs/{org}/users/{user}", get(user::page))
+        .route("/orgs/{org}/teams/{team}", get(group::team))
+        .route("/orgs/{org}/departments/{dept}", get(group::department))
+        .route("/orgs/{org}/api-keys/{key}", get(group::api_key))
+        .route("/orgs/{org}/conversations/{conv}", get(conversation::page))
+        .route("/assets/dashboard.css", get(css))
+        .route("/assets/dashboard.js", get(js))
+}
+
+async fn css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("dashboard.css"),
+    )
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("dashboard.js"),
+    )
+}
+
+/// A rendered page.
+fn html(m: maud::Markup) -> axum::response::Response {
+    axum::response::Html(m.into_string()).into_response()
+}
+
+/// The rows of a list answer (the pages never ask for a download).
+fn rows(l: crate::routes::lists::Listed) -> Vec<serde_json::Value> {
+    match l {
+        crate::routes::lists::Listed::Page(mut v) => match v["data"].take() {
+            serde_json::Value::Array(rows) => rows,
+            _ => Vec::new(),
+        },
+        crate::routes::lists::Listed::Download(_) => Vec::new(),
+    }
+}
+
+/// The period an answer covers, as its `from` and `to` dates.
+fn covered(v: &serde_json::Value) -> (String, String) {
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    (s("from"), s("to"))
+}
