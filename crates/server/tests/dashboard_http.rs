@@ -348,3 +348,58 @@ async fn the_session_cookie_authorises_csv_downloads_and_never_writes() {
         "{csv}"
     );
 }
+
+/// Issue 6 on the pages: the organisation's budgets panel with state and
+/// projection, the forecast, days that stand out and recommendations; a
+/// person's own budget on their page.
+#[tokio::test]
+async fn budgets_forecast_anomalies_and_savings_are_on_the_pages() {
+    let w = world().await;
+    for b in [
+        json!({"id": "acme-month", "scope": "org", "period": "monthly", "amount": "0.01"}),
+        json!({"id": "bob-day", "scope": "user", "scope_id": "bob", "period": "daily", "amount": "100", "hard_limit": true}),
+    ] {
+        assert_eq!(
+            w.s.post(ADMIN, "/v1/orgs/acme/budgets", &b).await.status,
+            201
+        );
+    }
+    let (status, org) = w.page(&w.admin, &format!("/orgs/acme?{RANGE}")).await;
+    assert_eq!(status, 200);
+    for needle in [
+        "id=\"budgets\"",
+        "acme-month",
+        "state-exceeded",
+        "bob-day",
+        "hard limit",
+        "id=\"forecast\"",
+        "Projected for the month",
+        "id=\"anomalies\"",
+        "id=\"recommendations\"",
+    ] {
+        assert!(
+            org.contains(needle),
+            "{needle} missing from the organisation page"
+        );
+    }
+    // The budget's figures are the API's.
+    let api =
+        w.s.get(ADMIN, "/v1/orgs/acme/budgets/acme-month")
+            .await
+            .body;
+    assert!(
+        org.contains(&shown(&api["amount"])),
+        "amount {}",
+        api["amount"]
+    );
+    // bob sees his own budget, not the organisation's.
+    let (status, mine) = w
+        .page(&w.member, &format!("/orgs/acme/users/bob?{RANGE}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        mine.contains("bob-day") && !mine.contains("acme-month"),
+        "bob's page"
+    );
+    assert!(mine.contains("id=\"recommendations\"") && mine.contains("Projected for the month"));
+}

@@ -165,7 +165,7 @@ async fn premium_models_for_small_outputs_and_uncached_long_prompts_are_priced()
     assert!(kind("unattributed_spend")["explanation"]
         .as_str()
         .unwrap()
-        .contains("$2.000000000"));
+        .contains("$2.00 ("));
     assert_eq!(r.body["total_monthly_saving"], "9.009600000");
     // Sorted by saving, largest first.
     assert_eq!(data[0]["kind"], "cheaper_model");

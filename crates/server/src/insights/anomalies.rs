@@ -4,7 +4,7 @@
 use super::series::daily;
 use serde_json::{json, Value};
 use spendlens_domain::insights::anomaly::{self, Anomaly};
-use spendlens_domain::money::format_usd;
+use spendlens_domain::money::{display_usd, format_usd};
 use spendlens_domain::time::{Day, Period};
 use spendlens_store::query::{Dim, Filter};
 use spendlens_store::{Store, StoreError};
@@ -53,12 +53,12 @@ fn shown(scope: &str, id: Option<&str>, a: &Anomaly) -> Value {
         "score": if a.score.is_finite() { json!((a.score * 100.0).round() / 100.0) } else { json!(null) },
         "direction": direction,
         "explanation": format!(
-            "{} spent ${} on {}, {} (median of the 28 days before: ${}).",
+            "{} spent {} on {}, {} (median of the 28 days before: {}).",
             id.unwrap_or("the organisation"),
-            format_usd(a.value),
+            display_usd(a.value),
             a.day,
             times,
-            format_usd(a.median)
+            display_usd(a.median)
         ),
     })
 }

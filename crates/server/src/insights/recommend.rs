@@ -4,7 +4,7 @@
 //! working after retention. Prices are the built-in catalog's.
 
 use serde_json::{json, Value};
-use spendlens_domain::money::format_usd;
+use spendlens_domain::money::{display_usd, format_usd};
 use spendlens_domain::prices::snapshot_base;
 use spendlens_domain::time::{Day, Period};
 use spendlens_domain::Catalog;
@@ -136,8 +136,8 @@ pub async fn recommend(
                         "alternative": alternative,
                         "monthly_saving": format_usd(saving),
                         "explanation": format!(
-                            "{who} made {} calls to {model} averaging {avg_out} output tokens in the last 30 days. At catalog prices the same tokens on {alternative} cost ${} instead of ${} of provider cost; small outputs like these rarely need the larger model.",
-                            f.messages, format_usd(alt), format_usd(f.actual_api_cost)
+                            "{who} made {} calls to {model} averaging {avg_out} output tokens in the last 30 days. At catalog prices the same tokens on {alternative} cost {} instead of {} of provider cost; small outputs like these rarely need the larger model.",
+                            f.messages, display_usd(alt), display_usd(f.actual_api_cost)
                         ),
                     }));
                 }
@@ -161,9 +161,9 @@ pub async fn recommend(
                         "model": model,
                         "monthly_saving": format_usd(saving),
                         "explanation": format!(
-                            "{who}'s {} calls to {model} send {avg_in} input tokens on average, {:.0}% of them from the provider's cache. Reusing a stable prompt prefix so that half the input is cached would save about ${} (cached input costs ${} instead of ${} per million tokens).",
-                            f.messages, cached_share * 100.0, format_usd(saving),
-                            format_usd(p.cached_input.unwrap_or(p.input).into()), format_usd(p.input.into())
+                            "{who}'s {} calls to {model} send {avg_in} input tokens on average, {:.0}% of them from the provider's cache. Reusing a stable prompt prefix so that half the input is cached would save about {} (cached input costs {} instead of {} per million tokens).",
+                            f.messages, cached_share * 100.0, display_usd(saving),
+                            display_usd(p.cached_input.unwrap_or(p.input).into()), display_usd(p.input.into())
                         ),
                     }));
                 }
@@ -217,8 +217,8 @@ fn heavy_users(
             "user_id": who,
             "monthly_saving": format_usd(saving),
             "explanation": format!(
-                "{who} spent ${} in the last 30 days, {:.1}× the organisation's average of ${} per active person. Bringing it to twice the average would save ${}; look at their models and conversations first.",
-                format_usd(cost), cost as f64 / avg as f64, format_usd(avg), format_usd(saving)
+                "{who} spent {} in the last 30 days, {:.1}× the organisation's average of {} per active person. Bringing it to twice the average would save {}; look at their models and conversations first.",
+                display_usd(cost), cost as f64 / avg as f64, display_usd(avg), display_usd(saving)
             ),
         }));
     }
@@ -256,8 +256,8 @@ async fn admin_rules(
             "kind": "unattributed_spend",
             "monthly_saving": "0.000000000",
             "explanation": format!(
-                "${} ({:.1}%) of the last 30 days' spend came without an api_key_id, so no key, budget or provider account can be held to it. Have clients send api_key_id with every event.",
-                format_usd(unknown.total_cost), unknown.total_cost as f64 * 100.0 / total as f64
+                "{} ({:.1}%) of the last 30 days' spend came without an api_key_id, so no key, budget or provider account can be held to it. Have clients send api_key_id with every event.",
+                display_usd(unknown.total_cost), unknown.total_cost as f64 * 100.0 / total as f64
             ),
         }));
     }

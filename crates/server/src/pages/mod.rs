@@ -9,6 +9,7 @@ mod csv;
 mod error;
 mod format;
 mod group;
+mod insights;
 mod layout;
 mod org;
 mod platform;

@@ -78,6 +78,10 @@ pub async fn page(
         rows(depts),
     );
 
+    let budgets = super::insights::budgets(&s, &info, None).await?;
+    let today = crate::budgets::status::today(&info);
+    let anomalies = super::insights::anomalies_panel(&s, &info, today).await?;
+    let savings = super::insights::recommendations_panel(&s, &info, None).await?;
     let base = format!("/orgs/{}", seg(&org));
     let csv = |list: &str, extra: &[(&str, &str)]| {
         let mut e = extra.to_vec();
@@ -93,6 +97,8 @@ pub async fn page(
             (card("Tokens processed", &compact(&sum["tokens"]), change(&sum["change_pct"]["tokens"])))
             (card("Conversations", &count(&sum["conversations"]), markup! { (count(&sum["messages"])) " messages · " (change(&sum["change_pct"]["conversations"])) }))
         }
+        (super::insights::forecast_line(&sum["forecast"]))
+        (super::insights::budgets_panel(&budgets))
         section.card #trend {
             (section("Daily cost", Some(&format!("/v1/orgs/{}/timeseries?from={trend_from}&to={}&bucket=day&format=csv", seg(&org), range.1))))
             (trend(&series["data"]))
@@ -172,6 +178,7 @@ pub async fn page(
                 }
             }
         }
+        div.cols { (anomalies) (savings) }
     };
     let crumbs = crumbs(&who, &org, &info.name);
     Ok(html(layout::shell(&info.name, Some(&who), &crumbs, body)))

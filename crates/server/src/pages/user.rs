@@ -107,6 +107,7 @@ pub async fn page(
     } else {
         format!("Usage of {label}")
     };
+    let savings = super::insights::recommendations_panel(&s, &info, Some(&user)).await?;
     let body = markup! {
         (layout::heading(&heading, &format!("{} · times in {}", info.name, info.timezone), &range, &q))
         section.card #comparison {
@@ -123,7 +124,8 @@ pub async fn page(
             (card("Messages", &count(&v["messages"]), change(&v["change_pct"]["messages"])))
             (card("Tokens", &compact(&v["tokens"]), change(&v["change_pct"]["tokens"])))
         }
-        // The budget panel goes here once budgets exist (API.md §5); none is shown until then.
+        (super::insights::forecast_line(&v["forecast"]))
+        @if let Some(b) = v["budgets"].as_array().filter(|b| !b.is_empty()) { (super::insights::budgets_panel(b)) }
         section.card #trend {
             (section("My daily cost", Some(&q.link(&[("csv", "trend")]))))
             (trend(&v["trend"]))
@@ -153,6 +155,7 @@ pub async fn page(
                 }
             }
         }
+        (savings)
     };
     let mut crumbs = crumbs(&who, &org, &info.name);
     if let Some(team) = v["team_id"]
