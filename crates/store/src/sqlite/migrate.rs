@@ -14,6 +14,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_spend_days",
         include_str!("migrations/0004_spend_days.sql"),
     ),
+    (
+        "0005_org_days",
+        include_str!("migrations/0005_org_days.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -16,6 +16,7 @@ mod ingest;
 mod lifecycle;
 mod messages;
 mod migrate;
+mod org_days;
 mod prices;
 mod structure;
 pub use migrate::known as known_migrations;
@@ -107,6 +108,7 @@ impl SqliteStore {
         let mut conn = Connection::open(path).map_err(sql_err)?;
         configure(&conn, durability).map_err(sql_err)?;
         migrate::run(&mut conn).map_err(sql_err)?;
+        org_days::fill_if_new(&conn)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(sql_err)?;
         let alive = Arc::new(());

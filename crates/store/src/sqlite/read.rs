@@ -315,6 +315,22 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         }
     }
     let (from, to) = (q.period.from.0, q.period.to.0);
+    // Unfiltered totals and daily rows: one row per day with its people's bitmap.
+    let unfiltered = wheres.len() == 1;
+    if unfiltered && (q.group_by.is_empty() || q.group_by == [Dim::Day]) {
+        let by_day = !q.group_by.is_empty();
+        return Ok(super::org_days::figures(c, org, from, to, by_day)?
+            .into_iter()
+            .map(|(day, figures)| GroupRow {
+                key: if by_day {
+                    vec![Some(Day(day).to_string())]
+                } else {
+                    vec![]
+                },
+                figures,
+            })
+            .collect());
+    }
     let by_hour = q.group_by.contains(&Dim::Hour);
     let mut hour_zones: Option<Vec<(i64, TimeZone)>> = None;
     let by_day = q.group_by.iter().any(|d| matches!(d, Dim::Day | Dim::Week));
