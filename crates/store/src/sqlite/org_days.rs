@@ -41,6 +41,38 @@ fn read_bits(blob: &[u8]) -> RoaringBitmap {
     RoaringBitmap::deserialize_from(blob).unwrap_or_default()
 }
 
+const INSERT: &str = "INSERT INTO org_days (org, day, total_cost, actual_cost, messages, tokens_in, tokens_out,
+    cached_in, cache_write_in, unpriced, convs, users) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+fn put(
+    conn: &Connection,
+    sql: &str,
+    org: i64,
+    day: i64,
+    d: &CellDelta,
+    users: &RoaringBitmap,
+) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| {
+            s.execute(params![
+                org,
+                day,
+                d.total_cost,
+                d.actual_cost,
+                d.messages,
+                d.tokens_in,
+                d.tokens_out,
+                d.cached_in,
+                d.cache_write_in,
+                d.unpriced,
+                d.convs,
+                bits(users)
+            ])
+        })
+        .map(|_| ())
+        .map_err(sql_err)
+}
+
 /// Add the day cells of a transaction's deltas (called with the cube upserts).
 pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> Result<()> {
     let mut days: HashMap<(i64, i64), DayRow> = HashMap::new();
@@ -61,34 +93,14 @@ pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> 
             .map_err(sql_err)?;
         let mut users = old.map(|(b,)| read_bits(&b)).unwrap_or_default();
         users |= &row.users;
-        let d = row.d;
-        conn.prepare_cached(
-            "INSERT INTO org_days (org, day, total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in,
-                                   cache_write_in, unpriced, convs, users)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT (org, day) DO UPDATE SET total_cost = total_cost + excluded.total_cost,
+        let upsert = format!(
+            "{INSERT} ON CONFLICT (org, day) DO UPDATE SET total_cost = total_cost + excluded.total_cost,
                actual_cost = actual_cost + excluded.actual_cost, messages = messages + excluded.messages,
                tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
                cached_in = cached_in + excluded.cached_in, cache_write_in = cache_write_in + excluded.cache_write_in,
-               unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs, users = excluded.users",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                org,
-                day,
-                d.total_cost,
-                d.actual_cost,
-                d.messages,
-                d.tokens_in,
-                d.tokens_out,
-                d.cached_in,
-                d.cache_write_in,
-                d.unpriced,
-                d.convs,
-                bits(&users)
-            ])
-        })
-        .map_err(sql_err)?;
+               unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs, users = excluded.users"
+        );
+        put(conn, &upsert, org, day, &row.d, &users)?;
     }
     Ok(())
 }
@@ -132,34 +144,8 @@ pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
             );
         }
     }
-    let mut cells = HashMap::new();
     for ((org, day), row) in days {
-        cells.insert((org, day), row);
-    }
-    for ((org, day), row) in cells {
-        let d = row.d;
-        conn.prepare_cached(
-            "INSERT INTO org_days (org, day, total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in,
-                                   cache_write_in, unpriced, convs, users)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )
-        .and_then(|mut s| {
-            s.execute(params![
-                org,
-                day,
-                d.total_cost,
-                d.actual_cost,
-                d.messages,
-                d.tokens_in,
-                d.tokens_out,
-                d.cached_in,
-                d.cache_write_in,
-                d.unpriced,
-                d.convs,
-                bits(&row.users)
-            ])
-        })
-        .map_err(sql_err)?;
+        put(conn, INSERT, org, day, &row.d, &row.users)?;
     }
     Ok(())
 }
