@@ -101,14 +101,16 @@ pub async fn page(
             section.card #api-keys {
                 (section("Top API keys", Some(&csv("api-keys", &[]))))
                 @if keys.is_empty() { (layout::empty("API key usage")) } @else {
-                    div.table-wrap { table {
+                    div.table-wrap { table.sortable {
                         thead { tr { th { "Key" } th { "Provider" } th.num { "Cost" } th.num { "Share" } th.num { "Users" } } }
                         tbody { @for k in &keys {
                             @let id = k["api_key_id"].as_str().unwrap_or("_none");
                             tr {
                                 td { a href=(format!("{base}/api-keys/{}{}", seg(id), q.link(&[]))) { (k["name"].as_str().unwrap_or(id)) } }
                                 td { (k["provider"].as_str().unwrap_or("—")) }
-                                td.num { (money(&k["total_cost"])) } td.num { (fraction(&k["share"])) } td.num { (count(&k["unique_users"])) }
+                                td.num data-v=(nanos(&k["total_cost"]).unwrap_or(0)) { (money(&k["total_cost"])) }
+                                td.num data-v=(k["share"]) { (fraction(&k["share"])) }
+                                td.num data-v=(k["unique_users"]) { (count(&k["unique_users"])) }
                             }
                         } }
                     } }

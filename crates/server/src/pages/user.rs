@@ -6,7 +6,7 @@ use super::charts;
 use super::csv;
 use super::error::PageError;
 use super::format::{
-    ago, change, compact, cost_change, count, instant, local, money, versus_average,
+    ago, change, compact, cost_change, count, instant, local, money, nanos, versus_average,
 };
 use super::layout::{self, card, section};
 use super::org::{bars, crumbs, trend};
@@ -138,15 +138,15 @@ pub async fn page(
             section.card #conversations {
                 (section("Recent conversations", Some(&q.link(&[("csv", "conversations")]))))
                 @if conversations.is_empty() { (layout::empty("conversations")) } @else {
-                    div.table-wrap { table #conversations-table {
+                    div.table-wrap { table.sortable #conversations-table {
                         thead { tr { th { "Conversation" } th.num { "Cost" } th.num { "Messages" } th { "Last message" } } }
                         tbody { @for conv in conversations {
                             @let id = conv["conversation_id"].as_str().unwrap_or_default();
                             tr {
                                 td.title { a href=(format!("{base}/conversations/{}", seg(id))) { (conv["title"].as_str().unwrap_or(id)) } }
-                                td.num { (money(&conv["total_cost"])) }
-                                td.num { (count(&conv["messages"])) }
-                                td title=(local(&conv["last_event_at"], &tz)) { (relative(&conv["last_event_at"], now)) }
+                                td.num data-v=(nanos(&conv["total_cost"]).unwrap_or(0)) { (money(&conv["total_cost"])) }
+                                td.num data-v=(conv["messages"]) { (count(&conv["messages"])) }
+                                td data-v=(conv["last_event_at"].as_str().unwrap_or_default()) title=(local(&conv["last_event_at"], &tz)) { (relative(&conv["last_event_at"], now)) }
                             }
                         } }
                     } }
