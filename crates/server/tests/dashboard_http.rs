@@ -274,6 +274,9 @@ async fn figures_on_the_pages_are_the_apis() {
             .body;
     for u in users["data"].as_array().unwrap() {
         assert!(org.contains(&shown(&u["total_cost"])), "{u}");
+        // The share, from the organisation total the page's lists share.
+        let share = u["share"].as_f64().unwrap() * 100.0;
+        assert!(org.contains(&format!(">{share:.0}%<")), "{u}");
         assert!(
             org.contains(&format!(
                 "/orgs/acme/users/{}?{}",

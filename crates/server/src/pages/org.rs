@@ -56,20 +56,24 @@ pub async fn page(
     .collect();
     let ten = [("limit", "10")];
     // The summary above checked access and the period; the rest is asked at
-    // once, so the store's readers answer side by side.
-    let (Json(series), users, keys, models, teams, depts) = tokio::try_join!(
-        lists::series(&s, &who, &org, trend_query),
-        lists::users(
-            State(s.clone()),
-            who.clone(),
-            Path(org.clone()),
-            call(&[("limit", TOP_USERS), ("sort", sort), ("order", order)]),
-        ),
-        lists::api_keys(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
-        lists::models(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
-        lists::teams(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
-        lists::departments(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
-    )?;
+    // once, so the store's readers answer side by side, and the lists read
+    // their shared organisation total once.
+    let (Json(series), users, keys, models, teams, depts) = lists::shared_totals(async {
+        tokio::try_join!(
+            lists::series(&s, &who, &org, trend_query),
+            lists::users(
+                State(s.clone()),
+                who.clone(),
+                Path(org.clone()),
+                call(&[("limit", TOP_USERS), ("sort", sort), ("order", order)]),
+            ),
+            lists::api_keys(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
+            lists::models(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
+            lists::teams(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
+            lists::departments(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
+        )
+    })
+    .await?;
     let (users, keys, models, teams, depts) = (
         rows(users),
         rows(keys),
