@@ -102,35 +102,45 @@ pub async fn page(
     let label = v["email"].as_str().unwrap_or(&user).to_owned();
     let base = format!("/orgs/{}", seg(&org));
     // "My" only for the person themselves; an admin or lead reads someone else's page.
-    let heading = if who.user.as_deref() == Some(user.as_str()) {
-        format!("My usage · {label}")
+    let mine = who.user.as_deref() == Some(user.as_str());
+    let (heading, my) = if mine {
+        (format!("My usage · {label}"), "My ")
     } else {
-        format!("Usage of {label}")
+        (format!("Usage of {label}"), "")
+    };
+    let titled = |what: &str| {
+        if mine {
+            format!("{my}{what}")
+        } else {
+            let mut t = what.to_owned();
+            t[..1].make_ascii_uppercase();
+            t
+        }
     };
     let body = markup! {
         (layout::heading(&heading, &format!("{} · times in {}", info.name, info.timezone), &range, &q))
         section.card #comparison {
             p.callout { (versus_average(&c["percent_vs_avg"])) }
             p.muted {
-                "My cost " (money(&c["my_cost"])) " · organisation average per active user " (money(&c["org_avg_cost_per_active_user"]))
+                (titled("cost ")) (money(&c["my_cost"])) " · organisation average per active user " (money(&c["org_avg_cost_per_active_user"]))
                 @if let Some(n) = c["org_active_users"].as_u64() { " over " (n) " active users" }
                 @if c["org_avg_cost_per_active_user"].is_null() { " (shown once the organisation has 5 active users in the period)" }
             }
         }
         div.grid {
-            (card("My cost", &money(&v["total_cost"]), cost_change(&v["change_pct"]["total_cost"])))
+            (card(&titled("cost"), &money(&v["total_cost"]), cost_change(&v["change_pct"]["total_cost"])))
             (card("Conversations", &count(&v["conversations"]), change(&v["change_pct"]["conversations"])))
             (card("Messages", &count(&v["messages"]), change(&v["change_pct"]["messages"])))
             (card("Tokens", &compact(&v["tokens"]), change(&v["change_pct"]["tokens"])))
         }
         // The budget panel goes here once budgets exist (API.md §5); none is shown until then.
         section.card #trend {
-            (section("My daily cost", Some(&q.link(&[("csv", "trend")]))))
+            (section(&titled("daily cost"), Some(&q.link(&[("csv", "trend")]))))
             (trend(&v["trend"]))
         }
         div.cols {
             section.card #models {
-                (section("My models", Some(&q.link(&[("csv", "models")]))))
+                (section(&titled("models"), Some(&q.link(&[("csv", "models")]))))
                 @if models.is_empty() { (layout::empty("model usage")) } @else {
                     (charts::bars("Share of my cost per model", &bars(models, "model", |_| None)))
                 }
