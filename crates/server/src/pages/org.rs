@@ -129,6 +129,9 @@ pub async fn page(
         }
         section.card #users {
             (section("Top users", Some(&csv("users", &[("sort", sort), ("order", order)]))))
+            @if sum["active_users"].as_u64().is_some_and(|n| n as usize > users.len()) {
+                p.muted { "The first " (users.len()) " of " (count(&sum["active_users"])) " active users; the CSV has them all." }
+            }
             @if users.is_empty() { (layout::empty("users")) } @else {
                 div.table-wrap { table #users-table {
                     thead { tr {
