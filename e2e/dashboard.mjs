@@ -127,6 +127,25 @@ await step('the users table sorts by a column, both ways', async () => {
   await context.close();
 });
 
+await step("a page's own table sorts in the browser", async () => {
+  const org = token('org_admin').org;
+  const { context, page } = await session('org_admin');
+  await page.goto(`${base}/orgs/${org}?period=last_30d`);
+  await Promise.all([page.waitForNavigation(), page.click('#api-keys tbody a')]);
+  const table = '#users table.sortable';
+  const messages = async () =>
+    page.$$eval(`${table} tbody tr td:nth-child(5)`, (tds) => tds.map((td) => Number(td.dataset.v)));
+  await page.click(`${table} th:nth-child(5)`);
+  const down = await messages();
+  assert.ok(down.length > 1, 'too few users to sort');
+  assert.deepEqual(down, [...down].sort((a, b) => b - a), `not descending: ${down}`);
+  await page.click(`${table} th:nth-child(5)`);
+  const up = await messages();
+  assert.deepEqual(up, [...up].sort((a, b) => a - b), `not ascending: ${up}`);
+  assert.equal(await page.getAttribute(`${table} th:nth-child(5)`, 'aria-sort'), 'ascending');
+  await context.close();
+});
+
 await step('the users CSV download equals the API', async () => {
   const org = token('org_admin').org;
   const { context, page } = await session('org_admin');

@@ -60,10 +60,16 @@ fn dashboard_in_a_real_browser() {
     let _demo = Demo(child);
 
     // The demo prints its address, then one line per role: "  ROLE (ORG, USER)   SECRET".
+    // A thread reads its output to the end: a closed pipe would make the
+    // demo's next print fail and end the server.
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let (mut base, mut roles) = (None, Vec::new());
-    let mut lines = BufReader::new(stdout).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
+    for line in lines.iter() {
         if let Some(b) = line.strip_prefix("spendlens demo — ") {
             base = Some(b.trim().to_owned());
         }
@@ -84,8 +90,6 @@ fn dashboard_in_a_real_browser() {
             break;
         }
     }
-    // Keep reading what the demo prints later, so it never writes to a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
     let base = base.expect("the demo printed no address");
     assert_eq!(roles.len(), 4, "a token per role: {roles:?}");
 

@@ -245,6 +245,11 @@ async fn every_page_for_its_roles_and_a_403_page_for_the_others() {
             assert!(!body.contains("$0.0"), "{path}: a 403 page shows no figure");
         }
     }
+    // An organisation without events says how to send one.
+    let (status, body) = w.page(ADMIN, "/orgs/globex").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("No spend in this period."), "{body}");
+    assert!(body.contains("curl -X POST"), "{body}");
     // Another organisation is 404, as in the API; a bad period is a 400 page.
     assert_eq!(w.page(&w.admin, "/orgs/globex").await.0, 404);
     let (status, body) = w.page(&w.admin, "/orgs/acme?period=someday").await;
@@ -274,6 +279,9 @@ async fn figures_on_the_pages_are_the_apis() {
             .body;
     for u in users["data"].as_array().unwrap() {
         assert!(org.contains(&shown(&u["total_cost"])), "{u}");
+        // The share, from the organisation total the page's lists share.
+        let share = u["share"].as_f64().unwrap() * 100.0;
+        assert!(org.contains(&format!(">{share:.0}%<")), "{u}");
         assert!(
             org.contains(&format!(
                 "/orgs/acme/users/{}?{}",

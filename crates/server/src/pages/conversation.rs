@@ -3,7 +3,7 @@
 
 use super::csv;
 use super::error::PageError;
-use super::format::{count, local, money};
+use super::format::{count, local, money, nanos};
 use super::html;
 use super::layout::{self, section};
 use super::org::crumbs;
@@ -92,23 +92,25 @@ pub async fn page(
         }
         section.card #messages {
             (section("Messages", Some(&q.link(&[("csv", "messages")]))))
-            div.table-wrap { table #messages-table {
+            div.table-wrap { table.sortable #messages-table {
                 thead { tr {
                     th { "Time" } th { "Model" } th { "API key" } th.num { "Tokens in" } th.num { "Cached" } th.num { "Tokens out" } th.num { "Cost" }
                     @if provider { th.num { "Provider cost" } }
                 } }
                 tbody { @for m in messages {
                     tr {
-                        td { (local(&m["occurred_at"], &tz)) }
+                        td data-v=(m["occurred_at"].as_str().unwrap_or_default()) { (local(&m["occurred_at"], &tz)) }
                         td { (m["model"].as_str().unwrap_or_default()) }
                         td { @match (m["api_key_id"].as_str(), keys_visible) {
                             (Some(k), true) => a href=(format!("{base}/api-keys/{}", seg(k))) { (k) },
                             (Some(k), false) => (k),
                             (None, _) => span.muted { "Unknown key" },
                         } }
-                        td.num { (count(&m["tokens_in"])) } td.num { (count(&m["cached_tokens_in"])) } td.num { (count(&m["tokens_out"])) }
-                        td.num { (money(&m["total_cost"])) }
-                        @if provider { td.num { (money(&m["actual_api_cost"])) } }
+                        td.num data-v=(m["tokens_in"]) { (count(&m["tokens_in"])) }
+                        td.num data-v=(m["cached_tokens_in"]) { (count(&m["cached_tokens_in"])) }
+                        td.num data-v=(m["tokens_out"]) { (count(&m["tokens_out"])) }
+                        td.num data-v=(nanos(&m["total_cost"]).unwrap_or(0)) { (money(&m["total_cost"])) }
+                        @if provider { td.num data-v=(nanos(&m["actual_api_cost"]).unwrap_or(0)) { (money(&m["actual_api_cost"])) } }
                     }
                 } }
             } }

@@ -4,7 +4,7 @@
 use super::charts;
 use super::csv;
 use super::error::PageError;
-use super::format::{change, compact, cost_change, count, fraction, money};
+use super::format::{change, compact, cost_change, count, fraction, money, nanos};
 use super::layout::{self, card, section};
 use super::org::{bars, crumbs, trend};
 use super::range::{seg, PageQuery};
@@ -225,14 +225,16 @@ async fn render(
             section.card #users {
                 (section(&format!("Users ({} with events)", v["users_total"]), Some(&q.link(&[("csv", "users")]))))
                 @if users.is_empty() { (layout::empty("users")) } @else {
-                    div.table-wrap { table {
+                    div.table-wrap { table.sortable {
                         thead { tr { th { "User" } th.num { "Cost" } th.num { "Share" } th.num { "Conversations" } th.num { "Messages" } } }
                         tbody { @for u in users {
                             @let id = u["user_id"].as_str().unwrap_or_default();
                             tr {
                                 td { a href=(format!("{base}/users/{}{}", seg(id), q.link(&[]))) { (id) } }
-                                td.num { (money(&u["total_cost"])) } td.num { (fraction(&u["share"])) }
-                                td.num { (count(&u["conversations"])) } td.num { (count(&u["messages"])) }
+                                td.num data-v=(nanos(&u["total_cost"]).unwrap_or(0)) { (money(&u["total_cost"])) }
+                                td.num data-v=(u["share"]) { (fraction(&u["share"])) }
+                                td.num data-v=(u["conversations"]) { (count(&u["conversations"])) }
+                                td.num data-v=(u["messages"]) { (count(&u["messages"])) }
                             }
                         } }
                     } }

@@ -56,20 +56,24 @@ pub async fn page(
     .collect();
     let ten = [("limit", "10")];
     // The summary above checked access and the period; the rest is asked at
-    // once, so the store's readers answer side by side.
-    let (Json(series), users, keys, models, teams, depts) = tokio::try_join!(
-        lists::series(&s, &who, &org, trend_query),
-        lists::users(
-            State(s.clone()),
-            who.clone(),
-            Path(org.clone()),
-            call(&[("limit", TOP_USERS), ("sort", sort), ("order", order)]),
-        ),
-        lists::api_keys(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
-        lists::models(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
-        lists::teams(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
-        lists::departments(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
-    )?;
+    // once, so the store's readers answer side by side, and the lists read
+    // their shared organisation total once.
+    let (Json(series), users, keys, models, teams, depts) = lists::shared_totals(async {
+        tokio::try_join!(
+            lists::series(&s, &who, &org, trend_query),
+            lists::users(
+                State(s.clone()),
+                who.clone(),
+                Path(org.clone()),
+                call(&[("limit", TOP_USERS), ("sort", sort), ("order", order)]),
+            ),
+            lists::api_keys(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
+            lists::models(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
+            lists::teams(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
+            lists::departments(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
+        )
+    })
+    .await?;
     let (users, keys, models, teams, depts) = (
         rows(users),
         rows(keys),
@@ -107,14 +111,16 @@ pub async fn page(
             section.card #api-keys {
                 (section("Top API keys", Some(&csv("api-keys", &[]))))
                 @if keys.is_empty() { (layout::empty("API key usage")) } @else {
-                    div.table-wrap { table {
+                    div.table-wrap { table.sortable {
                         thead { tr { th { "Key" } th { "Provider" } th.num { "Cost" } th.num { "Share" } th.num { "Users" } } }
                         tbody { @for k in &keys {
                             @let id = k["api_key_id"].as_str().unwrap_or("_none");
                             tr {
                                 td { a href=(format!("{base}/api-keys/{}{}", seg(id), q.link(&[]))) { (k["name"].as_str().unwrap_or(id)) } }
                                 td { (k["provider"].as_str().unwrap_or("—")) }
-                                td.num { (money(&k["total_cost"])) } td.num { (fraction(&k["share"])) } td.num { (count(&k["unique_users"])) }
+                                td.num data-v=(nanos(&k["total_cost"]).unwrap_or(0)) { (money(&k["total_cost"])) }
+                                td.num data-v=(k["share"]) { (fraction(&k["share"])) }
+                                td.num data-v=(k["unique_users"]) { (count(&k["unique_users"])) }
                             }
                         } }
                     } }
@@ -129,6 +135,9 @@ pub async fn page(
         }
         section.card #users {
             (section("Top users", Some(&csv("users", &[("sort", sort), ("order", order)]))))
+            @if sum["active_users"].as_u64().is_some_and(|n| n as usize > users.len()) {
+                p.muted { "The first " (users.len()) " of " (count(&sum["active_users"])) " active users; the CSV has them all." }
+            }
             @if users.is_empty() { (layout::empty("users")) } @else {
                 div.table-wrap { table #users-table {
                     thead { tr {

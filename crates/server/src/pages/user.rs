@@ -6,7 +6,7 @@ use super::charts;
 use super::csv;
 use super::error::PageError;
 use super::format::{
-    ago, change, compact, cost_change, count, instant, local, money, versus_average,
+    ago, change, compact, cost_change, count, instant, local, money, nanos, versus_average,
 };
 use super::layout::{self, card, section};
 use super::org::{bars, crumbs, trend};
@@ -102,10 +102,20 @@ pub async fn page(
     let label = v["email"].as_str().unwrap_or(&user).to_owned();
     let base = format!("/orgs/{}", seg(&org));
     // "My" only for the person themselves; an admin or lead reads someone else's page.
-    let heading = if who.user.as_deref() == Some(user.as_str()) {
-        format!("My usage · {label}")
+    let mine = who.user.as_deref() == Some(user.as_str());
+    let (heading, my) = if mine {
+        (format!("My usage · {label}"), "My ")
     } else {
-        format!("Usage of {label}")
+        (format!("Usage of {label}"), "")
+    };
+    let titled = |what: &str| {
+        if mine {
+            format!("{my}{what}")
+        } else {
+            let mut t = what.to_owned();
+            t[..1].make_ascii_uppercase();
+            t
+        }
     };
     let savings = super::insights::recommendations_panel(&s, &info, Some(&user)).await?;
     let body = markup! {
@@ -113,13 +123,13 @@ pub async fn page(
         section.card #comparison {
             p.callout { (versus_average(&c["percent_vs_avg"])) }
             p.muted {
-                "My cost " (money(&c["my_cost"])) " · organisation average per active user " (money(&c["org_avg_cost_per_active_user"]))
+                (titled("cost ")) (money(&c["my_cost"])) " · organisation average per active user " (money(&c["org_avg_cost_per_active_user"]))
                 @if let Some(n) = c["org_active_users"].as_u64() { " over " (n) " active users" }
                 @if c["org_avg_cost_per_active_user"].is_null() { " (shown once the organisation has 5 active users in the period)" }
             }
         }
         div.grid {
-            (card("My cost", &money(&v["total_cost"]), cost_change(&v["change_pct"]["total_cost"])))
+            (card(&titled("cost"), &money(&v["total_cost"]), cost_change(&v["change_pct"]["total_cost"])))
             (card("Conversations", &count(&v["conversations"]), change(&v["change_pct"]["conversations"])))
             (card("Messages", &count(&v["messages"]), change(&v["change_pct"]["messages"])))
             (card("Tokens", &compact(&v["tokens"]), change(&v["change_pct"]["tokens"])))
@@ -127,12 +137,12 @@ pub async fn page(
         (super::insights::forecast_line(&v["forecast"]))
         @if let Some(b) = v["budgets"].as_array().filter(|b| !b.is_empty()) { (super::insights::budgets_panel(b)) }
         section.card #trend {
-            (section("My daily cost", Some(&q.link(&[("csv", "trend")]))))
+            (section(&titled("daily cost"), Some(&q.link(&[("csv", "trend")]))))
             (trend(&v["trend"]))
         }
         div.cols {
             section.card #models {
-                (section("My models", Some(&q.link(&[("csv", "models")]))))
+                (section(&titled("models"), Some(&q.link(&[("csv", "models")]))))
                 @if models.is_empty() { (layout::empty("model usage")) } @else {
                     (charts::bars("Share of my cost per model", &bars(models, "model", |_| None)))
                 }
@@ -140,15 +150,15 @@ pub async fn page(
             section.card #conversations {
                 (section("Recent conversations", Some(&q.link(&[("csv", "conversations")]))))
                 @if conversations.is_empty() { (layout::empty("conversations")) } @else {
-                    div.table-wrap { table #conversations-table {
+                    div.table-wrap { table.sortable #conversations-table {
                         thead { tr { th { "Conversation" } th.num { "Cost" } th.num { "Messages" } th { "Last message" } } }
                         tbody { @for conv in conversations {
                             @let id = conv["conversation_id"].as_str().unwrap_or_default();
                             tr {
                                 td.title { a href=(format!("{base}/conversations/{}", seg(id))) { (conv["title"].as_str().unwrap_or(id)) } }
-                                td.num { (money(&conv["total_cost"])) }
-                                td.num { (count(&conv["messages"])) }
-                                td title=(local(&conv["last_event_at"], &tz)) { (relative(&conv["last_event_at"], now)) }
+                                td.num data-v=(nanos(&conv["total_cost"]).unwrap_or(0)) { (money(&conv["total_cost"])) }
+                                td.num data-v=(conv["messages"]) { (count(&conv["messages"])) }
+                                td data-v=(conv["last_event_at"].as_str().unwrap_or_default()) title=(local(&conv["last_event_at"], &tz)) { (relative(&conv["last_event_at"], now)) }
                             }
                         } }
                     } }

@@ -21,6 +21,8 @@ use spendlens_store::model::Org;
 use spendlens_store::query::{Dim, FigureQuery, Figures, Filter, GroupRow};
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -151,18 +153,53 @@ async fn grouped(
         group_by,
     };
     let rows = state.store.figures(&q).await?;
-    let total = state
-        .store
-        .figures(&FigureQuery {
+    let total = total_of(
+        state,
+        FigureQuery {
             group_by: vec![],
             ..q
-        })
-        .await?
-        .into_iter()
-        .next()
-        .map(|r| r.figures)
-        .unwrap_or_default();
+        },
+    )
+    .await?;
     Ok((rows, total))
+}
+
+/// The organisation totals a request's lists share: the dashboard's
+/// organisation page asks five lists of one period at once, and each needs the
+/// same total for `share`. Concurrent askers wait for the one read.
+#[derive(Clone, Default)]
+struct Totals(Arc<Mutex<HashMap<String, Arc<OnceCell<Figures>>>>>);
+
+tokio::task_local! {
+    static TOTALS: Totals;
+}
+
+/// Run `f` with one read per total for every list it asks (outside it, each list reads its own).
+pub async fn shared_totals<F: std::future::Future>(f: F) -> F::Output {
+    TOTALS.scope(Totals::default(), f).await
+}
+
+async fn total_of(state: &AppState, q: FigureQuery) -> ApiResult<Figures> {
+    let read = || async {
+        Ok::<_, ApiError>(
+            state
+                .store
+                .figures(&q)
+                .await?
+                .into_iter()
+                .next()
+                .map(|r| r.figures)
+                .unwrap_or_default(),
+        )
+    };
+    let cell = TOTALS.try_with(|t| {
+        let mut memo = t.0.lock().unwrap_or_else(|e| e.into_inner());
+        memo.entry(format!("{q:?}")).or_default().clone()
+    });
+    match cell {
+        Ok(cell) => cell.get_or_try_init(read).await.copied(),
+        Err(_) => read().await,
+    }
 }
 
 /// Sort, cut after the cursor, take a page; the cursor pins period, sort and filters.
