@@ -82,10 +82,13 @@ pub async fn page(
         rows(depts),
     );
 
-    let budgets = super::insights::budgets(&s, &info, None).await?;
     let today = crate::budgets::status::today(&info);
-    let anomalies = super::insights::anomalies_panel(&s, &info, today).await?;
-    let savings = super::insights::recommendations_panel(&s, &info, None).await?;
+    // Budgets, days that stand out and savings are independent: asked at once.
+    let (budgets, anomalies, savings) = tokio::try_join!(
+        super::insights::budgets(&s, &info, None),
+        super::insights::anomalies_panel(&s, &info, today),
+        super::insights::recommendations_panel(&s, &info, None),
+    )?;
     let base = format!("/orgs/{}", seg(&org));
     let csv = |list: &str, extra: &[(&str, &str)]| {
         let mut e = extra.to_vec();
