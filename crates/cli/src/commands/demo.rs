@@ -68,6 +68,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         println!("  {what:<44} {secret}");
     }
     let (_, admin) = &tokens[1];
+    if !args.no_serve {
+        println!("\ndashboard: {base}/login — paste one of the tokens above");
+    }
     println!("\ntry:\n  curl -H 'Authorization: Bearer {admin}' '{base}/v1/orgs/acme/summary?period=last_30d'\n");
     if let Some(listener) = listener {
         spendlens_server::serve(listener, app, shutdown_signal()).await?;
