@@ -45,10 +45,12 @@ async fn generated_requests_match_the_openapi_document() {
     let out = tokio::task::spawn_blocking(move || {
         Command::new(st)
             .args(["run", &url, "-H", &format!("Authorization: Bearer {admin}")])
+            // One worker: hypothesis's lambda-source cache is not thread-safe
+            // (a KeyError inside schemathesis with two workers, seen in CI).
             .args([
                 "--checks",
                 "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-                "--max-examples", "3", "--workers", "2", "--seed", "7",
+                "--max-examples", "3", "--workers", "1", "--seed", "7",
             ])
             .env("NO_COLOR", "1")
             .output()
