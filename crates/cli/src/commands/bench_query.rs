@@ -173,7 +173,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             let mut sent = 0u64;
             let started = Instant::now();
             for (n, body) in replay.iter() {
-                let fresh = String::from_utf8_lossy(body).replace("\"event_id\":\"", "\"event_id\":\"again-");
+                let fresh = String::from_utf8_lossy(body)
+                    .replace("\"event_id\":\"", "\"event_id\":\"again-");
                 let _ = client
                     .post(format!("{base}/v1/events"))
                     .bearer_auth(&token)
