@@ -27,6 +27,14 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// `bytes` random bytes from the OS as hex: ids, pseudonyms and secrets that
+/// must say nothing about what they name.
+pub fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
 /// A new token: (public id, secret). The secret carries 256 random bits.
 pub fn new_secret() -> (String, String) {
     let mut rng = rand::rngs::OsRng;

@@ -182,15 +182,7 @@ pub trait Store: Send + Sync + 'static {
         scope_id: Option<&str>,
         period: Period,
     ) -> Result<i128> {
-        let id = || Some(scope_id.map(str::to_owned));
-        let mut filter = crate::query::Filter::default();
-        match scope {
-            BudgetScope::Org => {}
-            BudgetScope::User => filter.user = id(),
-            BudgetScope::Team => filter.team = id(),
-            BudgetScope::Department => filter.department = id(),
-            BudgetScope::ApiKey => filter.api_key = id(),
-        }
+        let filter = crate::query::Filter::of_scope(scope, scope_id);
         let rows = self
             .figures(&FigureQuery {
                 org: org.to_owned(),

@@ -51,6 +51,24 @@ pub struct Filter {
     pub provider: Option<Option<String>>,
 }
 
+impl Filter {
+    /// The events one budget scope covers (`id` None for the organisation).
+    /// A team scope covers events with that `team_id`; a department's, that `department`.
+    pub fn of_scope(scope: crate::model::BudgetScope, id: Option<&str>) -> Filter {
+        use crate::model::BudgetScope::*;
+        let v = || Some(id.map(str::to_owned));
+        let mut f = Filter::default();
+        match scope {
+            Org => {}
+            User => f.user = v(),
+            Team => f.team = v(),
+            Department => f.department = v(),
+            ApiKey => f.api_key = v(),
+        }
+        f
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FigureQuery {
     pub org: String,

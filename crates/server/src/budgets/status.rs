@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use spendlens_domain::insights::{forecast, Daily};
 use spendlens_domain::money::format_usd;
 use spendlens_domain::time::{local_day, parse_timezone, Day, Period};
-use spendlens_store::model::{Budget, BudgetPeriod, BudgetScope, Org};
+use spendlens_store::model::{Budget, BudgetPeriod, Org};
 use spendlens_store::query::Filter;
 use spendlens_store::{Store, StoreError};
 
@@ -34,21 +34,6 @@ pub fn period_of(period: BudgetPeriod, day: Day) -> Period {
             to: day.month().end(),
         },
     }
-}
-
-/// The events a budget counts. A team budget covers events with that
-/// `team_id`; a department's, that `department`.
-pub fn filter_of(budget: &Budget) -> Filter {
-    let id = || Some(budget.scope_id.clone());
-    let mut f = Filter::default();
-    match budget.scope {
-        BudgetScope::Org => {}
-        BudgetScope::Team => f.team = id(),
-        BudgetScope::Department => f.department = id(),
-        BudgetScope::User => f.user = id(),
-        BudgetScope::ApiKey => f.api_key = id(),
-    }
-    f
 }
 
 /// `total_cost` of the budget's events in `period`, read from the store.
@@ -107,13 +92,20 @@ pub async fn with_status(
     // period's end (events may be dated up to a day ahead).
     let from = Day(period.from.0.min(today.0 - forecast::WINDOW));
     let to = Day(period.to.0.max(today.0 + 1));
-    let daily = crate::insights::series::daily(store, &org.id, &filter_of(budget), None, from, to)
-        .await?
-        .remove(&None)
-        .unwrap_or(Daily {
-            first: from,
-            values: vec![],
-        });
+    let daily = crate::insights::series::daily(
+        store,
+        &org.id,
+        &Filter::of_scope(budget.scope, budget.scope_id.as_deref()),
+        None,
+        from,
+        to,
+    )
+    .await?
+    .remove(&None)
+    .unwrap_or(Daily {
+        first: from,
+        values: vec![],
+    });
     let spent: i128 = (period.from.0..period.to.0)
         .map(|d| daily.get(Day(d)))
         .sum();

@@ -185,9 +185,7 @@ fn webhook_secret(url: &Option<Option<String>>) -> ApiResult<Option<Option<Strin
                     "webhook_url: an http or https URL with a host",
                 ));
             }
-            let mut bytes = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-            Ok(Some(Some(format!("whsec_{}", hex::encode(bytes)))))
+            Ok(Some(Some(format!("whsec_{}", crate::auth::random_hex(32)))))
         }
     }
 }

@@ -107,11 +107,7 @@ pub async fn from_json(
     let id = match (path_id, &b.id) {
         (Some(p), _) => p.to_owned(),
         (None, Some(given)) => given.clone(),
-        (None, None) => {
-            let mut bytes = [0u8; 5];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-            format!("b-{}", hex::encode(bytes))
-        }
+        (None, None) => format!("b-{}", crate::auth::random_hex(5)),
     };
     parse(store, org, b, id).await
 }

@@ -19,9 +19,7 @@ async fn erase(
 ) -> ApiResult<Json<Erasure>> {
     who.require_org_admin(&org)?;
     // Random, so the pseudonym says nothing about the person.
-    let mut bytes = [0u8; 8];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    let pseudonym = format!("erased-{}", hex::encode(bytes));
+    let pseudonym = format!("erased-{}", crate::auth::random_hex(8));
     Ok(Json(
         s.store
             .erase_user(&org, &user, &pseudonym, &who.token_id)

@@ -110,13 +110,7 @@ async fn focus(
         .into_iter()
         .map(|k| (k.api_key_id, k.name))
         .collect();
-    let teams: HashMap<String, String> = s
-        .store
-        .list_teams(&org)
-        .await?
-        .into_iter()
-        .map(|t| (t.team_id, t.name))
-        .collect();
+    let teams = super::lists::team_names(&s, &org).await?;
     let instant = |day: Day| day.start_in(&tz).to_string();
     let mut out: Vec<Map<String, Value>> = Vec::with_capacity(rows.len());
     for r in rows {

@@ -487,13 +487,7 @@ pub async fn teams(
     )
     .await?;
     let (groups, total) = grouped(&s, &a, vec![Dim::Team]).await?;
-    let names: HashMap<String, String> = s
-        .store
-        .list_teams(&org)
-        .await?
-        .into_iter()
-        .map(|t| (t.team_id, t.name))
-        .collect();
+    let names = team_names(&s, &org).await?;
     let rows = groups
         .into_iter()
         .map(|g| {
@@ -803,4 +797,14 @@ fn hours(
     Ok(
         json!({"bucket": bucket, "from": period.from.to_string(), "to": period.to.to_string(), "data": data}),
     )
+}
+
+/// Team id → name, for rows that show names.
+pub(super) async fn team_names(s: &AppState, org: &str) -> ApiResult<HashMap<String, String>> {
+    Ok(s.store
+        .list_teams(org)
+        .await?
+        .into_iter()
+        .map(|t| (t.team_id, t.name))
+        .collect())
 }
