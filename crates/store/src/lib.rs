@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod contract;
 pub mod model;
 pub mod query;
+pub mod postgres;
 pub mod sqlite;
 
 pub use contract::{Result, Store, StoreError};

@@ -357,7 +357,7 @@ fn accept(w: &mut WriterState, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<
 /// its snapshot's base.
 /// The price in force for `model` at `at` (µs; `occurred` the same instant):
 /// the organisation's negotiated one, else the catalog's. Shared with reprice.
-pub(super) fn price_at(
+pub(crate) fn price_at(
     org: &OrgInfo,
     catalog: &Catalog,
     model: &str,

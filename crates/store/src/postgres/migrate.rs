@@ -1,0 +1,68 @@
+//! Migrations, embedded in the binary and applied in order at open and by
+//! `spendlens migrate`. An advisory lock lets several servers start at once.
+
+use super::{db_err, now_us};
+use crate::contract::Result;
+use sqlx::PgPool;
+
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("migrations/0001_init.sql")),
+    (
+        "0002_row_security",
+        include_str!("migrations/0002_row_security.sql"),
+    ),
+];
+
+/// Any number; the same in every spendlens process.
+const LOCK: i64 = 0x5e4d_1e45;
+
+pub async fn run(pool: &PgPool) -> Result<()> {
+    let mut c = pool.acquire().await.map_err(db_err)?;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(LOCK)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    let out = apply(&mut c).await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(LOCK)
+        .execute(&mut *c)
+        .await;
+    out
+}
+
+async fn apply(c: &mut sqlx::PgConnection) -> Result<()> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
+    for (name, sql) in MIGRATIONS {
+        let done: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)")
+                .bind(name)
+                .fetch_one(&mut *c)
+                .await
+                .map_err(db_err)?;
+        if done {
+            continue;
+        }
+        let mut tx = sqlx::Connection::begin(&mut *c).await.map_err(db_err)?;
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(db_err)?;
+        sqlx::query("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)")
+            .bind(name)
+            .bind(now_us())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        tracing::info!(migration = name, backend = "postgres", "applied migration");
+    }
+    Ok(())
+}
+
+/// Names of the migrations this binary knows, for `spendlens migrate` output.
+pub fn known() -> Vec<&'static str> {
+    MIGRATIONS.iter().map(|(n, _)| *n).collect()
+}

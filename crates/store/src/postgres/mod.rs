@@ -1,0 +1,568 @@
+//! The production backend: PostgreSQL through sqlx, for several stateless
+//! `spendlens serve` processes sharing one database.
+//!
+//! Unlike SQLite's single writer, any number of transactions (from any number
+//! of processes) write at once. What keeps the figures exact is in the
+//! database: the primary key of `event_keys` makes an event count once, row
+//! locks serialise the read-modify-write of a conversation's start and of a
+//! day's people bitmap, and aggregates are added with `ON CONFLICT DO UPDATE
+//! SET x = x + excluded.x`. A transaction that loses a deadlock or a
+//! serialisation race is rolled back whole and run again (`write`), so a
+//! caches of ids live only as long as one transaction.
+//!
+//! Reads of one organisation run as the role `spendlens_reader` with the
+//! organisation set for row-level security (`scope.rs`).
+
+mod admin;
+mod backfill;
+mod budgets;
+mod conversations;
+mod ctx;
+mod erasure;
+mod ingest;
+mod lifecycle;
+mod messages;
+mod migrate;
+mod org_days;
+mod prices;
+mod read;
+mod reprice;
+mod resolve;
+mod scope;
+mod structure;
+pub mod testing;
+
+pub use migrate::known as known_migrations;
+
+use crate::contract::{Result, Store, StoreError};
+use crate::model::*;
+use crate::query::{FigureQuery, GroupRow};
+use async_trait::async_trait;
+use ctx::Ctx;
+use futures_util::future::BoxFuture;
+use jiff::Timestamp;
+use spendlens_domain::time::{Day, Period};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool};
+use std::str::FromStr;
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    StoreError::Other(anyhow::Error::new(e))
+}
+
+pub(crate) fn now_us() -> i64 {
+    Timestamp::now().as_microsecond()
+}
+
+pub(crate) fn ts(us: i64) -> Timestamp {
+    Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// SQLSTATEs after which the whole transaction may simply run again.
+fn retryable(e: &StoreError) -> bool {
+    let StoreError::Other(e) = e else {
+        return false;
+    };
+    let Some(sqlx::Error::Database(db)) = e.downcast_ref::<sqlx::Error>() else {
+        return false;
+    };
+    matches!(db.code().as_deref(), Some("40001" | "40P01"))
+}
+
+/// Attempts of one write transaction before its error is returned.
+const ATTEMPTS: u32 = 8;
+
+impl PgStore {
+    /// Connect to `url` (postgres://…), run the migrations, and keep a pool.
+    /// `SPENDLENS_PG_POOL` sets the pool size (default 16).
+    pub async fn open(url: &str) -> Result<PgStore> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?
+            .application_name("spendlens");
+        let size = std::env::var("SPENDLENS_PG_POOL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(16);
+        let pool = PgPoolOptions::new()
+            .max_connections(size)
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .connect_with(opts)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
+        migrate::run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Run `f` in one transaction, committed when it returns Ok; a deadlock
+    /// or serialisation failure runs it again from the start.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send,
+        F: for<'a> Fn(&'a mut Ctx) -> BoxFuture<'a, Result<T>> + Send + Sync,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let tx = self.pool.begin().await.map_err(db_err)?;
+            let mut ctx = Ctx::new(tx);
+            let out = match f(&mut ctx).await {
+                Ok(v) => ctx.tx.commit().await.map_err(db_err).map(|_| v),
+                Err(e) => {
+                    let _ = ctx.tx.rollback().await;
+                    Err(e)
+                }
+            };
+            match out {
+                Err(e) if attempt < ATTEMPTS && retryable(&e) => {
+                    tracing::debug!(attempt, error = %e, "write transaction retried");
+                    let ms = 5u64 << attempt.min(6);
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Run `f` in a read-only transaction (so `scope::enter_org` may switch
+    /// its role for row-level security until the end of it).
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send,
+        F: for<'a> FnOnce(&'a mut PgConnection) -> BoxFuture<'a, Result<T>> + Send,
+    {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query("SET TRANSACTION READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let out = f(&mut tx).await;
+        let _ = tx.rollback().await;
+        out
+    }
+}
+
+/// Owned copies of borrowed arguments, made again for each attempt of a write.
+macro_rules! owned {
+    ($($v:ident),*) => { $(let $v = $v.to_owned();)* };
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::Unavailable(format!("PostgreSQL does not answer: {e}")))
+    }
+
+    async fn ingest(&self, batches: Vec<IngestBatch>) -> Result<Vec<BatchOutcome>> {
+        self.write(|c| {
+            let b = batches.clone();
+            Box::pin(ingest::ingest(c, b))
+        })
+        .await
+    }
+
+    async fn backfill(&self, actor: &str) -> Result<BackfillOutcome> {
+        owned!(actor);
+        self.write(|c| {
+            let a = actor.clone();
+            Box::pin(async move { backfill::backfill(c, &a).await })
+        })
+        .await
+    }
+
+    async fn create_org(&self, org: NewOrg, actor: &str) -> Result<Org> {
+        owned!(actor);
+        self.write(|c| {
+            let (o, a) = (org.clone(), actor.clone());
+            Box::pin(async move { admin::create_org(c, o, &a).await })
+        })
+        .await
+    }
+    async fn get_org(&self, org: &str) -> Result<Org> {
+        owned!(org);
+        self.read(|c| Box::pin(async move { read::get_org(c, &org).await }))
+            .await
+    }
+    async fn list_orgs(&self) -> Result<Vec<Org>> {
+        self.read(|c| Box::pin(read::list_orgs(c))).await
+    }
+    async fn update_org(&self, org: &str, patch: OrgPatch, actor: &str) -> Result<Org> {
+        owned!(org, actor);
+        self.write(|c| {
+            let (o, p, a) = (org.clone(), patch.clone(), actor.clone());
+            Box::pin(async move { admin::update_org(c, &o, p, &a).await })
+        })
+        .await
+    }
+
+    async fn create_team(&self, org: &str, team: Team, actor: &str) -> Result<Team> {
+        owned!(org, actor);
+        self.write(|c| {
+            let (o, t, a) = (org.clone(), team.clone(), actor.clone());
+            Box::pin(async move { admin::create_team(c, &o, t, &a).await })
+        })
+        .await
+    }
+    async fn list_teams(&self, org: &str) -> Result<Vec<Team>> {
+        owned!(org);
+        self.read(|c| Box::pin(async move { read::list_teams(c, &org).await }))
+            .await
+    }
+    async fn update_team(
+        &self,
+        org: &str,
+        team: &str,
+        name: Option<String>,
+        department: Option<Option<String>>,
+        actor: &str,
+    ) -> Result<Team> {
+        owned!(org, team, actor);
+        self.write(|c| {
+            let (o, t, n, d, a) = (
+                org.clone(),
+                team.clone(),
+                name.clone(),
+                department.clone(),
+                actor.clone(),
+            );
+            Box::pin(async move { structure::update_team(c, &o, &t, n, d, &a).await })
+        })
+        .await
+    }
+    async fn delete_team(&self, org: &str, team: &str, actor: &str) -> Result<()> {
+        owned!(org, team, actor);
+        self.write(|c| {
+            let (o, t, a) = (org.clone(), team.clone(), actor.clone());
+            Box::pin(async move { structure::delete_team(c, &o, &t, &a).await })
+        })
+        .await
+    }
+
+    async fn put_member(&self, org: &str, member: Member, actor: &str) -> Result<Member> {
+        owned!(org, actor);
+        self.write(|c| {
+            let (o, m, a) = (org.clone(), member.clone(), actor.clone());
+            Box::pin(async move { admin::put_member(c, &o, m, &a).await })
+        })
+        .await
+    }
+    async fn get_member(&self, org: &str, user: &str) -> Result<Member> {
+        owned!(org, user);
+        self.read(|c| Box::pin(async move { read::get_member(c, &org, &user).await }))
+            .await
+    }
+    async fn list_members(&self, org: &str) -> Result<Vec<Member>> {
+        owned!(org);
+        self.read(|c| Box::pin(async move { read::list_members(c, &org).await }))
+            .await
+    }
+    async fn delete_member(&self, org: &str, user: &str, actor: &str) -> Result<()> {
+        owned!(org, user, actor);
+        self.write(|c| {
+            let (o, u, a) = (org.clone(), user.clone(), actor.clone());
+            Box::pin(async move { admin::delete_member(c, &o, &u, &a).await })
+        })
+        .await
+    }
+
+    async fn create_api_key(
+        &self,
+        org: &str,
+        id: &str,
+        name: &str,
+        provider: Option<&str>,
+        actor: &str,
+    ) -> Result<ApiKey> {
+        owned!(org, id, name, actor);
+        let provider = provider.map(str::to_owned);
+        self.write(|c| {
+            let (o, i, n, p, a) = (
+                org.clone(),
+                id.clone(),
+                name.clone(),
+                provider.clone(),
+                actor.clone(),
+            );
+            Box::pin(async move { admin::create_api_key(c, &o, &i, &n, p.as_deref(), &a).await })
+        })
+        .await
+    }
+    async fn list_api_keys(&self, org: &str) -> Result<Vec<ApiKey>> {
+        owned!(org);
+        self.read(|c| Box::pin(async move { read::list_api_keys(c, &org).await }))
+            .await
+    }
+    async fn update_api_key(
+        &self,
+        org: &str,
+        key: &str,
+        name: Option<String>,
+        provider: Option<Option<String>>,
+        actor: &str,
+    ) -> Result<ApiKey> {
+        owned!(org, key, actor);
+        self.write(|c| {
+            let (o, k, n, p, a) = (
+                org.clone(),
+                key.clone(),
+                name.clone(),
+                provider.clone(),
+                actor.clone(),
+            );
+            Box::pin(async move { structure::update_api_key(c, &o, &k, n, p, &a).await })
+        })
+        .await
+    }
+    async fn delete_api_key(&self, org: &str, key: &str, actor: &str) -> Result<()> {
+        owned!(org, key, actor);
+        self.write(|c| {
+            let (o, k, a) = (org.clone(), key.clone(), actor.clone());
+            Box::pin(async move { structure::delete_api_key(c, &o, &k, &a).await })
+        })
+        .await
+    }
+
+    async fn put_price(
+        &self,
+        org: &str,
+        model: &str,
+        effective_from: Timestamp,
+        price: spendlens_domain::Price,
+        actor: &str,
+    ) -> Result<()> {
+        owned!(org, model, actor);
+        self.write(|c| {
+            let (o, m, a) = (org.clone(), model.clone(), actor.clone());
+            Box::pin(async move { prices::put(c, &o, &m, effective_from, price, &a).await })
+        })
+        .await
+    }
+    async fn delete_price(&self, org: &str, model: &str, actor: &str) -> Result<()> {
+        owned!(org, model, actor);
+        self.write(|c| {
+            let (o, m, a) = (org.clone(), model.clone(), actor.clone());
+            Box::pin(async move { prices::delete(c, &o, &m, &a).await })
+        })
+        .await
+    }
+    async fn list_prices(&self, org: &str) -> Result<Vec<NegotiatedPrice>> {
+        owned!(org);
+        self.read(|c| Box::pin(async move { prices::list(c, &org).await }))
+            .await
+    }
+
+    async fn create_token(&self, token: NewToken, actor: &str) -> Result<TokenRecord> {
+        owned!(actor);
+        self.write(|c| {
+            let (t, a) = (token.clone(), actor.clone());
+            Box::pin(async move { admin::create_token(c, t, &a).await })
+        })
+        .await
+    }
+    async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>> {
+        owned!(secret_hash);
+        self.read(|c| Box::pin(async move { read::find_token(c, &secret_hash).await }))
+            .await
+    }
+    async fn touch_token(&self, id: &str, at: Timestamp) -> Result<()> {
+        owned!(id);
+        self.write(|c| {
+            let i = id.clone();
+            Box::pin(async move { admin::touch_token(c, &i, at).await })
+        })
+        .await
+    }
+    async fn list_tokens(&self, org: Option<&str>) -> Result<Vec<TokenRecord>> {
+        let org = org.map(str::to_owned);
+        self.read(|c| Box::pin(async move { read::list_tokens(c, org.as_deref()).await }))
+            .await
+    }
+    async fn revoke_token(&self, id: &str, actor: &str) -> Result<()> {
+        owned!(id, actor);
+        self.write(|c| {
+            let (i, a) = (id.clone(), actor.clone());
+            Box::pin(async move { admin::revoke_token(c, &i, &a).await })
+        })
+        .await
+    }
+    async fn audit_log(&self, org: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
+        let org = org.map(str::to_owned);
+        self.read(|c| Box::pin(async move { read::audit_log(c, org.as_deref(), limit).await }))
+            .await
+    }
+
+    async fn retention_step(
+        &self,
+        org: &str,
+        before: Timestamp,
+        chunk: usize,
+    ) -> Result<RetentionStep> {
+        owned!(org);
+        let before = before.as_microsecond();
+        self.write(|c| {
+            let o = org.clone();
+            Box::pin(async move { lifecycle::retention_step(c, &o, before, chunk).await })
+        })
+        .await
+    }
+    async fn verify(&self, org: &str, from: Day) -> Result<Vec<CellDiff>> {
+        owned!(org);
+        self.read(|c| Box::pin(async move { lifecycle::verify(c, &org, from).await }))
+            .await
+    }
+    async fn rebuild(&self, org: &str, from: Day, actor: &str) -> Result<u64> {
+        owned!(org, actor);
+        self.write(|c| {
+            let (o, a) = (org.clone(), actor.clone());
+            Box::pin(async move { lifecycle::rebuild(c, &o, from, &a).await })
+        })
+        .await
+    }
+    async fn reprice(&self, org: &str, from: Day, to: Day, actor: &str) -> Result<Repriced> {
+        owned!(org, actor);
+        self.write(|c| {
+            let (o, a) = (org.clone(), actor.clone());
+            Box::pin(async move { reprice::reprice(c, &o, from, to, &a).await })
+        })
+        .await
+    }
+    async fn erase_user(
+        &self,
+        org: &str,
+        user: &str,
+        pseudonym: &str,
+        actor: &str,
+    ) -> Result<Erasure> {
+        owned!(org, user, pseudonym, actor);
+        self.write(|c| {
+            let (o, u, p, a) = (org.clone(), user.clone(), pseudonym.clone(), actor.clone());
+            Box::pin(async move { erasure::erase_user(c, &o, &u, &p, &a).await })
+        })
+        .await
+    }
+
+    async fn spend(
+        &self,
+        org: &str,
+        scope: BudgetScope,
+        scope_id: Option<&str>,
+        period: Period,
+    ) -> Result<i128> {
+        owned!(org);
+        let scope_id = scope_id.map(str::to_owned);
+        self.read(|c| {
+            Box::pin(
+                async move { budgets::spend(c, &org, scope, scope_id.as_deref(), period).await },
+            )
+        })
+        .await
+    }
+    async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget> {
+        owned!(org, actor);
+        self.write(|c| {
+            let (o, b, a) = (org.clone(), budget.clone(), actor.clone());
+            Box::pin(async move { budgets::put_budget(c, &o, b, &a).await })
+        })
+        .await
+    }
+    async fn list_budgets(&self, org: &str) -> Result<Vec<Budget>> {
+        owned!(org);
+        self.read(|c| Box::pin(async move { budgets::list_budgets(c, &org).await }))
+            .await
+    }
+    async fn delete_budget(&self, org: &str, id: &str, actor: &str) -> Result<()> {
+        owned!(org, id, actor);
+        self.write(|c| {
+            let (o, i, a) = (org.clone(), id.clone(), actor.clone());
+            Box::pin(async move { budgets::delete_budget(c, &o, &i, &a).await })
+        })
+        .await
+    }
+    async fn record_alert(&self, org: &str, alert: Alert) -> Result<Option<i64>> {
+        owned!(org);
+        self.write(|c| {
+            let (o, al) = (org.clone(), alert.clone());
+            Box::pin(async move { budgets::record_alert(c, &o, al).await })
+        })
+        .await
+    }
+    async fn list_alerts(&self, org: &str, limit: usize) -> Result<Vec<Alert>> {
+        owned!(org);
+        self.read(|c| Box::pin(async move { budgets::list_alerts(c, &org, limit).await }))
+            .await
+    }
+    async fn record_delivery(&self, org: &str, delivery: Delivery) -> Result<()> {
+        owned!(org);
+        self.write(|c| {
+            let (o, d) = (org.clone(), delivery.clone());
+            Box::pin(async move { budgets::record_delivery(c, &o, d).await })
+        })
+        .await
+    }
+    async fn list_deliveries(&self, org: &str, limit: usize) -> Result<Vec<Delivery>> {
+        owned!(org);
+        self.read(|c| Box::pin(async move { budgets::list_deliveries(c, &org, limit).await }))
+            .await
+    }
+    async fn webhook(&self, org: &str) -> Result<Option<Webhook>> {
+        owned!(org);
+        self.read(|c| Box::pin(async move { budgets::webhook(c, &org).await }))
+            .await
+    }
+
+    async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>> {
+        let q = query.clone();
+        self.read(|c| Box::pin(async move { read::figures(c, &q).await }))
+            .await
+    }
+    async fn events(&self, org: &str) -> Result<Vec<StoredEvent>> {
+        owned!(org);
+        self.read(|c| Box::pin(async move { read::events(c, &org).await }))
+            .await
+    }
+    async fn quarantined(&self) -> Result<Vec<QuarantinedEvent>> {
+        self.read(|c| Box::pin(read::quarantined(c))).await
+    }
+    async fn user_conversations(
+        &self,
+        org: &str,
+        user: &str,
+        period: Period,
+    ) -> Result<Vec<ConversationSummary>> {
+        owned!(org, user);
+        self.read(|c| {
+            Box::pin(async move { conversations::of_user(c, &org, &user, period).await })
+        })
+        .await
+    }
+    async fn stream_events(
+        &self,
+        query: crate::query::EventQuery,
+        tx: tokio::sync::mpsc::Sender<Vec<StoredEvent>>,
+    ) -> Result<()> {
+        self.read(|c| Box::pin(async move { messages::stream(c, &query, 1_000, tx).await }))
+            .await
+    }
+    async fn conversation(&self, org: &str, conversation: &str) -> Result<ConversationDetail> {
+        owned!(org, conversation);
+        self.read(|c| {
+            Box::pin(async move { conversations::detail(c, &org, &conversation).await })
+        })
+        .await
+    }
+}

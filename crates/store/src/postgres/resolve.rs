@@ -1,0 +1,1 @@
+//! Get-or-create of the things an event names.
