@@ -177,7 +177,9 @@ async fn acknowledged_events_survive_kill_9() {
         drop(server);
     }
     assert!(acknowledged > 0);
-    let store = spendlens_store::open(&db, spendlens_store::Durability::Process).unwrap();
+    let store = spendlens_store::open(&db, spendlens_store::Durability::Process)
+        .await
+        .unwrap();
     let stored = store.events("acme").await.unwrap().len() as u64;
     // Everything acknowledged is there; a request killed before its answer is all or nothing.
     assert!(

@@ -38,10 +38,21 @@ fn batch(c: usize, b: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_event_is_stored_once_across_repeated_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    crash_loop(&db_url(&dir)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_event_is_stored_once_across_repeated_kill_9_on_postgres() {
+    if let Some(db) = spendlens_store::postgres::testing::create().await {
+        crash_loop(&db.url).await;
+    }
+}
+
+async fn crash_loop(db: &str) {
     let (lives, clients) = (setting("SPENDLENS_CRASH_LIVES", 4), 3);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let dir = tempfile::tempdir().unwrap();
-    let db = db_url(&dir);
+    let db = db.to_owned();
     let admin = "crash-admin";
     let base = Arc::new(Mutex::new(String::new()));
     let mut server = serve(&db, admin).await;
@@ -127,7 +138,9 @@ async fn every_event_is_stored_once_across_repeated_kill_9() {
         (clients * 60.min(batches * 250)) as u64
     );
     drop(server);
-    let store = spendlens_store::open(&db, spendlens_store::Durability::Process).unwrap();
+    let store = spendlens_store::open(&db, spendlens_store::Durability::Process)
+        .await
+        .unwrap();
     let mut ids: Vec<String> = store
         .events("acme")
         .await

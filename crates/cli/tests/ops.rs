@@ -174,7 +174,9 @@ async fn sigterm_finishes_in_flight_ingestion() {
     .unwrap();
     assert!(status.success(), "exit status {status}");
     assert!(acknowledged > 0);
-    let store = spendlens_store::open(&db, spendlens_store::Durability::Process).unwrap();
+    let store = spendlens_store::open(&db, spendlens_store::Durability::Process)
+        .await
+        .unwrap();
     let stored = store.events("acme").await.unwrap().len() as u64;
     assert_eq!(stored, acknowledged);
 }

@@ -20,7 +20,8 @@ async fn main() -> anyhow::Result<()> {
     let store = spendlens_store::open(
         &format!("sqlite://{}", dir.path().join("p.db").display()),
         spendlens_store::Durability::Process,
-    )?;
+    )
+    .await?;
     for org in setup(&spec).orgs {
         let new = NewOrg {
             id: org.id.clone(),

@@ -3,22 +3,23 @@
 pub mod aggregate;
 pub mod contract;
 pub mod model;
-pub mod query;
 pub mod postgres;
+pub mod query;
 pub mod sqlite;
 
 pub use contract::{Result, Store, StoreError};
+pub use postgres::PgStore;
 pub use sqlite::{Durability, SqliteStore};
 
 use std::sync::Arc;
 
-/// Open the store a URL names: `sqlite://path` (or a bare path). The only
-/// place that names a concrete backend.
-pub fn open(url: &str, durability: Durability) -> Result<Arc<dyn Store>> {
+/// Open the store a URL names: `postgres://…` (or `postgresql://…`), or
+/// `sqlite://path` (or a bare path). The only place that names a concrete
+/// backend. `durability` applies to SQLite; PostgreSQL commits are as
+/// durable as the server's `synchronous_commit` makes them.
+pub async fn open(url: &str, durability: Durability) -> Result<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::Invalid(
-            "the PostgreSQL backend is not built yet (issue 4); use sqlite://".into(),
-        ));
+        return Ok(Arc::new(PgStore::open(url).await?));
     }
     let path = url.strip_prefix("sqlite://").unwrap_or(url);
     if path.is_empty() {

@@ -8,10 +8,9 @@ use serde_json::json;
 use spendlens_store::model::*;
 use spendlens_store::query::{FigureQuery, Filter};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backfill_places_what_can_be_placed_and_counts_it_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+crate::on_both_backends!(backfill_places_what_can_be_placed_and_counts_it_once);
+async fn backfill_places_what_can_be_placed_and_counts_it_once(b: Backend) {
+    let store = b.open().await;
     store
         .create_org(new_org("acme", "UTC", "1"), "test")
         .await

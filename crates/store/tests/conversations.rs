@@ -12,10 +12,9 @@ use std::collections::BTreeMap;
 
 use common::suite::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn late_events_move_conversation_starts() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+crate::on_both_backends!(late_events_move_conversation_starts);
+async fn late_events_move_conversation_starts(b: Backend) {
+    let store = b.open().await;
     store
         .create_org(new_org("ny", "America/New_York", "1.25"), "test")
         .await
@@ -217,10 +216,9 @@ async fn late_events_move_conversation_starts() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conversation_belongs_to_its_first_user() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+crate::on_both_backends!(a_conversation_belongs_to_its_first_user);
+async fn a_conversation_belongs_to_its_first_user(b: Backend) {
+    let store = b.open().await;
     store
         .create_org(new_org("ny", "UTC", "1"), "test")
         .await
@@ -275,10 +273,9 @@ async fn a_conversation_belongs_to_its_first_user() {
     check_org(&store, "ny", "UTC", &[period("2026-11-01", "2026-12-01")]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conversation_lists_keep_titles_and_model_names_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+crate::on_both_backends!(conversation_lists_keep_titles_and_model_names_whole);
+async fn conversation_lists_keep_titles_and_model_names_whole(b: Backend) {
+    let store = b.open().await;
     store
         .create_org(new_org("ny", "UTC", "1"), "test")
         .await

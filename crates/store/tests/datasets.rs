@@ -13,16 +13,15 @@ use std::sync::Arc;
 
 use common::suite::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn autumn_dataset_every_figure_matches_the_raw_events() {
+crate::on_both_backends!(autumn_dataset_every_figure_matches_the_raw_events);
+async fn autumn_dataset_every_figure_matches_the_raw_events(b: Backend) {
     // 75 days ending 2026-11-15: whole September and October, Europe's and
     // America's autumn DST changes (25 Oct, 1 Nov), Asia/Kolkata at +05:30.
     let anchor = jiff::civil::date(2026, 11, 15);
     let mut spec = Spec::custom(24_000, 11, anchor);
     spec.days = 75;
     let setup = setup(&spec);
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path());
+    let mut store = b.open().await;
     create_setup(store.as_ref(), &setup).await;
 
     let now = now_after(anchor);
@@ -74,7 +73,7 @@ async fn autumn_dataset_every_figure_matches_the_raw_events() {
         );
     }
     drop(store);
-    store = open(dir.path());
+    store = b.open().await;
     let some = &calls[..4];
     let n: usize = some.iter().flatten().map(|b| b.events.len()).sum();
     let again = ingest(store.as_ref(), some).await;
@@ -233,16 +232,15 @@ async fn autumn_dataset_every_figure_matches_the_raw_events() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn spring_dataset_short_days_and_month_to_date() {
+crate::on_both_backends!(spring_dataset_short_days_and_month_to_date);
+async fn spring_dataset_short_days_and_month_to_date(b: Backend) {
     // 40 days ending 2026-04-05: America springs forward on 8 March, Europe
     // on 29 March; Sydney falls back on 5 April, the anchor day.
     let anchor = jiff::civil::date(2026, 4, 5);
     let mut spec = Spec::custom(6_000, 23, anchor);
     spec.days = 40;
     let setup = setup(&spec);
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+    let store = b.open().await;
     create_setup(store.as_ref(), &setup).await;
     let now = now_after(anchor);
     let sent = parse_all(events(&spec), now);

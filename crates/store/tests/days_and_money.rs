@@ -13,10 +13,9 @@ use std::collections::BTreeMap;
 
 use common::suite::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dst_and_odd_offset_days_hold_their_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+crate::on_both_backends!(dst_and_odd_offset_days_hold_their_events);
+async fn dst_and_odd_offset_days_hold_their_events(b: Backend) {
+    let store = b.open().await;
     let zones = [
         ("ny", "America/New_York"),
         ("be", "Europe/Berlin"),
@@ -138,10 +137,9 @@ async fn dst_and_odd_offset_days_hold_their_events() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_timezone_change_applies_from_the_change_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+crate::on_both_backends!(a_timezone_change_applies_from_the_change_on);
+async fn a_timezone_change_applies_from_the_change_on(b: Backend) {
+    let store = b.open().await;
     store
         .create_org(new_org("ny", "Etc/GMT+12", "1"), "test")
         .await
@@ -201,10 +199,9 @@ async fn a_timezone_change_applies_from_the_change_on() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nanodollars_sum_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+crate::on_both_backends!(nanodollars_sum_exactly);
+async fn nanodollars_sum_exactly(b: Backend) {
+    let store = b.open().await;
     store
         .create_org(new_org("ny", "UTC", "1.5"), "test")
         .await

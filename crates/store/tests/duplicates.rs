@@ -13,10 +13,11 @@ use std::collections::BTreeMap;
 
 use common::suite::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_changed_event_under_a_known_id_is_a_conflicting_duplicate_and_counts_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open(dir.path());
+crate::on_both_backends!(
+    a_changed_event_under_a_known_id_is_a_conflicting_duplicate_and_counts_once
+);
+async fn a_changed_event_under_a_known_id_is_a_conflicting_duplicate_and_counts_once(b: Backend) {
+    let mut store = b.open().await;
     store
         .create_org(new_org("ny", "UTC", "1"), "test")
         .await
@@ -123,7 +124,7 @@ async fn a_changed_event_under_a_known_id_is_a_conflicting_duplicate_and_counts_
 
     // After a restart the keys are still known.
     drop(store);
-    store = open(dir.path());
+    store = b.open().await;
     let out = send(
         store.as_ref(),
         vec![ev("x", at, "c1", json!({"tokens_in": 102})), first.clone()],
@@ -156,10 +157,9 @@ async fn a_changed_event_under_a_known_id_is_a_conflicting_duplicate_and_counts_
     check_org(&store, "la", "UTC", &[period("2026-11-01", "2026-12-01")]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_no_organisation_takes_are_quarantined_and_counted_nowhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+crate::on_both_backends!(events_no_organisation_takes_are_quarantined_and_counted_nowhere);
+async fn events_no_organisation_takes_are_quarantined_and_counted_nowhere(b: Backend) {
+    let store = b.open().await;
     let st = store.as_ref();
     for org in ["ny", "la"] {
         st.create_org(new_org(org, "UTC", "1"), "test")

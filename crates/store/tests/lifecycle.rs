@@ -110,10 +110,9 @@ async fn every_figure_matches(store: &dyn Store, oracle: &Oracle, today: Day) ->
     groups
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retention_keeps_every_figure_and_verify_and_rebuild_repair() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+crate::on_both_backends!(retention_keeps_every_figure_and_verify_and_rebuild_repair);
+async fn retention_keeps_every_figure_and_verify_and_rebuild_repair(b: Backend) {
+    let store = b.open().await;
     let mut org = new_org("ny", TZ, "1.5");
     org.retention_days = 30;
     store.create_org(org, "test").await.unwrap();
@@ -169,38 +168,40 @@ async fn retention_keeps_every_figure_and_verify_and_rebuild_repair() {
     assert_eq!(store.verify("ny", from).await.unwrap(), vec![]);
 
     // Damage one day cell and one hour cell behind the store's back.
-    let db = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
-    let day: i64 = db
-        .query_row("SELECT max(bucket) FROM cube WHERE grain = 1", [], |r| {
-            r.get(0)
-        })
+    let day = store
+        .events("ny")
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.day)
+        .max()
         .unwrap();
-    let damaged = db
-        .execute(
+    let damage_day = |user: &str| {
+        format!(
             "UPDATE cube SET total_cost = total_cost + 7, messages = messages + 1
-             WHERE (org, grain, bucket, user, team, dept, key, model, provider) IN
-               (SELECT org, grain, bucket, user, team, dept, key, model, provider FROM cube
-                WHERE grain = 1 AND bucket = ?1 LIMIT 1)",
-            [day],
+             WHERE (org, grain, bucket, {user}, team, dept, key, model, provider) IN
+               (SELECT org, grain, bucket, {user}, team, dept, key, model, provider FROM cube
+                WHERE grain = 1 AND bucket = {day} LIMIT 1)"
         )
-        .unwrap();
+    };
+    let damaged = b.raw(&damage_day("user"), &damage_day("usr")).await;
     assert_eq!(damaged, 1);
-    db.execute(
-        "UPDATE cube SET tokens_in = tokens_in + 3
-         WHERE (org, grain, bucket, user, team, dept, key, model, provider) IN
-           (SELECT org, grain, bucket, user, team, dept, key, model, provider FROM cube
-            WHERE grain = 0 ORDER BY bucket DESC LIMIT 1)",
-        [],
-    )
-    .unwrap();
-    drop(db);
+    let damage_hour = |user: &str| {
+        format!(
+            "UPDATE cube SET tokens_in = tokens_in + 3
+             WHERE (org, grain, bucket, {user}, team, dept, key, model, provider) IN
+               (SELECT org, grain, bucket, {user}, team, dept, key, model, provider FROM cube
+                WHERE grain = 0 ORDER BY bucket DESC LIMIT 1)"
+        )
+    };
+    assert_eq!(b.raw(&damage_hour("user"), &damage_hour("usr")).await, 1);
     let diffs = store.verify("ny", from).await.unwrap();
     let found: Vec<(&str, i64)> = diffs
         .iter()
         .map(|d| (d.field, d.aggregate - d.detail))
         .collect();
     assert_eq!(found, [("total_cost", 7), ("messages", 1)], "{diffs:#?}");
-    assert_eq!(diffs[0].day, Day(day as i32).to_string());
+    assert_eq!(diffs[0].day, Day(day).to_string());
 
     let corrected = store.rebuild("ny", from, "test").await.unwrap();
     assert_eq!(corrected, 1);
@@ -211,10 +212,9 @@ async fn retention_keeps_every_figure_and_verify_and_rebuild_repair() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reprice_recomputes_server_costs_only_and_corrects_the_aggregates() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+crate::on_both_backends!(reprice_recomputes_server_costs_only_and_corrects_the_aggregates);
+async fn reprice_recomputes_server_costs_only_and_corrects_the_aggregates(b: Backend) {
+    let store = b.open().await;
     store
         .create_org(new_org("ny", TZ, "1.5"), "test")
         .await

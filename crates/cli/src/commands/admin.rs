@@ -152,7 +152,7 @@ pub async fn org(cmd: OrgCommand) -> anyhow::Result<()> {
             markup: m,
             retention_days,
         } => {
-            let store = db.open()?;
+            let store = db.open().await?;
             let org = store
                 .create_org(
                     NewOrg {
@@ -181,7 +181,7 @@ pub async fn org(cmd: OrgCommand) -> anyhow::Result<()> {
             timezone: tz,
             markup: m,
         } => {
-            let store = db.open()?;
+            let store = db.open().await?;
             let patch = OrgPatch {
                 name,
                 timezone: tz.as_deref().map(timezone).transpose()?,
@@ -198,7 +198,7 @@ pub async fn org(cmd: OrgCommand) -> anyhow::Result<()> {
             );
         }
         OrgCommand::List { db } => {
-            for o in db.open()?.list_orgs().await? {
+            for o in db.open().await?.list_orgs().await? {
                 println!(
                     "{}\t{}\t{}\tmarkup {}\tretention {} d",
                     o.id,
@@ -223,7 +223,8 @@ pub async fn team(cmd: TeamCommand) -> anyhow::Result<()> {
             department,
         } => {
             let t = db
-                .open()?
+                .open()
+                .await?
                 .create_team(
                     &org,
                     Team {
@@ -237,7 +238,7 @@ pub async fn team(cmd: TeamCommand) -> anyhow::Result<()> {
             println!("created team {} ({}) in {org}", t.team_id, t.name);
         }
         TeamCommand::List { db, org } => {
-            for t in db.open()?.list_teams(&org).await? {
+            for t in db.open().await?.list_teams(&org).await? {
                 println!(
                     "{}\t{}\t{}",
                     t.team_id,
@@ -276,15 +277,15 @@ pub async fn member(cmd: MemberCommand) -> anyhow::Result<()> {
                 department,
                 added_by_admin: true,
             };
-            let m = db.open()?.put_member(&org, m, ACTOR).await?;
+            let m = db.open().await?.put_member(&org, m, ACTOR).await?;
             println!("{} is a {} of {org}", m.user_id, m.role.as_str());
         }
         MemberCommand::Remove { db, org, user } => {
-            db.open()?.delete_member(&org, &user, ACTOR).await?;
+            db.open().await?.delete_member(&org, &user, ACTOR).await?;
             println!("removed {user} from {org}; their tokens are revoked");
         }
         MemberCommand::List { db, org } => {
-            for m in db.open()?.list_members(&org).await? {
+            for m in db.open().await?.list_members(&org).await? {
                 println!(
                     "{}\t{}\t{}\t{}",
                     m.user_id,
@@ -308,13 +309,14 @@ pub async fn key(cmd: KeyCommand) -> anyhow::Result<()> {
             provider,
         } => {
             let k = db
-                .open()?
+                .open()
+                .await?
                 .create_api_key(&org, &id, &name, provider.as_deref(), ACTOR)
                 .await?;
             println!("registered key {} ({}) in {org}", k.api_key_id, k.name);
         }
         KeyCommand::List { db, org } => {
-            for k in db.open()?.list_api_keys(&org).await? {
+            for k in db.open().await?.list_api_keys(&org).await? {
                 let state = if k.registered {
                     "registered"
                 } else {

@@ -9,7 +9,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let store = args.db.open()?;
+    let store = args.db.open().await?;
     let o = store.backfill("cli").await?;
     println!(
         "quarantine: {} placed and counted, {} already counted, {} refused by the ingestion rules, {} still without an organisation",

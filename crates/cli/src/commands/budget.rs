@@ -68,7 +68,7 @@ pub async fn run(cmd: BudgetCommand) -> anyhow::Result<()> {
             thresholds,
             hard_limit,
         } => {
-            let store = db.open()?;
+            let store = db.open().await?;
             let mut body = json!({"scope": scope, "scope_id": scope_id, "period": period,
                 "amount": amount, "hard_limit": hard_limit});
             if let Some(t) = thresholds {
@@ -84,7 +84,7 @@ pub async fn run(cmd: BudgetCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&shown)?);
         }
         BudgetCommand::List { db, org } => {
-            let store = db.open()?;
+            let store = db.open().await?;
             let info = store.get_org(&org).await?;
             println!("id\tscope\tperiod\tamount\tspent\tprojected\tstate");
             for b in store.list_budgets(&org).await? {
@@ -106,7 +106,7 @@ pub async fn run(cmd: BudgetCommand) -> anyhow::Result<()> {
             }
         }
         BudgetCommand::Delete { db, org, id } => {
-            db.open()?.delete_budget(&org, &id, ACTOR).await?;
+            db.open().await?.delete_budget(&org, &id, ACTOR).await?;
             println!("deleted budget {id} of {org}");
         }
     }

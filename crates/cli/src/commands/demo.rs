@@ -34,6 +34,7 @@ const ACTOR: &str = "demo";
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let store = spendlens_store::open(&args.db, spendlens_store::Durability::Process)
+        .await
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", args.db))?;
     let app = state(store.clone(), None);
     let spec = Spec::demo(args.anchor.unwrap_or_else(today_utc));

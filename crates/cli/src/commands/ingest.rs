@@ -136,7 +136,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         None => {
-            let store = args.db.open()?;
+            let store = args.db.open().await?;
             let scope = match &args.org {
                 Some(org) => {
                     store

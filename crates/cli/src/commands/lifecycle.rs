@@ -34,7 +34,7 @@ fn bar(len: usize, what: &str) -> ProgressBar {
 }
 
 pub async fn retention(args: Args) -> anyhow::Result<()> {
-    let store = args.db.open()?;
+    let store = args.db.open().await?;
     let orgs = orgs(store.as_ref(), args.org.as_deref()).await?;
     let progress = bar(orgs.len(), "retention");
     let now = Timestamp::now();
@@ -60,7 +60,7 @@ pub async fn retention(args: Args) -> anyhow::Result<()> {
 }
 
 pub async fn verify(args: Args) -> anyhow::Result<()> {
-    let store = args.db.open()?;
+    let store = args.db.open().await?;
     let orgs = orgs(store.as_ref(), args.org.as_deref()).await?;
     let progress = bar(orgs.len(), "verify");
     let mut differences = 0;
@@ -97,7 +97,7 @@ pub async fn verify(args: Args) -> anyhow::Result<()> {
 }
 
 pub async fn rebuild(args: Args) -> anyhow::Result<()> {
-    let store = args.db.open()?;
+    let store = args.db.open().await?;
     let orgs = orgs(store.as_ref(), args.org.as_deref()).await?;
     let progress = bar(orgs.len(), "rebuild");
     let mut corrected = 0;
@@ -139,7 +139,7 @@ pub async fn reprice(args: RepriceArgs) -> anyhow::Result<()> {
     };
     let (from, to) = (day("from", &args.from)?, day("to", &args.to)?);
     anyhow::ensure!(from < to, "--to must be after --from");
-    let store = args.db.open()?;
+    let store = args.db.open().await?;
     let orgs = orgs(store.as_ref(), args.org.as_deref()).await?;
     let progress = bar(orgs.len(), "reprice");
     let (mut changed, mut total, mut actual) = (0, 0i128, 0i128);

@@ -35,8 +35,9 @@ pub struct DbArgs {
 }
 
 impl DbArgs {
-    pub fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
         spendlens_store::open(&self.db, self.durability.into())
+            .await
             .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", self.db))
     }
 }

@@ -53,7 +53,7 @@ pub async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
             name,
             expires_at,
         } => {
-            let store = db.open()?;
+            let store = db.open().await?;
             let req = TokenRequest {
                 role,
                 organization_id: org,
@@ -73,7 +73,7 @@ pub async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
             println!("{secret}");
         }
         TokenCommand::List { db, org } => {
-            let store = db.open()?;
+            let store = db.open().await?;
             for t in store.list_tokens(org.as_deref()).await? {
                 let state = if t.revoked_at.is_some() {
                     "revoked"
@@ -95,7 +95,7 @@ pub async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { db, id } => {
-            let store = db.open()?;
+            let store = db.open().await?;
             store.revoke_token(&id, ACTOR).await?;
             println!("revoked {id}");
         }

@@ -42,7 +42,11 @@ pub async fn start_with(
 ) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = wrap(spendlens_store::open(&url, spendlens_store::Durability::Process).unwrap());
+    let store = wrap(
+        spendlens_store::open(&url, spendlens_store::Durability::Process)
+            .await
+            .unwrap(),
+    );
     let state = AppState::new(store.clone(), &config);
     let state_webhooks = state.webhooks.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -7,8 +7,8 @@
 //! locks serialise the read-modify-write of a conversation's start and of a
 //! day's people bitmap, and aggregates are added with `ON CONFLICT DO UPDATE
 //! SET x = x + excluded.x`. A transaction that loses a deadlock or a
-//! serialisation race is rolled back whole and run again (`write`), so a
-//! caches of ids live only as long as one transaction.
+//! serialisation race is rolled back whole and run again (`write`); caches of
+//! ids live only as long as one transaction.
 //!
 //! Reads of one organisation run as the role `spendlens_reader` with the
 //! organisation set for row-level security (`scope.rs`).
@@ -67,6 +67,9 @@ fn retryable(e: &StoreError) -> bool {
     let StoreError::Other(e) = e else {
         return false;
     };
+    if e.downcast_ref::<ingest::RaceLost>().is_some() {
+        return true;
+    }
     let Some(sqlx::Error::Database(db)) = e.downcast_ref::<sqlx::Error>() else {
         return false;
     };
@@ -545,10 +548,8 @@ impl Store for PgStore {
         period: Period,
     ) -> Result<Vec<ConversationSummary>> {
         owned!(org, user);
-        self.read(|c| {
-            Box::pin(async move { conversations::of_user(c, &org, &user, period).await })
-        })
-        .await
+        self.read(|c| Box::pin(async move { conversations::of_user(c, &org, &user, period).await }))
+            .await
     }
     async fn stream_events(
         &self,
@@ -560,9 +561,7 @@ impl Store for PgStore {
     }
     async fn conversation(&self, org: &str, conversation: &str) -> Result<ConversationDetail> {
         owned!(org, conversation);
-        self.read(|c| {
-            Box::pin(async move { conversations::detail(c, &org, &conversation).await })
-        })
-        .await
+        self.read(|c| Box::pin(async move { conversations::detail(c, &org, &conversation).await }))
+            .await
     }
 }

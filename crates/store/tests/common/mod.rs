@@ -13,6 +13,7 @@ use spendlens_datagen::Setup;
 use spendlens_domain::time::{Day, Period};
 use spendlens_domain::{Catalog, ErrorCode, Event, Markup};
 use spendlens_store::model::*;
+use spendlens_store::postgres::testing::TestDb;
 use spendlens_store::query::{Dim, EventQuery, FigureQuery, Figures, Filter};
 use spendlens_store::{Durability, SqliteStore, Store};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -70,6 +71,81 @@ pub fn group_bys() -> Vec<Vec<Dim>> {
 
 pub fn open(dir: &Path) -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(&dir.join("t.db"), Durability::Process).unwrap())
+}
+
+/// Where a contract test keeps its store: a SQLite file in a temporary
+/// directory, or a PostgreSQL database of its own (dropped afterwards).
+pub struct Backend {
+    pub dir: tempfile::TempDir,
+    pub pg: Option<TestDb>,
+}
+
+impl Backend {
+    pub fn sqlite() -> Backend {
+        Backend {
+            dir: tempfile::tempdir().unwrap(),
+            pg: None,
+        }
+    }
+
+    /// None (the test is skipped, with a message) when no PostgreSQL answers
+    /// and SPENDLENS_REQUIRE_PG is not 1.
+    pub async fn postgres() -> Option<Backend> {
+        Some(Backend {
+            dir: tempfile::tempdir().unwrap(),
+            pg: Some(spendlens_store::postgres::testing::create().await?),
+        })
+    }
+
+    /// Open (or open again, after the previous handle was dropped) the store.
+    pub async fn open(&self) -> Arc<dyn Store> {
+        match &self.pg {
+            Some(db) => spendlens_store::open(&db.url, Durability::Process)
+                .await
+                .unwrap(),
+            None => open(self.dir.path()),
+        }
+    }
+
+    /// Run one raw statement behind the store's back (to damage it on
+    /// purpose); the SQL for each backend; returns the rows changed.
+    pub async fn raw(&self, sqlite: &str, postgres: &str) -> u64 {
+        match &self.pg {
+            Some(db) => {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::query(postgres)
+                    .execute(&mut c)
+                    .await
+                    .unwrap()
+                    .rows_affected()
+            }
+            None => {
+                let db = rusqlite::Connection::open(self.dir.path().join("t.db")).unwrap();
+                db.execute(sqlite, []).unwrap() as u64
+            }
+        }
+    }
+}
+
+/// Run the contract test `$name(backend)` on SQLite and on PostgreSQL, as
+/// `$name::sqlite` and `$name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::sqlite()).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(b) = $crate::common::Backend::postgres().await {
+                    super::$name(b).await
+                }
+            }
+        }
+    };
 }
 
 pub fn day(text: &str) -> Day {

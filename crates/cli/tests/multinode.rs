@@ -1,0 +1,203 @@
+//! Several servers, one PostgreSQL database (issue 4): two real `spendlens
+//! serve` processes ingest at once — overlapping organisations, people, days
+//! and conversations, late events that move conversation starts — while
+//! every client sends each batch to both servers at the same moment and
+//! retries until acknowledged. The totals must equal a direct computation
+//! over the distinct events: nothing lost, nothing counted twice, distinct
+//! people and first-event conversations exact, no deadlock surfacing as an
+//! error; `verify` finds no difference.
+
+mod common;
+
+use common::{serve, spendlens, text};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+const CLIENTS: usize = 4;
+const BATCHES: usize = 12;
+const PER_BATCH: usize = 120;
+
+/// One event: (org, event_id, user, conversation, day of November, cost nanos).
+type Sent = (String, String, String, String, u32, u64);
+
+/// Batch `b` of client `c`. Conversation k always belongs to person k % 30
+/// of its organisation, whichever client writes to it; days run backwards
+/// in later batches, so late events keep moving conversation starts.
+fn batch(c: usize, b: usize) -> Vec<Sent> {
+    (0..PER_BATCH)
+        .map(|i| {
+            let n = (c * BATCHES + b) * PER_BATCH + i;
+            let org = if n % 3 == 0 { "globex" } else { "acme" };
+            let conv = (n * 7 + c) % 90;
+            let day = 28 - ((b + i) % 20) as u32;
+            (
+                org.to_string(),
+                format!("c{c}-b{b}-{i}"),
+                format!("u{}", conv % 30),
+                format!("conv{conv}"),
+                day,
+                1_000 + (n % 977) as u64,
+            )
+        })
+        .collect()
+}
+
+fn ndjson(events: &[Sent]) -> String {
+    events
+        .iter()
+        .map(|(org, id, user, conv, day, nanos)| {
+            format!(
+                "{}\n",
+                json!({"event_id": id, "occurred_at": format!("2026-11-{day:02}T{:02}:17:00Z", nanos % 24),
+                       "organization_id": org, "user_id": user, "conversation_id": conv,
+                       "model_name": "gpt-4o", "tokens_in": 10, "tokens_out": 5,
+                       "actual_api_cost": format!("0.{nanos:09}"), "total_cost": format!("0.{nanos:09}")})
+            )
+        })
+        .collect()
+}
+
+/// Send until acknowledged; returns the number of tries.
+async fn deliver(http: &reqwest::Client, base: &str, admin: &str, body: &str) -> u64 {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let answer = http
+            .post(format!("{base}/v1/events"))
+            .bearer_auth(admin)
+            .header("content-type", "application/x-ndjson")
+            .body(body.to_owned())
+            .send()
+            .await;
+        if let Ok(r) = answer {
+            let status = r.status();
+            if status == 200 {
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(v["rejected"], 0, "{}", v["errors"][0]);
+                return tries;
+            }
+            assert!(
+                status == 503 || status == 429,
+                "unexpected status {status}: {}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+        assert!(tries < 200, "never acknowledged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_one_database_count_every_event_once() {
+    let Some(db) = spendlens_store::postgres::testing::create().await else {
+        return;
+    };
+    let admin = "multinode-admin";
+    let a = serve(&db.url, admin).await;
+    let b = serve(&db.url, admin).await;
+    for (server, org) in [(&a, "acme"), (&b, "globex")] {
+        let (status, body) = server
+            .post(
+                admin,
+                "/v1/orgs",
+                &json!({"id": org, "name": org, "timezone": "UTC"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let bases = [a.base(), b.base()];
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let bases = bases.clone();
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .build()
+                    .unwrap();
+                let mut sent = Vec::new();
+                let mut tries = 0;
+                for b in 0..BATCHES {
+                    let events = batch(c, b);
+                    let body = ndjson(&events);
+                    // The same batch to both servers at once: a retry that
+                    // overtakes the original.
+                    let (x, y) = tokio::join!(
+                        deliver(&http, &bases[b % 2], admin, &body),
+                        deliver(&http, &bases[(b + 1) % 2], admin, &body)
+                    );
+                    tries += x + y;
+                    sent.extend(events);
+                }
+                (sent, tries)
+            })
+        })
+        .collect();
+    let mut sent: Vec<Sent> = Vec::new();
+    for c in clients {
+        let (s, _) = c.await.unwrap();
+        sent.extend(s);
+    }
+
+    // The direct computation over the distinct events.
+    let distinct: BTreeMap<String, Sent> = sent.into_iter().map(|e| (e.1.clone(), e)).collect();
+    for org in ["acme", "globex"] {
+        let mine: Vec<&Sent> = distinct.values().filter(|e| e.0 == org).collect();
+        let cost: u64 = mine.iter().map(|e| e.5).sum();
+        let users: BTreeSet<&str> = mine.iter().map(|e| e.2.as_str()).collect();
+        let convs: BTreeSet<&str> = mine.iter().map(|e| e.3.as_str()).collect();
+        for server in [&a, &b] {
+            let s = server
+                .get(
+                    admin,
+                    &format!("/v1/orgs/{org}/summary?from=2026-11-01&to=2026-12-01"),
+                )
+                .await;
+            assert_eq!(s["messages"], mine.len() as u64, "{org}: {s}");
+            assert_eq!(
+                s["total_cost"],
+                format!("{}.{:09}", cost / 1_000_000_000, cost % 1_000_000_000),
+                "{org}: {s}"
+            );
+            assert_eq!(s["active_users"], users.len() as u64, "{org}: {s}");
+            assert_eq!(s["conversations"], convs.len() as u64, "{org}: {s}");
+        }
+        // Conversations start on their earliest event, whichever server saw it.
+        let daily = a
+            .get(
+                admin,
+                &format!("/v1/orgs/{org}/timeseries?bucket=day&from=2026-11-01&to=2026-12-01"),
+            )
+            .await;
+        let mut first: BTreeMap<&str, (u32, u64, &str)> = BTreeMap::new();
+        for e in &mine {
+            let at = (e.4, e.5 % 24, e.1.as_str());
+            let slot = first.entry(e.3.as_str()).or_insert(at);
+            if at < *slot {
+                *slot = at;
+            }
+        }
+        let mut starts: BTreeMap<String, u64> = BTreeMap::new();
+        for (day, _, _) in first.values() {
+            *starts.entry(format!("2026-11-{day:02}")).or_default() += 1;
+        }
+        let got: BTreeMap<String, u64> = daily["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["conversations"].as_u64().unwrap_or(0) > 0)
+            .map(|p| {
+                (
+                    p["date"].as_str().unwrap().to_owned(),
+                    p["conversations"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, starts, "{org}: conversation starts by day");
+    }
+    drop((a, b));
+    for org in ["acme", "globex"] {
+        let out = spendlens(&["verify", "--db", &db.url, "--org", org]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+}
