@@ -83,6 +83,8 @@ enum Command {
     Reprice(commands::lifecycle::RepriceArgs),
     /// Bring the database schema up to date and say what it holds.
     Migrate(commands::migrate::Args),
+    /// Copy a whole embedded store into an empty PostgreSQL database.
+    Copy(commands::copy::Args),
     /// Generate a realistic dataset, create a token per role and serve it.
     Demo(commands::demo::Args),
     /// Write a standard dataset (small, medium, large, demo) as NDJSON.
@@ -109,6 +111,12 @@ fn init_logging(json: bool) {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    // SPENDLENS_DATABASE_URL is the conventional name; SPENDLENS_DB wins when both are set.
+    if std::env::var_os("SPENDLENS_DB").is_none() {
+        if let Some(url) = std::env::var_os("SPENDLENS_DATABASE_URL") {
+            std::env::set_var("SPENDLENS_DB", url);
+        }
+    }
     let file = match config::apply_file(&args) {
         Ok(f) => f,
         Err(e) => {
@@ -135,6 +143,7 @@ fn main() -> anyhow::Result<()> {
             Command::Ingest(args) => commands::ingest::run(args).await,
             Command::Token(cmd) => commands::token::run(cmd).await,
             Command::Migrate(args) => commands::migrate::run(args).await,
+            Command::Copy(args) => commands::copy::run(args).await,
             Command::Backfill(args) => commands::backfill::run(args).await,
             Command::Org(cmd) => commands::admin::org(cmd).await,
             Command::Team(cmd) => commands::admin::team(cmd).await,

@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod contract;
+pub mod copy;
 pub mod model;
 pub mod postgres;
 pub mod query;

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod bench_load;
 pub mod bench_query;
 pub mod budget;
+pub mod copy;
 pub mod demo;
 pub mod gen;
 pub mod ingest;

@@ -1,17 +1,253 @@
 //! Budgets, alerts (recorded once per budget, threshold and period by a
-//! unique key), webhook deliveries, and the spend of a budget scope.
+//! unique key), webhook deliveries, and the spend of a budget scope. Rows keep
+//! the record as JSON beside the columns their keys need.
+//!
+//! Alert ids and delivery numbers count up per organisation as on SQLite
+//! (largest + 1). Several servers may record at once, so each numbering is
+//! serialised per organisation by a transaction-level advisory lock: under
+//! READ COMMITTED the statements after the lock see what the previous holder
+//! committed.
+
+use super::admin::audit;
 use super::ctx::Ctx;
-use crate::contract::Result;
+use super::{db_err, scope};
+use crate::contract::{Result, StoreError};
 use crate::model::*;
+use serde::de::DeserializeOwned;
 use spendlens_domain::time::Period;
 use sqlx::PgConnection;
 
-pub async fn spend(c: &mut PgConnection, org: &str, scope: BudgetScope, scope_id: Option<&str>, period: Period) -> Result<i128> { todo!() }
-pub async fn put_budget(c: &mut Ctx, org: &str, budget: Budget, actor: &str) -> Result<Budget> { todo!() }
-pub async fn list_budgets(c: &mut PgConnection, org: &str) -> Result<Vec<Budget>> { todo!() }
-pub async fn delete_budget(c: &mut Ctx, org: &str, id: &str, actor: &str) -> Result<()> { todo!() }
-pub async fn record_alert(c: &mut Ctx, org: &str, alert: Alert) -> Result<Option<i64>> { todo!() }
-pub async fn list_alerts(c: &mut PgConnection, org: &str, limit: usize) -> Result<Vec<Alert>> { todo!() }
-pub async fn record_delivery(c: &mut Ctx, org: &str, delivery: Delivery) -> Result<()> { todo!() }
-pub async fn list_deliveries(c: &mut PgConnection, org: &str, limit: usize) -> Result<Vec<Delivery>> { todo!() }
-pub async fn webhook(c: &mut PgConnection, org: &str) -> Result<Option<Webhook>> { todo!() }
+/// Classes of the advisory locks, in the two-int key space (apart from the
+/// migrations' single-bigint lock); the second int is the organisation.
+const ALERT_IDS: i32 = 0x5e4d_a1e7;
+const DELIVERY_SEQS: i32 = 0x5e4d_de15;
+
+/// Hold, until the transaction ends, the lock of one of organisation `org`'s
+/// numberings.
+async fn lock_numbering(c: &mut Ctx, class: i32, org: i64) -> Result<()> {
+    // Organisations whose ids share a key merely wait for each other.
+    let key = org.rem_euclid(i64::from(i32::MAX)) as i32;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(class)
+        .bind(key)
+        .execute(&mut *c.tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Other(e.into()))
+}
+
+fn parse_all<T: DeserializeOwned>(bodies: Vec<String>) -> Result<Vec<T>> {
+    bodies
+        .iter()
+        .map(|b| serde_json::from_str(b).map_err(|e| StoreError::Other(e.into())))
+        .collect()
+}
+
+fn limit_of(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// A scope's spend from `spend_days` (at most one row per day of the period).
+pub async fn spend(
+    c: &mut PgConnection,
+    org: &str,
+    scope: BudgetScope,
+    scope_id: Option<&str>,
+    period: Period,
+) -> Result<i128> {
+    let org_row = scope::enter_org(c, org).await?;
+    let (kind, lookup): (i16, Option<&str>) = match scope {
+        BudgetScope::Org => (0, None),
+        BudgetScope::User => (
+            1,
+            Some("SELECT id FROM users WHERE ext_id = $2 AND EXISTS (SELECT 1 FROM members WHERE org = $1 AND usr = users.id)"),
+        ),
+        BudgetScope::Team => (2, Some("SELECT id FROM teams WHERE org = $1 AND ext_id = $2")),
+        BudgetScope::Department => (
+            3,
+            Some("SELECT id FROM departments WHERE org = $1 AND name = $2"),
+        ),
+        BudgetScope::ApiKey => (
+            4,
+            Some("SELECT id FROM api_keys WHERE org = $1 AND ext_id = $2"),
+        ),
+    };
+    let id: i64 = match (lookup, scope_id) {
+        (None, _) => 0,
+        (Some(_), None) => return Ok(0),
+        (Some(sql), Some(ext)) => {
+            let found: Option<i64> = sqlx::query_scalar(sql)
+                .bind(org_row)
+                .bind(ext)
+                .fetch_optional(&mut *c)
+                .await
+                .map_err(db_err)?;
+            match found {
+                Some(id) => id,
+                None => return Ok(0),
+            }
+        }
+    };
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(SUM(total_cost), 0)::bigint FROM spend_days
+         WHERE org = $1 AND kind = $2 AND id = $3 AND day >= $4 AND day < $5",
+    )
+    .bind(org_row)
+    .bind(kind)
+    .bind(id)
+    .bind(i64::from(period.from.0))
+    .bind(i64::from(period.to.0))
+    .fetch_one(&mut *c)
+    .await
+    .map_err(db_err)?;
+    Ok(i128::from(total))
+}
+
+pub async fn put_budget(c: &mut Ctx, org: &str, budget: Budget, actor: &str) -> Result<Budget> {
+    let id = scope::org_id(&mut c.tx, org).await?;
+    sqlx::query(
+        "INSERT INTO budgets (org, id, body) VALUES ($1, $2, $3)
+         ON CONFLICT (org, id) DO UPDATE SET body = excluded.body",
+    )
+    .bind(id)
+    .bind(&budget.id)
+    .bind(to_json(&budget)?)
+    .execute(&mut *c.tx)
+    .await
+    .map_err(db_err)?;
+    audit(
+        c,
+        actor,
+        Some(id),
+        "budget.put",
+        &budget.id,
+        serde_json::to_value(&budget).unwrap_or_default(),
+    )
+    .await?;
+    Ok(budget)
+}
+
+pub async fn list_budgets(c: &mut PgConnection, org: &str) -> Result<Vec<Budget>> {
+    let id = scope::enter_org(c, org).await?;
+    let bodies = sqlx::query_scalar("SELECT body FROM budgets WHERE org = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+    parse_all(bodies)
+}
+
+pub async fn delete_budget(c: &mut Ctx, org: &str, budget: &str, actor: &str) -> Result<()> {
+    let id = scope::org_id(&mut c.tx, org).await?;
+    let n = sqlx::query("DELETE FROM budgets WHERE org = $1 AND id = $2")
+        .bind(id)
+        .bind(budget)
+        .execute(&mut *c.tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("budget {budget}")));
+    }
+    audit(
+        c,
+        actor,
+        Some(id),
+        "budget.delete",
+        budget,
+        serde_json::json!({}),
+    )
+    .await
+}
+
+/// Record a crossing unless it is already recorded; its new id, or None when
+/// it was (by this server or another).
+pub async fn record_alert(c: &mut Ctx, org: &str, mut alert: Alert) -> Result<Option<i64>> {
+    let id = scope::org_id(&mut c.tx, org).await?;
+    lock_numbering(c, ALERT_IDS, id).await?;
+    let next: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM alerts WHERE org = $1")
+            .bind(id)
+            .fetch_one(&mut *c.tx)
+            .await
+            .map_err(db_err)?;
+    alert.id = next;
+    sqlx::query_scalar(
+        "INSERT INTO alerts (org, id, budget_id, threshold_ppm, period_from, body)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (org, budget_id, threshold_ppm, period_from) DO NOTHING RETURNING id",
+    )
+    .bind(id)
+    .bind(next)
+    .bind(&alert.budget_id)
+    .bind(alert.threshold_ppm)
+    .bind(i64::from(alert.period_from))
+    .bind(to_json(&alert)?)
+    .fetch_optional(&mut *c.tx)
+    .await
+    .map_err(db_err)
+}
+
+pub async fn list_alerts(c: &mut PgConnection, org: &str, limit: usize) -> Result<Vec<Alert>> {
+    let id = scope::enter_org(c, org).await?;
+    let bodies =
+        sqlx::query_scalar("SELECT body FROM alerts WHERE org = $1 ORDER BY id DESC LIMIT $2")
+            .bind(id)
+            .bind(limit_of(limit))
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db_err)?;
+    parse_all(bodies)
+}
+
+pub async fn record_delivery(c: &mut Ctx, org: &str, delivery: Delivery) -> Result<()> {
+    let id = scope::org_id(&mut c.tx, org).await?;
+    lock_numbering(c, DELIVERY_SEQS, id).await?;
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (org, seq, alert_id, body)
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM webhook_deliveries WHERE org = $1), $2, $3)",
+    )
+    .bind(id)
+    .bind(delivery.alert_id)
+    .bind(to_json(&delivery)?)
+    .execute(&mut *c.tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+pub async fn list_deliveries(
+    c: &mut PgConnection,
+    org: &str,
+    limit: usize,
+) -> Result<Vec<Delivery>> {
+    let id = scope::enter_org(c, org).await?;
+    let bodies = sqlx::query_scalar(
+        "SELECT body FROM webhook_deliveries WHERE org = $1 ORDER BY seq DESC LIMIT $2",
+    )
+    .bind(id)
+    .bind(limit_of(limit))
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db_err)?;
+    parse_all(bodies)
+}
+
+/// The organisation's webhook, when both its URL and its secret are set.
+pub async fn webhook(c: &mut PgConnection, org: &str) -> Result<Option<Webhook>> {
+    let id = scope::enter_org(c, org).await?;
+    let (url, secret): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT webhook_url, webhook_secret FROM orgs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await
+            .map_err(db_err)?;
+    Ok(match (url, secret) {
+        (Some(url), Some(secret)) => Some(Webhook { url, secret }),
+        _ => None,
+    })
+}

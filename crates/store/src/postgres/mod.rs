@@ -50,7 +50,7 @@ pub struct PgStore {
     pool: PgPool,
 }
 
-pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+pub fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::Other(anyhow::Error::new(e))
 }
 

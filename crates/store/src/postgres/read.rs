@@ -5,15 +5,675 @@ use crate::model::*;
 use crate::query::{FigureQuery, GroupRow};
 use sqlx::PgConnection;
 
-pub async fn get_org(c: &mut PgConnection, org: &str) -> Result<Org> { todo!() }
-pub async fn list_orgs(c: &mut PgConnection) -> Result<Vec<Org>> { todo!() }
-pub async fn list_teams(c: &mut PgConnection, org: &str) -> Result<Vec<Team>> { todo!() }
-pub async fn get_member(c: &mut PgConnection, org: &str, user: &str) -> Result<Member> { todo!() }
-pub async fn list_members(c: &mut PgConnection, org: &str) -> Result<Vec<Member>> { todo!() }
-pub async fn list_api_keys(c: &mut PgConnection, org: &str) -> Result<Vec<ApiKey>> { todo!() }
-pub async fn find_token(c: &mut PgConnection, secret_hash: &str) -> Result<Option<TokenRecord>> { todo!() }
-pub async fn list_tokens(c: &mut PgConnection, org: Option<&str>) -> Result<Vec<TokenRecord>> { todo!() }
-pub async fn audit_log(c: &mut PgConnection, org: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> { todo!() }
-pub async fn quarantined(c: &mut PgConnection) -> Result<Vec<QuarantinedEvent>> { todo!() }
-pub async fn events(c: &mut PgConnection, org: &str) -> Result<Vec<StoredEvent>> { todo!() }
-pub async fn figures(c: &mut PgConnection, q: &FigureQuery) -> Result<Vec<GroupRow>> { todo!() }
+// --- Organisations, structure, tokens, audit, quarantine -------------------
+//
+// The `*_of` and `*_by_*` helpers read without entering an organisation's
+// scope, so the write transactions of admin.rs and structure.rs can answer
+// with what they just wrote (a write transaction must not switch role).
+
+type OrgTuple = (
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+);
+
+const ORG_COLS: &str =
+    "ext_id, name, timezone, markup_ppb, webhook_url, retention_days, created_at, last_event_at";
+
+fn org_from(r: OrgTuple) -> Result<Org> {
+    let (id, name, timezone, markup, webhook_url, retention, created_at, last_event_at) = r;
+    let retention_days = u32::try_from(retention).map_err(|_| {
+        crate::contract::StoreError::Other(anyhow::anyhow!(
+            "organisation {id}: stored retention_days {retention} out of range"
+        ))
+    })?;
+    Ok(Org {
+        id,
+        name,
+        timezone,
+        markup: spendlens_domain::Markup(markup),
+        webhook_url,
+        retention_days,
+        created_at: super::ts(created_at),
+        last_event_at: last_event_at.map(super::ts),
+    })
+}
+
+/// An organisation by external id, as the connecting role.
+pub(super) async fn org_by_ext(c: &mut PgConnection, org: &str) -> Result<Org> {
+    let row: Option<OrgTuple> =
+        sqlx::query_as(&format!("SELECT {ORG_COLS} FROM orgs WHERE ext_id = $1"))
+            .bind(org)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(super::db_err)?;
+    let row =
+        row.ok_or_else(|| crate::contract::StoreError::NotFound(format!("organisation {org}")))?;
+    org_from(row)
+}
+
+/// The live teams of organisation `org` (internal id).
+pub(super) async fn teams_of(c: &mut PgConnection, org: i64) -> Result<Vec<Team>> {
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT ext_id, name, department FROM teams WHERE org = $1 AND NOT deleted ORDER BY ext_id",
+    )
+    .bind(org)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(super::db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|(team_id, name, department)| Team {
+            team_id,
+            name,
+            department,
+        })
+        .collect())
+}
+
+type KeyTuple = (String, String, Option<String>, bool, i64, Option<i64>);
+
+/// The live provider keys of organisation `org` (internal id).
+pub(super) async fn api_keys_of(c: &mut PgConnection, org: i64) -> Result<Vec<ApiKey>> {
+    let rows: Vec<KeyTuple> = sqlx::query_as(
+        "SELECT ext_id, name, provider, registered, created_at, last_used_at FROM api_keys
+         WHERE org = $1 AND NOT deleted ORDER BY ext_id",
+    )
+    .bind(org)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(super::db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(api_key_id, name, provider, registered, created_at, last_used_at)| ApiKey {
+                api_key_id,
+                name,
+                provider,
+                registered,
+                created_at: super::ts(created_at),
+                last_used_at: last_used_at.map(super::ts),
+            },
+        )
+        .collect())
+}
+
+const MEMBER_SQL: &str = "SELECT u.ext_id, u.email, m.role, t.ext_id, m.department, m.added_by_admin
+    FROM members m JOIN users u ON u.id = m.usr LEFT JOIN teams t ON t.id = m.team WHERE m.org = $1";
+
+type MemberTuple = (
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    bool,
+);
+
+fn member_from(r: MemberTuple) -> Member {
+    let (user_id, email, role, team_id, department, added_by_admin) = r;
+    Member {
+        user_id,
+        email,
+        role: Role::parse(&role).unwrap_or(Role::Member),
+        team_id,
+        department,
+        added_by_admin,
+    }
+}
+
+const TOKEN_SQL: &str =
+    "SELECT t.id, t.role, o.ext_id, t.team_ext, t.user_ext, t.name, t.expires_at, t.created_at,
+    t.last_used_at, t.revoked_at FROM tokens t LEFT JOIN orgs o ON o.id = t.org";
+
+type TokenTuple = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn token_from(r: TokenTuple) -> TokenRecord {
+    let (id, role, org, team_id, user_id, name, expires_at, created_at, last_used_at, revoked_at) =
+        r;
+    TokenRecord {
+        id,
+        role: Role::parse(&role).unwrap_or(Role::Ingest),
+        organization_id: org,
+        team_id,
+        user_id,
+        name,
+        expires_at: expires_at.map(super::ts),
+        created_at: super::ts(created_at),
+        last_used_at: last_used_at.map(super::ts),
+        revoked_at: revoked_at.map(super::ts),
+    }
+}
+
+pub(super) async fn token_by_id(c: &mut PgConnection, id: &str) -> Result<TokenRecord> {
+    let row: Option<TokenTuple> = sqlx::query_as(&format!("{TOKEN_SQL} WHERE t.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(super::db_err)?;
+    row.map(token_from)
+        .ok_or_else(|| crate::contract::StoreError::NotFound(format!("token {id}")))
+}
+
+pub async fn get_org(c: &mut PgConnection, org: &str) -> Result<Org> {
+    super::scope::enter_org(c, org).await?;
+    org_by_ext(c, org).await
+}
+pub async fn list_orgs(c: &mut PgConnection) -> Result<Vec<Org>> {
+    let rows: Vec<OrgTuple> =
+        sqlx::query_as(&format!("SELECT {ORG_COLS} FROM orgs ORDER BY ext_id"))
+            .fetch_all(&mut *c)
+            .await
+            .map_err(super::db_err)?;
+    rows.into_iter().map(org_from).collect()
+}
+pub async fn list_teams(c: &mut PgConnection, org: &str) -> Result<Vec<Team>> {
+    let id = super::scope::enter_org(c, org).await?;
+    teams_of(c, id).await
+}
+pub async fn get_member(c: &mut PgConnection, org: &str, user: &str) -> Result<Member> {
+    let id = super::scope::enter_org(c, org).await?;
+    let row: Option<MemberTuple> = sqlx::query_as(&format!("{MEMBER_SQL} AND u.ext_id = $2"))
+        .bind(id)
+        .bind(user)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(super::db_err)?;
+    row.map(member_from)
+        .ok_or_else(|| crate::contract::StoreError::NotFound(format!("member {user}")))
+}
+pub async fn list_members(c: &mut PgConnection, org: &str) -> Result<Vec<Member>> {
+    let id = super::scope::enter_org(c, org).await?;
+    let rows: Vec<MemberTuple> = sqlx::query_as(&format!("{MEMBER_SQL} ORDER BY u.ext_id"))
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(super::db_err)?;
+    Ok(rows.into_iter().map(member_from).collect())
+}
+pub async fn list_api_keys(c: &mut PgConnection, org: &str) -> Result<Vec<ApiKey>> {
+    let id = super::scope::enter_org(c, org).await?;
+    api_keys_of(c, id).await
+}
+pub async fn find_token(c: &mut PgConnection, secret_hash: &str) -> Result<Option<TokenRecord>> {
+    let row: Option<TokenTuple> = sqlx::query_as(&format!("{TOKEN_SQL} WHERE t.secret_hash = $1"))
+        .bind(secret_hash)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(super::db_err)?;
+    Ok(row.map(token_from))
+}
+pub async fn list_tokens(c: &mut PgConnection, org: Option<&str>) -> Result<Vec<TokenRecord>> {
+    let rows: Vec<TokenTuple> = sqlx::query_as(&format!(
+        "{TOKEN_SQL} WHERE $1::text IS NULL OR o.ext_id = $1 ORDER BY t.created_at"
+    ))
+    .bind(org)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(super::db_err)?;
+    Ok(rows.into_iter().map(token_from).collect())
+}
+pub async fn audit_log(
+    c: &mut PgConnection,
+    org: Option<&str>,
+    limit: usize,
+) -> Result<Vec<AuditEntry>> {
+    let rows: Vec<(i64, String, Option<String>, String, String, String)> = sqlx::query_as(
+        "SELECT a.at, a.actor, o.ext_id, a.action, a.target, a.detail FROM audit a LEFT JOIN orgs o ON o.id = a.org
+         WHERE $1::text IS NULL OR o.ext_id = $1 ORDER BY a.id DESC LIMIT $2",
+    )
+    .bind(org)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut *c)
+    .await
+    .map_err(super::db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|(at, actor, org, action, target, detail)| AuditEntry {
+            at: super::ts(at),
+            actor,
+            organization_id: org,
+            action,
+            target,
+            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+        })
+        .collect())
+}
+pub async fn quarantined(c: &mut PgConnection) -> Result<Vec<QuarantinedEvent>> {
+    let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+        "SELECT org_hint, event_id, user_ext, reason, received_at FROM quarantine ORDER BY id",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .map_err(super::db_err)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(hint, event_id, user_id, reason, received_at)| QuarantinedEvent {
+                organization_hint: (!hint.is_empty()).then_some(hint),
+                event_id,
+                user_id,
+                reason: if reason == "ambiguous_organization" {
+                    spendlens_domain::ErrorCode::AmbiguousOrganization
+                } else {
+                    spendlens_domain::ErrorCode::UnknownOrganization
+                },
+                received_at: super::ts(received_at),
+            },
+        )
+        .collect())
+}
+pub async fn events(c: &mut PgConnection, org: &str) -> Result<Vec<StoredEvent>> {
+    let id = super::scope::enter_org(c, org).await?;
+    let rows = sqlx::query(&format!(
+        "{EVENT_SELECT} WHERE e.org = $1 ORDER BY e.occurred_at, e.event_id COLLATE \"C\""
+    ))
+    .bind(id)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(super::db_err)?;
+    rows.iter()
+        .map(|r| event_row(r, org))
+        .collect::<std::result::Result<_, sqlx::Error>>()
+        .map_err(super::db_err)
+}
+/// Figures from the cube. Whole months inside the period are read from month
+/// rows, the rest from day rows, unless days or weeks are grouped; unfiltered
+/// totals and daily series come from org_days.
+pub async fn figures(c: &mut PgConnection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
+    use crate::query::{Dim, Figures};
+    use spendlens_domain::time::{Day, Month};
+    use sqlx::Row;
+    let org = super::scope::enter_org(c, &q.org).await?;
+    // Only integers (internal ids, days, seconds) are written into the SQL.
+    let mut wheres = vec![format!("org = {org}")];
+    let mut fixed = Vec::new();
+    let f = &q.filter;
+    for (dim, val) in [
+        (Dim::User, &f.user),
+        (Dim::Team, &f.team),
+        (Dim::Department, &f.department),
+        (Dim::ApiKey, &f.api_key),
+        (Dim::Model, &f.model),
+        (Dim::Provider, &f.provider),
+    ] {
+        if let Some(v) = val {
+            match filter_id(c, org, dim, v).await? {
+                Some(id) => {
+                    wheres.push(format!("{} = {id}", cube_column(dim)));
+                    fixed.push(dim);
+                }
+                None => return Ok(Vec::new()),
+            }
+        }
+    }
+    let (from, to) = (q.period.from.0, q.period.to.0);
+    // Unfiltered totals and daily rows: one row per day with its people's bitmap.
+    let unfiltered = wheres.len() == 1;
+    if unfiltered && (q.group_by.is_empty() || q.group_by == [Dim::Day]) {
+        let by_day = !q.group_by.is_empty();
+        return Ok(super::org_days::figures(c, org, from, to, by_day)
+            .await?
+            .into_iter()
+            .map(|(day, figures)| GroupRow {
+                key: if by_day {
+                    vec![Some(Day(day).to_string())]
+                } else {
+                    vec![]
+                },
+                figures,
+            })
+            .collect());
+    }
+    let by_hour = q.group_by.contains(&Dim::Hour);
+    let mut hour_zones: Option<Vec<(i64, jiff::tz::TimeZone)>> = None;
+    let by_day = q.group_by.iter().any(|d| matches!(d, Dim::Day | Dim::Week));
+    let first_month = Day(from).month();
+    let first_full = if first_month.first_day().0 == from {
+        first_month.0
+    } else {
+        first_month.0 + 1
+    };
+    let end_month = Day(to).month(); // months before this one end before `to`
+    let months = if by_day || first_full >= end_month.0 {
+        None
+    } else {
+        Some((first_full, end_month.0))
+    };
+    let range = match months {
+        _ if by_hour => {
+            // Hours of the period's days, each day in the zone in force when
+            // it was lived: with one zone, the instants between the two day
+            // starts; after a timezone change, the widest such range, and the
+            // rows outside the period's days are dropped below.
+            let z = zones(c, org).await?;
+            let starts = |d: Day| z.iter().map(move |(_, tz)| d.start_in(tz).as_second());
+            let s0 = starts(Day(from)).min().unwrap_or(0);
+            let s1 = starts(Day(to)).max().unwrap_or(0);
+            if z.len() > 1 {
+                hour_zones = Some(z);
+            }
+            format!("(grain = 0 AND bucket >= {s0} AND bucket < {s1})")
+        }
+        None => format!("(grain = 1 AND bucket >= {from} AND bucket < {to})"),
+        Some((m0, m1)) => {
+            let d0 = Month(m0).first_day().0;
+            let d1 = Month(m1).first_day().0;
+            format!(
+                "((grain = 2 AND bucket >= {m0} AND bucket < {m1}) OR (grain = 1 AND ((bucket >= {from} AND bucket < {d0}) OR (bucket >= {d1} AND bucket < {to}))))"
+            )
+        }
+    };
+    wheres.push(range);
+    let keys: Vec<&str> = q.group_by.iter().map(|d| cube_column(*d)).collect();
+    let select_keys = keys.iter().map(|k| format!("{k}, ")).collect::<String>();
+    let group = if keys.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "GROUP BY {} ORDER BY {}",
+            keys.join(", "),
+            sqlite_group_order(&q.group_by, &fixed, by_hour || months.is_none())
+        )
+    };
+    let sql = format!(
+        "SELECT {select_keys} SUM(total_cost)::bigint, SUM(actual_cost)::bigint, SUM(messages)::bigint,
+         SUM(tokens_in)::bigint, SUM(tokens_out)::bigint, SUM(cached_in)::bigint,
+         SUM(cache_write_in)::bigint, SUM(unpriced)::bigint, SUM(convs)::bigint, count(DISTINCT usr)
+         FROM cube WHERE {} {group}",
+        wheres.join(" AND ")
+    );
+    // The text changes with every organisation and period: not worth a
+    // prepared statement in the connection's cache.
+    let rows = sqlx::query(&sql)
+        .persistent(false)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(super::db_err)?;
+    let n = keys.len();
+    let mut names = Names::default();
+    for (i, dim) in q.group_by.iter().enumerate() {
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>(i))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(super::db_err)?;
+        names.load(c, *dim, ids).await?;
+    }
+    let hour_at = q.group_by.iter().position(|d| *d == Dim::Hour);
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let messages: Option<i64> = r.try_get(n + 2).map_err(super::db_err)?;
+        if messages.unwrap_or(0) == 0 && n == 0 {
+            break;
+        }
+        if let (Some(z), Some(i)) = (&hour_zones, hour_at) {
+            let hour: i64 = r.try_get(i).map_err(super::db_err)?;
+            if !q.period.contains(hour_day(z, hour)) {
+                continue;
+            }
+        }
+        let mut key = Vec::with_capacity(n);
+        for (i, dim) in q.group_by.iter().enumerate() {
+            let id: i64 = r.try_get(i).map_err(super::db_err)?;
+            key.push(names.name(*dim, id));
+        }
+        let g = |i: usize| -> Result<i64> {
+            r.try_get::<Option<i64>, _>(n + i)
+                .map(|v| v.unwrap_or(0))
+                .map_err(super::db_err)
+        };
+        out.push(GroupRow {
+            key,
+            figures: Figures {
+                total_cost: i128::from(g(0)?),
+                actual_api_cost: i128::from(g(1)?),
+                messages: g(2)? as u64,
+                tokens_in: g(3)? as u64,
+                tokens_out: g(4)? as u64,
+                cached_tokens_in: g(5)? as u64,
+                cache_write_tokens_in: g(6)? as u64,
+                unpriced_events: g(7)? as u64,
+                conversations: g(8)? as u64,
+                active_users: g(9)? as u64,
+            },
+        });
+    }
+    Ok(out)
+}
+
+// --- Event detail and figures ------------------------------------------------
+//
+// Event ids and other text are ordered `COLLATE "C"`, byte by byte as SQLite
+// does, whatever the database's collation.
+
+/// The detail columns every event read selects, in the order `event_row` reads them.
+pub(super) const EVENT_SELECT: &str =
+    "SELECT e.event_id, e.occurred_at, e.day, u.ext_id, t.ext_id, d.name, k.ext_id, p.name, m.name, cv.ext_id,
+     e.tokens_in, e.tokens_out, e.cached_in, e.cache_write_in, e.total_cost, e.actual_cost, e.cost_flags
+     FROM events e JOIN users u ON u.id = e.usr LEFT JOIN teams t ON t.id = e.team
+     LEFT JOIN departments d ON d.id = e.dept LEFT JOIN api_keys k ON k.id = e.key
+     LEFT JOIN providers p ON p.id = e.provider JOIN models m ON m.id = e.model
+     JOIN conversations cv ON cv.org = e.org AND cv.id = e.conv";
+
+pub(super) fn event_row(
+    r: &sqlx::postgres::PgRow,
+    org: &str,
+) -> std::result::Result<StoredEvent, sqlx::Error> {
+    use sqlx::Row;
+    let flags: i64 = r.try_get(16)?;
+    let day: i64 = r.try_get(2)?;
+    Ok(StoredEvent {
+        organization_id: org.to_owned(),
+        event_id: r.try_get(0)?,
+        occurred_at: super::ts(r.try_get(1)?),
+        day: day as i32,
+        user_id: r.try_get(3)?,
+        team_id: r.try_get(4)?,
+        department: r.try_get(5)?,
+        api_key_id: r.try_get(6)?,
+        provider: r.try_get(7)?,
+        model: r.try_get(8)?,
+        conversation_id: r.try_get(9)?,
+        tokens_in: r.try_get::<i64, _>(10)? as u64,
+        tokens_out: r.try_get::<i64, _>(11)? as u64,
+        cached_tokens_in: r.try_get::<i64, _>(12)? as u64,
+        cache_write_tokens_in: r.try_get::<i64, _>(13)? as u64,
+        total_cost: r.try_get(14)?,
+        actual_api_cost: r.try_get(15)?,
+        unpriced: flags & crate::aggregate::UNPRICED != 0,
+    })
+}
+
+/// Internal id of a filter value; `Ok(None)` when it names nothing (so the
+/// filter matches no row).
+async fn filter_id(
+    c: &mut PgConnection,
+    org: i64,
+    dim: crate::query::Dim,
+    value: &Option<String>,
+) -> Result<Option<i64>> {
+    use crate::query::Dim;
+    let Some(v) = value else { return Ok(Some(0)) };
+    // $1 the value, $2 the organisation for the dimensions it owns.
+    let (sql, of_org) = match dim {
+        Dim::User => ("SELECT id FROM users WHERE ext_id = $1", false),
+        Dim::Team => ("SELECT id FROM teams WHERE ext_id = $1 AND org = $2", true),
+        Dim::Department => (
+            "SELECT id FROM departments WHERE name = $1 AND org = $2",
+            true,
+        ),
+        Dim::ApiKey => (
+            "SELECT id FROM api_keys WHERE ext_id = $1 AND org = $2",
+            true,
+        ),
+        Dim::Model => ("SELECT id FROM models WHERE name = $1", false),
+        Dim::Provider => ("SELECT id FROM providers WHERE name = $1", false),
+        Dim::Day | Dim::Week | Dim::Month | Dim::Hour => return Ok(None),
+    };
+    let mut q = sqlx::query_scalar(sql).bind(v.as_str());
+    if of_org {
+        q = q.bind(org);
+    }
+    q.fetch_optional(&mut *c).await.map_err(super::db_err)
+}
+
+/// The cube's expression of a dimension.
+fn cube_column(dim: crate::query::Dim) -> &'static str {
+    use crate::query::Dim;
+    match dim {
+        Dim::User => "usr",
+        Dim::Team => "team",
+        Dim::Department => "dept",
+        Dim::ApiKey => "key",
+        Dim::Model => "model",
+        Dim::Provider => "provider",
+        // Civil day numbers: 1970-01-01 was a Thursday, so Monday = day - (day + 3) % 7.
+        Dim::Day | Dim::Hour => "bucket",
+        Dim::Week => "(bucket - (bucket + 3) % 7)",
+        // Month rows hold months since 1970-01; a day row's is computed from its date.
+        Dim::Month => {
+            "(CASE grain WHEN 2 THEN bucket ELSE \
+            (extract(year from (DATE '1970-01-01' + bucket::int))::bigint - 1970) * 12 \
+            + extract(month from (DATE '1970-01-01' + bucket::int))::bigint - 1 END)"
+        }
+    }
+}
+
+/// The order in which SQLite's plan returns the groups (its query has no
+/// ORDER BY, and callers compare the two stores' lists as they come): the
+/// cube's primary key order (bucket, user, team, dept, key, model, provider)
+/// when one grain is read and the grouped columns not fixed by a filter are
+/// a prefix of it, so that its index yields them grouped; otherwise its
+/// sorter's, the GROUP BY terms as written.
+fn sqlite_group_order(
+    group_by: &[crate::query::Dim],
+    fixed: &[crate::query::Dim],
+    one_grain: bool,
+) -> String {
+    use crate::query::Dim;
+    const PK: [Dim; 7] = [
+        Dim::Day,
+        Dim::User,
+        Dim::Team,
+        Dim::Department,
+        Dim::ApiKey,
+        Dim::Model,
+        Dim::Provider,
+    ];
+    let pk_pos = |d: Dim| {
+        let d = if d == Dim::Hour { Dim::Day } else { d };
+        PK.iter().position(|p| *p == d)
+    };
+    let mut order = group_by.to_vec();
+    if one_grain && group_by.iter().all(|d| pk_pos(*d).is_some()) {
+        let free: std::collections::BTreeSet<usize> = group_by
+            .iter()
+            .filter(|d| !fixed.contains(d))
+            .filter_map(|d| pk_pos(*d))
+            .collect();
+        if free.iter().all(|p| *p < free.len()) {
+            order.sort_by_key(|d| pk_pos(*d));
+        }
+    }
+    order
+        .iter()
+        .map(|d| cube_column(*d))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The organisation's timezones, each from an instant on (µs), ascending.
+async fn zones(c: &mut PgConnection, org: i64) -> Result<Vec<(i64, jiff::tz::TimeZone)>> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT effective_from, timezone FROM org_timezones WHERE org = $1 ORDER BY effective_from",
+    )
+    .bind(org)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(super::db_err)?;
+    let mut out = Vec::with_capacity(rows.len().max(1));
+    for (from, name) in rows {
+        let tz = spendlens_domain::time::parse_timezone(&name).map_err(|e| {
+            crate::contract::StoreError::Other(anyhow::anyhow!("stored timezone {name}: {e}"))
+        })?;
+        out.push((from, tz));
+    }
+    if out.is_empty() {
+        out.push((i64::MIN, jiff::tz::TimeZone::UTC));
+    }
+    Ok(out)
+}
+
+/// The civil day of a local hour (its start in Unix seconds), in the zone
+/// in force at that instant, as ingestion chose it (sqlite/writer.rs `zone_at`).
+/// Only the hour holding a change itself may go either way.
+fn hour_day(zones: &[(i64, jiff::tz::TimeZone)], hour: i64) -> spendlens_domain::time::Day {
+    let at = jiff::Timestamp::from_second(hour).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let i = zones.partition_point(|(from, _)| *from <= at.as_microsecond());
+    spendlens_domain::time::local_day(at, &zones[i.saturating_sub(1)].1)
+}
+
+/// Internal id → external name, each dimension's ids looked up in one query.
+#[derive(Default)]
+struct Names(std::collections::HashMap<(u8, i64), String>);
+
+impl Names {
+    async fn load(
+        &mut self,
+        c: &mut PgConnection,
+        dim: crate::query::Dim,
+        mut ids: Vec<i64>,
+    ) -> Result<()> {
+        use crate::query::Dim;
+        let sql = match dim {
+            Dim::Day | Dim::Week | Dim::Month | Dim::Hour => return Ok(()),
+            Dim::User => "SELECT id, ext_id FROM users WHERE id = ANY($1)",
+            Dim::Team => "SELECT id, ext_id FROM teams WHERE id = ANY($1)",
+            Dim::Department => "SELECT id, name FROM departments WHERE id = ANY($1)",
+            Dim::ApiKey => "SELECT id, ext_id FROM api_keys WHERE id = ANY($1)",
+            Dim::Model => "SELECT id, name FROM models WHERE id = ANY($1)",
+            Dim::Provider => "SELECT id, name FROM providers WHERE id = ANY($1)",
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        let found: Vec<(i64, String)> = sqlx::query_as(sql)
+            .bind(ids)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(super::db_err)?;
+        self.0
+            .extend(found.into_iter().map(|(id, name)| ((dim as u8, id), name)));
+        Ok(())
+    }
+
+    /// Id 0 is the null group of the dimensions that have one; an id that
+    /// names nothing reads as the null group too.
+    fn name(&self, dim: crate::query::Dim, id: i64) -> Option<String> {
+        use crate::query::Dim;
+        use spendlens_domain::time::{Day, Month};
+        match dim {
+            Dim::Day | Dim::Week => Some(Day(id as i32).to_string()),
+            Dim::Hour => Some(id.to_string()),
+            Dim::Month => Some(Month(id as i32).first_day().to_string()),
+            _ if id == 0 && dim != Dim::User && dim != Dim::Model => None,
+            _ => self.0.get(&(dim as u8, id)).cloned(),
+        }
+    }
+}
