@@ -28,7 +28,11 @@ fn batch(c: usize, b: usize) -> Vec<Sent> {
     (0..PER_BATCH)
         .map(|i| {
             let n = (c * BATCHES + b) * PER_BATCH + i;
-            let org = if n.is_multiple_of(3) { "globex" } else { "acme" };
+            let org = if n.is_multiple_of(3) {
+                "globex"
+            } else {
+                "acme"
+            };
             let conv = (n * 7 + c) % 90;
             let day = 28 - ((b + i) % 20) as u32;
             (

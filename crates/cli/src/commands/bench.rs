@@ -38,6 +38,14 @@ pub struct Args {
     /// `load`: how long the mix runs.
     #[arg(long, default_value_t = 60)]
     pub seconds: u64,
+    /// Run on PostgreSQL instead of an embedded store: a fresh database per
+    /// run on the server this URL names (its role may create databases).
+    #[arg(long, env = "SPENDLENS_BENCH_PG")]
+    pub postgres: Option<String>,
+    /// Server processes sharing the one database (PostgreSQL only); clients
+    /// are spread over them.
+    #[arg(long, default_value_t = 1)]
+    pub servers: usize,
 }
 
 pub(super) struct Run {
@@ -72,7 +80,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             args.runs,
             args.clients
         );
-        let r = one_run(&spec, bodies.clone(), args.clients).await?;
+        let r = one_run(&spec, bodies.clone(), &args).await?;
         report(&r, &args);
         runs.push(r);
     }
@@ -109,57 +117,96 @@ pub(super) fn prepare(spec: &Spec, batch: usize, limit: Option<u64>) -> Vec<(usi
     out
 }
 
+/// The server processes of one run (the first answers queries), and where
+/// their data lives.
 pub(super) struct Server {
     pub child: Child,
     pub base: String,
+    /// Every server's base URL, the first's included.
+    pub bases: Vec<String>,
+    others: Vec<Child>,
     pub token: String,
+    /// The store's URL (a fresh SQLite file or PostgreSQL database).
+    pub db: String,
     _dir: tempfile::TempDir,
+    _pg: Option<spendlens_store::postgres::testing::TestDb>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for c in std::iter::once(&mut self.child).chain(self.others.iter_mut()) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
-pub(super) async fn start_server() -> anyhow::Result<Server> {
-    let dir = tempfile::tempdir()?;
+/// The backend a run measures, for the printed tables.
+pub(super) fn backend(args: &Args) -> String {
+    match &args.postgres {
+        Some(_) => format!("PostgreSQL, {} server process(es)", args.servers.max(1)),
+        None => "embedded SQLite".into(),
+    }
+}
+
+async fn spawn(db: &str, token: &str) -> anyhow::Result<(Child, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let token = format!("bench-{}", std::process::id());
     let child = Command::new(std::env::current_exe()?)
-        .args(["serve", "--db"])
-        .arg(format!(
-            "sqlite://{}",
-            dir.path().join("bench.db").display()
-        ))
+        .args(["serve", "--db", db])
         .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("SPENDLENS_ADMIN_TOKEN", &token)
+        .env("SPENDLENS_ADMIN_TOKEN", token)
         .env("SPENDLENS_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .context("starting the server")?;
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-        token,
-        _dir: dir,
-    };
+    let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     for _ in 0..200 {
-        if client
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-            .is_ok()
-        {
-            return Ok(server);
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            return Ok((child, base));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     bail!("the server did not start")
+}
+
+pub(super) async fn start_server(args: &Args) -> anyhow::Result<Server> {
+    let dir = tempfile::tempdir()?;
+    let token = format!("bench-{}", std::process::id());
+    let (db, pg) = match &args.postgres {
+        Some(admin) => {
+            let pg = spendlens_store::postgres::testing::create_on(admin)
+                .await
+                .with_context(|| format!("creating a benchmark database on {admin}"))?;
+            (pg.url.clone(), Some(pg))
+        }
+        None => (
+            format!("sqlite://{}", dir.path().join("bench.db").display()),
+            None,
+        ),
+    };
+    let (child, base) = spawn(&db, &token).await?;
+    let mut bases = vec![base.clone()];
+    let mut others = Vec::new();
+    if pg.is_some() {
+        for _ in 1..args.servers.max(1) {
+            let (c, b) = spawn(&db, &token).await?;
+            others.push(c);
+            bases.push(b);
+        }
+    }
+    Ok(Server {
+        child,
+        base,
+        bases,
+        others,
+        token,
+        db,
+        _dir: dir,
+        _pg: pg,
+    })
 }
 
 pub(super) async fn create_orgs(server: &Server, spec: &Spec) -> anyhow::Result<()> {
@@ -204,11 +251,11 @@ pub(super) fn peak_rss_kb(pid: u32) -> u64 {
 async fn one_run(
     spec: &Spec,
     bodies: Arc<Vec<(usize, Vec<u8>)>>,
-    clients: usize,
+    args: &Args,
 ) -> anyhow::Result<Run> {
-    let server = start_server().await?;
+    let server = start_server(args).await?;
     create_orgs(&server, spec).await?;
-    load(&server, bodies, clients).await
+    load(&server, bodies, args.clients).await
 }
 
 /// Post every body with `clients` concurrent senders; the figures of the run.
@@ -226,10 +273,10 @@ pub(super) async fn load(
     );
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..clients {
+    for c in 0..clients {
         let (bodies, next, retried, bar) =
             (bodies.clone(), next.clone(), retried.clone(), bar.clone());
-        let url = format!("{}/v1/events", server.base);
+        let url = format!("{}/v1/events", server.bases[c % server.bases.len()]);
         let token = server.token.clone();
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
@@ -302,9 +349,10 @@ fn report(r: &Run, args: &Args) {
     let mut lat = r.latencies_ms.clone();
     lat.sort_by(f64::total_cmp);
     println!(
-        "ingest {} ({} lines, batches of {}, {} clients): {:.0} events/s in {:.1} s; request p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; \
+        "ingest {} on {} ({} lines, batches of {}, {} clients): {:.0} events/s in {:.1} s; request p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; \
          server peak RSS {} MB; accepted {}, duplicates {}, 429 retries {}",
         args.dataset,
+        backend(args),
         r.events,
         args.batch,
         args.clients,

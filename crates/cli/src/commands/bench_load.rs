@@ -45,7 +45,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let split = bodies.len() * 3 / 4;
     let (first, rest) = bodies.split_at(split);
     let (first, rest) = (Arc::new(first.to_vec()), Arc::new(rest.to_vec()));
-    let server = start_server().await?;
+    let server = start_server(args).await?;
     create_orgs(&server, &spec).await?;
     let loaded = load(&server, first, args.clients).await?;
     eprintln!(

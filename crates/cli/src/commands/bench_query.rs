@@ -10,7 +10,7 @@ use spendlens_datagen::setup;
 use std::sync::Arc;
 use std::time::Instant;
 
-fn pct(sorted: &[f64], p: f64) -> f64 {
+pub(super) fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
@@ -26,7 +26,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     eprintln!("loading `{}` over HTTP…", args.dataset);
     let bodies = Arc::new(prepare(&spec, args.batch, args.limit));
     let replay = bodies.clone();
-    let server = start_server().await?;
+    let server = start_server(args).await?;
     create_orgs(&server, &spec).await?;
     let loaded = load(&server, bodies, args.clients).await?;
     eprintln!("loaded {} lines in {:.1} s", loaded.events, loaded.secs);
@@ -85,8 +85,9 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         "breakdown?group_by=team,api_key,day",
     ];
     let reps = args.runs.max(20);
-    println!("\n| endpoint ({org}, {} dataset) | range | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|", args.dataset);
+    println!("\n| endpoint ({org}, {} dataset, {}) | range | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|", args.dataset, super::bench::backend(args));
     let mut rows = Vec::new();
+    let mut summaries: Vec<(&str, f64)> = Vec::new();
     for (range, q) in &ranges {
         let mut paths: Vec<(String, String)> = endpoints
             .iter()
@@ -133,6 +134,9 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             );
             println!("{line}");
             rows.push(line);
+            if name == "summary" {
+                summaries.push((range, pct(&ms, 0.5)));
+            }
         }
     }
     // The budget check an IDE asks before each call: hard limits on the
@@ -229,5 +233,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         rss_before / 1024,
         peak_rss_kb(server.child.id()) / 1024
     );
+    if args.postgres.is_some() {
+        super::bench_plain::compare(&server.db, &org, anchor, reps, &summaries).await?;
+    }
     Ok(())
 }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod backfill;
 pub mod bench;
 pub mod bench_load;
+pub mod bench_plain;
 pub mod bench_query;
 pub mod budget;
 pub mod copy;

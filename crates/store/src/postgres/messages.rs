@@ -55,7 +55,7 @@ pub async fn stream(
     let n = 6 + values.len();
     let first = format!("{sql} ORDER BY e.occurred_at, e.event_id COLLATE \"C\" LIMIT ${n}");
     let next = format!(
-        "{sql} AND (e.occurred_at > ${n} OR (e.occurred_at = ${n} AND e.event_id COLLATE \"C\" > ${}))
+        "{sql} AND e.occurred_at >= ${n} AND (e.occurred_at > ${n} OR (e.occurred_at = ${n} AND e.event_id COLLATE \"C\" > ${}))
          ORDER BY e.occurred_at, e.event_id COLLATE \"C\" LIMIT ${}",
         n + 1,
         n + 2

@@ -20,16 +20,24 @@ fn admin_url() -> String {
 /// into a failure, as CI sets it).
 pub async fn create() -> Option<TestDb> {
     let admin = admin_url();
-    let mut c = match sqlx::PgConnection::connect(&admin).await {
-        Ok(c) => c,
-        Err(e) => {
-            if std::env::var("SPENDLENS_REQUIRE_PG").as_deref() == Ok("1") {
-                panic!("PostgreSQL is required (SPENDLENS_REQUIRE_PG=1) but {admin} refused: {e}");
-            }
-            eprintln!("SKIPPED: no PostgreSQL at {admin} ({e}); set SPENDLENS_TEST_PG");
-            return None;
+    if let Err(e) = sqlx::PgConnection::connect(&admin).await {
+        if std::env::var("SPENDLENS_REQUIRE_PG").as_deref() == Ok("1") {
+            panic!("PostgreSQL is required (SPENDLENS_REQUIRE_PG=1) but {admin} refused: {e}");
         }
-    };
+        eprintln!("SKIPPED: no PostgreSQL at {admin} ({e}); set SPENDLENS_TEST_PG");
+        return None;
+    }
+    match create_on(&admin).await {
+        Ok(db) => Some(db),
+        Err(e) => panic!("cannot create a test database on {admin}: {e}"),
+    }
+}
+
+/// A new empty database on the server `admin` names (a URL whose role may
+/// create databases), dropped when the returned guard goes. Benchmarks use
+/// it for a fresh database per run.
+pub async fn create_on(admin: &str) -> Result<TestDb, sqlx::Error> {
+    let mut c = sqlx::PgConnection::connect(admin).await?;
     let name = format!(
         "spendlens_test_{}_{}",
         std::process::id(),
@@ -39,12 +47,11 @@ pub async fn create() -> Option<TestDb> {
     );
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut c)
-        .await
-        .expect("create test database");
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    Some(TestDb {
+        .await?;
+    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+    Ok(TestDb {
         url: format!("{base}/{name}"),
-        admin_url: admin.clone(),
+        admin_url: admin.to_owned(),
         name,
     })
 }
