@@ -386,11 +386,9 @@ pub async fn figures(c: &mut PgConnection, q: &FigureQuery) -> Result<Vec<GroupR
     let group = if keys.is_empty() {
         String::new()
     } else {
-        format!(
-            "GROUP BY {} ORDER BY {}",
-            keys.join(", "),
-            sqlite_group_order(&q.group_by, &fixed, by_hour || months.is_none())
-        )
+        // The same explicit order as the SQLite backend's (group keys as
+        // asked), so both answer row for row alike.
+        format!("GROUP BY {0} ORDER BY {0}", keys.join(", "))
     };
     let sql = format!(
         "SELECT {select_keys} SUM(total_cost)::bigint, SUM(actual_cost)::bigint, SUM(messages)::bigint,
@@ -554,49 +552,6 @@ fn cube_column(dim: crate::query::Dim) -> &'static str {
             + extract(month from (DATE '1970-01-01' + bucket::int))::bigint - 1 END)"
         }
     }
-}
-
-/// The order in which SQLite's plan returns the groups (its query has no
-/// ORDER BY, and callers compare the two stores' lists as they come): the
-/// cube's primary key order (bucket, user, team, dept, key, model, provider)
-/// when one grain is read and the grouped columns not fixed by a filter are
-/// a prefix of it, so that its index yields them grouped; otherwise its
-/// sorter's, the GROUP BY terms as written.
-fn sqlite_group_order(
-    group_by: &[crate::query::Dim],
-    fixed: &[crate::query::Dim],
-    one_grain: bool,
-) -> String {
-    use crate::query::Dim;
-    const PK: [Dim; 7] = [
-        Dim::Day,
-        Dim::User,
-        Dim::Team,
-        Dim::Department,
-        Dim::ApiKey,
-        Dim::Model,
-        Dim::Provider,
-    ];
-    let pk_pos = |d: Dim| {
-        let d = if d == Dim::Hour { Dim::Day } else { d };
-        PK.iter().position(|p| *p == d)
-    };
-    let mut order = group_by.to_vec();
-    if one_grain && group_by.iter().all(|d| pk_pos(*d).is_some()) {
-        let free: std::collections::BTreeSet<usize> = group_by
-            .iter()
-            .filter(|d| !fixed.contains(d))
-            .filter_map(|d| pk_pos(*d))
-            .collect();
-        if free.iter().all(|p| *p < free.len()) {
-            order.sort_by_key(|d| pk_pos(*d));
-        }
-    }
-    order
-        .iter()
-        .map(|d| cube_column(*d))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The organisation's timezones, each from an instant on (µs), ascending.

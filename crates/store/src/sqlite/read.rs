@@ -376,7 +376,8 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     let group = if keys.is_empty() {
         String::new()
     } else {
-        format!("GROUP BY {}", keys.join(", "))
+        // An explicit order (the group keys as asked), the same on every backend.
+        format!("GROUP BY {0} ORDER BY {0}", keys.join(", "))
     };
     let sql = format!(
         "SELECT {select_keys} sum(total_cost), sum(actual_cost), sum(messages), sum(tokens_in), sum(tokens_out),
