@@ -3,9 +3,14 @@
 //! the SQLite backend's rules (sqlite/ingest.rs), made safe for several
 //! transactions from several servers at once:
 //!
+//! - what the transaction's events already have in the database (their
+//!   idempotency keys, conversations, people, memberships) is read up front in
+//!   one query each, conversations locked (`FOR UPDATE`, in id order); the
+//!   rules then run in memory, event by event, in order;
 //! - an event counts once because its key goes into `event_keys` (primary
-//!   key) in the same transaction as everything it adds;
-//! - a conversation's row is locked (`FOR UPDATE`) while its start moves;
+//!   key) in the same transaction as everything it adds; a key or a new
+//!   conversation another server committed since the prefetch makes the
+//!   transaction run again (`RaceLost`), and the prefetch then sees it;
 //! - aggregates are added, never overwritten, in key order, in one statement
 //!   per table (`UNNEST` of arrays), so concurrent transactions lock cells in
 //!   the same order;
@@ -29,7 +34,9 @@ use std::collections::{BTreeMap, HashMap};
 pub struct RaceLost;
 
 struct Conv {
+    /// 0 until a new conversation is inserted at the flush.
     id: i64,
+    new: bool,
     user: i64,
     first_at: i64,
     first_event_id: String,
@@ -60,7 +67,8 @@ struct Rows {
     key: Vec<i64>,
     model: Vec<i64>,
     provider: Vec<i64>,
-    conv: Vec<i64>,
+    /// The conversation's external id (its internal id is known at the flush).
+    conv: Vec<String>,
     tokens: [Vec<i64>; 4],
     total: Vec<i64>,
     actual: Vec<i64>,
@@ -70,6 +78,10 @@ struct Rows {
 #[derive(Default)]
 struct Tx {
     deltas: CubeDeltas,
+    /// (org, event_id) → hash of every key known: stored before, or new here.
+    keys: HashMap<(i64, String), i64>,
+    /// Keys first seen in this transaction, inserted at the flush.
+    new_keys: Vec<(i64, String, i64)>,
     convs: HashMap<(i64, String), Conv>,
     org_last: BTreeMap<i64, i64>,
     key_last: BTreeMap<i64, i64>,
@@ -78,18 +90,14 @@ struct Tx {
 
 pub async fn ingest(c: &mut Ctx, batches: Vec<IngestBatch>) -> Result<Vec<BatchOutcome>> {
     let mut tx = Tx::default();
-    let mut outcomes = Vec::with_capacity(batches.len());
-    for batch in batches {
+    let mut outcomes: Vec<BatchOutcome> = Vec::with_capacity(batches.len());
+    // Placement first (it reads only organisations and admin memberships,
+    // which events do not change); the events an organisation takes wait.
+    let mut placed: Vec<(usize, usize, &Event, OrgInfo)> = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
         let mut out = BatchOutcome::default();
         for (index, event) in &batch.events {
-            let err = |code, field, message| ItemError {
-                index: *index,
-                event_id: Some(event.event_id.clone()),
-                code,
-                field,
-                message,
-                line: None,
-            };
+            let err = |code, field, message| item_error(*index, event, code, field, message);
             match place(c, &batch.scope, event).await? {
                 Place::Reject(code, field, msg) => {
                     out.rejected += 1;
@@ -113,35 +121,163 @@ pub async fn ingest(c: &mut Ctx, batches: Vec<IngestBatch>) -> Result<Vec<BatchO
                         }
                     }
                 }
-                Place::Org(org) => match accept(c, &mut tx, &org, event).await? {
-                    Stored::New => out.accepted += 1,
-                    Stored::Repeat => out.duplicates += 1,
-                    Stored::Conflict => {
-                        out.duplicates += 1;
-                        out.errors.push(err(
-                            ErrorCode::DuplicateConflict,
-                            Some("event_id"),
-                            conflict_message(event),
-                        ));
-                    }
-                    Stored::OwnerMismatch => {
-                        out.rejected += 1;
-                        out.errors.push(err(
-                            ErrorCode::ConversationOwnerMismatch,
-                            Some("conversation_id"),
-                            format!(
-                                "conversation {} belongs to another user",
-                                event.conversation_id
-                            ),
-                        ));
-                    }
-                },
+                Place::Org(org) => placed.push((b, *index, event, org)),
             }
         }
         outcomes.push(out);
     }
+    prefetch(c, &mut tx, &placed).await?;
+    for (b, index, event, org) in &placed {
+        let out = &mut outcomes[*b];
+        let err = |code, field, message| item_error(*index, event, code, field, message);
+        match accept(c, &mut tx, org, event).await? {
+            Stored::New => out.accepted += 1,
+            Stored::Repeat => out.duplicates += 1,
+            Stored::Conflict => {
+                out.duplicates += 1;
+                out.errors.push(err(
+                    ErrorCode::DuplicateConflict,
+                    Some("event_id"),
+                    conflict_message(event),
+                ));
+            }
+            Stored::OwnerMismatch => {
+                out.rejected += 1;
+                out.errors.push(err(
+                    ErrorCode::ConversationOwnerMismatch,
+                    Some("conversation_id"),
+                    format!(
+                        "conversation {} belongs to another user",
+                        event.conversation_id
+                    ),
+                ));
+            }
+        }
+    }
+    // Errors in the order of the events, as if each were handled in turn.
+    for out in &mut outcomes {
+        out.errors.sort_by_key(|e| e.index);
+    }
     flush(c, tx).await?;
     Ok(outcomes)
+}
+
+fn item_error(
+    index: usize,
+    e: &Event,
+    code: ErrorCode,
+    field: Option<&'static str>,
+    message: String,
+) -> ItemError {
+    ItemError {
+        index,
+        event_id: Some(e.event_id.clone()),
+        code,
+        field,
+        message,
+        line: None,
+    }
+}
+
+/// Read what the placed events already have in the database, one query per
+/// kind and organisation: idempotency keys, conversations (locked, in id
+/// order, so concurrent transactions queue instead of deadlocking), people
+/// and their memberships.
+async fn prefetch(
+    c: &mut Ctx,
+    tx: &mut Tx,
+    placed: &[(usize, usize, &Event, OrgInfo)],
+) -> Result<()> {
+    let mut by_org: BTreeMap<i64, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    let mut users: Vec<String> = Vec::new();
+    for (_, _, e, org) in placed {
+        let slot = by_org.entry(org.id).or_default();
+        slot.0.push(e.event_id.clone());
+        slot.1.push(e.conversation_id.clone());
+        users.push(e.user_id.clone());
+    }
+    users.sort();
+    users.dedup();
+    let rows: Vec<(i64, String, Option<String>)> =
+        sqlx::query_as("SELECT id, ext_id, email FROM users WHERE ext_id = ANY($1)")
+            .bind(&users)
+            .fetch_all(&mut *c.tx)
+            .await
+            .map_err(db_err)?;
+    let mut user_ids = Vec::with_capacity(rows.len());
+    for (id, ext, email) in rows {
+        if let Some(em) = email {
+            c.emails.insert(id, em);
+        }
+        c.users.insert(ext, id);
+        user_ids.push(id);
+    }
+    for (org, (mut ids, mut convs)) in by_org {
+        ids.sort();
+        ids.dedup();
+        convs.sort();
+        convs.dedup();
+        let keys: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT event_id, hash FROM event_keys WHERE org = $1 AND event_id = ANY($2)",
+        )
+        .bind(org)
+        .bind(&ids)
+        .fetch_all(&mut *c.tx)
+        .await
+        .map_err(db_err)?;
+        for (id, hash) in keys {
+            tx.keys.insert((org, id), hash);
+        }
+        let rows = sqlx::query(
+            "SELECT id, usr, first_at, first_event_id, first_day, first_team, first_dept, first_key,
+             first_model, first_provider, last_at, title, title_at, ext_id
+             FROM conversations WHERE org = $1 AND ext_id = ANY($2) ORDER BY id FOR UPDATE",
+        )
+        .bind(org)
+        .bind(&convs)
+        .fetch_all(&mut *c.tx)
+        .await
+        .map_err(db_err)?;
+        for r in rows {
+            let user: i64 = r.get(1);
+            tx.convs.insert(
+                (org, r.get(13)),
+                Conv {
+                    id: r.get(0),
+                    new: false,
+                    user,
+                    first_at: r.get(2),
+                    first_event_id: r.get(3),
+                    first_day: r.get(4),
+                    first_groups: Groups {
+                        user,
+                        team: r.get(5),
+                        dept: r.get(6),
+                        key: r.get(7),
+                        model: r.get(8),
+                        provider: r.get(9),
+                    },
+                    last_at: r.get(10),
+                    title: r.get(11),
+                    title_at: r.get(12),
+                    dirty: false,
+                },
+            );
+        }
+        let members: Vec<(i64, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT usr, team, department FROM members WHERE org = $1 AND usr = ANY($2)",
+        )
+        .bind(org)
+        .bind(&user_ids)
+        .fetch_all(&mut *c.tx)
+        .await
+        .map_err(db_err)?;
+        for (usr, team, department) in members {
+            c.members
+                .insert((org, usr), super::ctx::MemberInfo { team, department });
+        }
+    }
+    Ok(())
 }
 
 fn conflict_message(e: &Event) -> String {
@@ -268,36 +404,11 @@ async fn quarantine(
     })
 }
 
-/// Claim the event's key; if another transaction holds it uncommitted, this
-/// waits for it, then sees it (duplicate) or not (it rolled back).
-async fn claim_key(c: &mut Ctx, org: i64, e: &Event, hash: i64) -> Result<Option<i64>> {
-    let n = sqlx::query(
-        "INSERT INTO event_keys (org, event_id, hash) VALUES ($1, $2, $3)
-         ON CONFLICT (org, event_id) DO NOTHING",
-    )
-    .bind(org)
-    .bind(&e.event_id)
-    .bind(hash)
-    .execute(&mut *c.tx)
-    .await
-    .map_err(db_err)?
-    .rows_affected();
-    if n == 1 {
-        return Ok(None);
-    }
-    sqlx::query_scalar("SELECT hash FROM event_keys WHERE org = $1 AND event_id = $2")
-        .bind(org)
-        .bind(&e.event_id)
-        .fetch_one(&mut *c.tx)
-        .await
-        .map(Some)
-        .map_err(db_err)
-}
-
 async fn accept(c: &mut Ctx, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<Stored> {
     let hash = e.canonical_hash();
-    if let Some(old) = claim_key(c, org.id, e, hash).await? {
-        return Ok(if old == hash {
+    let key = (org.id, e.event_id.clone());
+    if let Some(old) = tx.keys.get(&key) {
+        return Ok(if *old == hash {
             Stored::Repeat
         } else {
             Stored::Conflict
@@ -307,17 +418,13 @@ async fn accept(c: &mut Ctx, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<St
     // event changes nothing (API.md §2, stored whole or not at all).
     let user = resolve::user(c, &e.user_id, None).await?;
     let at = e.occurred_at.as_microsecond();
-    if let Some(conv) = load_conv(c, tx, org.id, &e.conversation_id).await? {
+    if let Some(conv) = tx.convs.get(&(org.id, e.conversation_id.clone())) {
         if conv.user != user {
-            sqlx::query("DELETE FROM event_keys WHERE org = $1 AND event_id = $2")
-                .bind(org.id)
-                .bind(&e.event_id)
-                .execute(&mut *c.tx)
-                .await
-                .map_err(db_err)?;
             return Ok(Stored::OwnerMismatch);
         }
     }
+    tx.keys.insert(key, hash);
+    tx.new_keys.push((org.id, e.event_id.clone(), hash));
     if e.user_email.is_some() {
         resolve::user(c, &e.user_id, e.user_email.as_deref()).await?;
     }
@@ -385,7 +492,7 @@ async fn accept(c: &mut Ctx, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<St
         month: i64::from(day.month().0),
     };
 
-    let conv_id = touch_conv(c, tx, org.id, e, user, at, buckets, groups).await?;
+    touch_conv(tx, org.id, e, user, at, buckets, groups);
     let r = &mut tx.rows;
     r.org.push(org.id);
     r.event_id.push(e.event_id.clone());
@@ -397,7 +504,7 @@ async fn accept(c: &mut Ctx, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<St
     r.key.push(groups.key);
     r.model.push(groups.model);
     r.provider.push(groups.provider);
-    r.conv.push(conv_id);
+    r.conv.push(e.conversation_id.clone());
     for (col, v) in r.tokens.iter_mut().zip([
         e.tokens_in,
         e.tokens_out,
@@ -420,116 +527,33 @@ async fn accept(c: &mut Ctx, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<St
     Ok(Stored::New)
 }
 
-async fn load_conv<'a>(
-    c: &mut Ctx,
-    tx: &'a mut Tx,
-    org: i64,
-    ext: &str,
-) -> Result<Option<&'a mut Conv>> {
-    let k = (org, ext.to_owned());
-    if !tx.convs.contains_key(&k) {
-        let found = sqlx::query(
-            "SELECT id, usr, first_at, first_event_id, first_day, first_team, first_dept, first_key,
-             first_model, first_provider, last_at, title, title_at
-             FROM conversations WHERE org = $1 AND ext_id = $2 FOR UPDATE",
-        )
-        .bind(org)
-        .bind(ext)
-        .fetch_optional(&mut *c.tx)
-        .await
-        .map_err(db_err)?;
-        let Some(r) = found else {
-            return Ok(None);
-        };
-        let user: i64 = r.get(1);
-        tx.convs.insert(
-            k.clone(),
-            Conv {
-                id: r.get(0),
-                user,
-                first_at: r.get(2),
-                first_event_id: r.get(3),
-                first_day: r.get(4),
-                first_groups: Groups {
-                    user,
-                    team: r.get(5),
-                    dept: r.get(6),
-                    key: r.get(7),
-                    model: r.get(8),
-                    provider: r.get(9),
-                },
-                last_at: r.get(10),
-                title: r.get(11),
-                title_at: r.get(12),
-                dirty: false,
-            },
-        );
-    }
-    Ok(tx.convs.get_mut(&k))
-}
-
-/// Record the event in its conversation: create it, or move its start when
-/// this event is earlier (by occurred_at, then event_id), and keep the
-/// latest title. Returns the conversation's internal id.
+/// Record the event in its conversation: create it (inserted at the
+/// flush), or move its start when this event is earlier (by occurred_at,
+/// then event_id), and keep the latest title.
 #[allow(clippy::too_many_arguments)]
-async fn touch_conv(
-    c: &mut Ctx,
-    tx: &mut Tx,
-    org: i64,
-    e: &Event,
-    user: i64,
-    at: i64,
-    b: Buckets,
-    g: Groups,
-) -> Result<i64> {
+fn touch_conv(tx: &mut Tx, org: i64, e: &Event, user: i64, at: i64, b: Buckets, g: Groups) {
     let month_of = |day: i64| i64::from(Day(day as i32).month().0);
     let title = e.conversation_title.clone();
-    if load_conv(c, tx, org, &e.conversation_id).await?.is_none() {
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO conversations (org, ext_id, usr, first_at, first_event_id, first_day, first_team,
-             first_dept, first_key, first_model, first_provider, last_at, title, title_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $4, $12, $13)
-             ON CONFLICT (org, ext_id) DO NOTHING RETURNING id",
-        )
-        .bind(org)
-        .bind(&e.conversation_id)
-        .bind(user)
-        .bind(at)
-        .bind(&e.event_id)
-        .bind(b.day)
-        .bind(g.team)
-        .bind(g.dept)
-        .bind(g.key)
-        .bind(g.model)
-        .bind(g.provider)
-        .bind(&title)
-        .bind(title.as_ref().map(|_| at))
-        .fetch_optional(&mut *c.tx)
-        .await
-        .map_err(db_err)?;
-        // Another server created it since we looked: its owner check and
-        // start comparison must see that row, so run the transaction again.
-        let id = id.ok_or_else(|| StoreError::Other(anyhow::Error::new(RaceLost)))?;
+    let k = (org, e.conversation_id.clone());
+    let Some(conv) = tx.convs.get_mut(&k) else {
         tx.convs.insert(
-            (org, e.conversation_id.clone()),
+            k,
             Conv {
-                id,
+                id: 0,
+                new: true,
                 user,
                 first_at: at,
                 first_event_id: e.event_id.clone(),
                 first_day: b.day,
                 first_groups: g,
                 last_at: at,
+                title_at: title.as_ref().map(|_| at),
                 title,
-                title_at: e.conversation_title.as_ref().map(|_| at),
                 dirty: false,
             },
         );
         tx.deltas.add_conversation(org, b.day, b.month, g, 1);
-        return Ok(id);
-    }
-    let Some(conv) = tx.convs.get_mut(&(org, e.conversation_id.clone())) else {
-        return Err(anyhow::anyhow!("conversation vanished from the transaction").into());
+        return;
     };
     if (at, e.event_id.as_str()) < (conv.first_at, conv.first_event_id.as_str()) {
         tx.deltas.add_conversation(
@@ -557,35 +581,138 @@ async fn touch_conv(
             conv.dirty = true;
         }
     }
-    Ok(conv.id)
 }
 
-async fn flush(c: &mut Ctx, tx: Tx) -> Result<()> {
-    let mut convs: Vec<&Conv> = tx.convs.values().filter(|c| c.dirty).collect();
-    convs.sort_by_key(|c| c.id);
-    for cv in convs {
-        let g = cv.first_groups;
-        sqlx::query(
-            "UPDATE conversations SET first_at = $2, first_event_id = $3, first_day = $4, first_team = $5,
-             first_dept = $6, first_key = $7, first_model = $8, first_provider = $9, last_at = $10,
-             title = $11, title_at = $12 WHERE id = $1",
+fn race_lost() -> StoreError {
+    StoreError::Other(anyhow::Error::new(RaceLost))
+}
+
+/// Write the conversations of the transaction: new ones in one insert (their
+/// ids back), changed ones in one update; the ids by (org, external id).
+async fn write_convs(c: &mut Ctx, convs: &mut HashMap<(i64, String), Conv>) -> Result<()> {
+    let mut new: Vec<(&(i64, String), &Conv)> = convs.iter().filter(|(_, c)| c.new).collect();
+    new.sort_by(|a, b| a.0.cmp(b.0));
+    let mut changed: Vec<&Conv> = convs.values().filter(|c| !c.new && c.dirty).collect();
+    changed.sort_by_key(|c| c.id);
+    let mut ids: Vec<((i64, String), i64)> = Vec::new();
+    for (rows, is_new) in [
+        (
+            new.iter().map(|(k, c)| (Some(*k), *c)).collect::<Vec<_>>(),
+            true,
+        ),
+        (changed.iter().map(|c| (None, *c)).collect(), false),
+    ] {
+        if rows.is_empty() {
+            continue;
+        }
+        let mut cols: [Vec<i64>; 11] = Default::default();
+        let (mut ext, mut first_event, mut title, mut title_at) = (vec![], vec![], vec![], vec![]);
+        for (k, cv) in &rows {
+            let g = cv.first_groups;
+            let org = k.map_or(0, |k| k.0);
+            for (col, v) in cols.iter_mut().zip([
+                org,
+                cv.id,
+                cv.user,
+                cv.first_at,
+                cv.first_day,
+                g.team,
+                g.dept,
+                g.key,
+                g.model,
+                g.provider,
+                cv.last_at,
+            ]) {
+                col.push(v);
+            }
+            ext.push(k.map(|k| k.1.clone()).unwrap_or_default());
+            first_event.push(cv.first_event_id.clone());
+            title.push(cv.title.clone());
+            title_at.push(cv.title_at);
+        }
+        let sql = if is_new {
+            // Another server may have created one since the prefetch: then
+            // fewer rows come back and the transaction runs again.
+            "INSERT INTO conversations (org, ext_id, usr, first_at, first_event_id, first_day, first_team,
+             first_dept, first_key, first_model, first_provider, last_at, title, title_at)
+             SELECT u.org, u.ext, u.usr, u.first_at, u.first_event, u.first_day, u.team, u.dept, u.key,
+             u.model, u.provider, u.last_at, u.title, u.title_at
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[],
+             $14::text[], $15::bigint[]) AS u(org, id, usr, first_at, first_day, team, dept, key, model,
+             provider, last_at, ext, first_event, title, title_at)
+             ON CONFLICT (org, ext_id) DO NOTHING RETURNING org, ext_id, id"
+        } else {
+            "UPDATE conversations cv SET first_at = u.first_at, first_event_id = u.first_event,
+             first_day = u.first_day, first_team = u.team, first_dept = u.dept, first_key = u.key,
+             first_model = u.model, first_provider = u.provider, last_at = u.last_at, title = u.title,
+             title_at = u.title_at
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+             $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[],
+             $14::text[], $15::bigint[]) AS u(org, id, usr, first_at, first_day, team, dept, key, model,
+             provider, last_at, ext, first_event, title, title_at)
+             WHERE cv.id = u.id RETURNING cv.org, cv.ext_id, cv.id"
+        };
+        let mut q = sqlx::query_as::<_, (i64, String, i64)>(sql);
+        for col in cols {
+            q = q.bind(col);
+        }
+        let back = q
+            .bind(ext)
+            .bind(first_event)
+            .bind(title)
+            .bind(title_at)
+            .fetch_all(&mut *c.tx)
+            .await
+            .map_err(db_err)?;
+        if back.len() != rows.len() {
+            return Err(race_lost());
+        }
+        ids.extend(back.into_iter().map(|(org, ext, id)| ((org, ext), id)));
+    }
+    for (k, id) in ids {
+        if let Some(cv) = convs.get_mut(&k) {
+            cv.id = id;
+        }
+    }
+    Ok(())
+}
+
+async fn flush(c: &mut Ctx, mut tx: Tx) -> Result<()> {
+    if !tx.new_keys.is_empty() {
+        tx.new_keys.sort();
+        let (mut org, mut id, mut hash) = (vec![], vec![], vec![]);
+        for (o, i, h) in std::mem::take(&mut tx.new_keys) {
+            org.push(o);
+            id.push(i);
+            hash.push(h);
+        }
+        // A key another server committed since the prefetch is not inserted:
+        // then this transaction runs again and sees it as a duplicate.
+        let n = sqlx::query(
+            "INSERT INTO event_keys (org, event_id, hash)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[])
+             ON CONFLICT (org, event_id) DO NOTHING",
         )
-        .bind(cv.id)
-        .bind(cv.first_at)
-        .bind(&cv.first_event_id)
-        .bind(cv.first_day)
-        .bind(g.team)
-        .bind(g.dept)
-        .bind(g.key)
-        .bind(g.model)
-        .bind(g.provider)
-        .bind(cv.last_at)
-        .bind(&cv.title)
-        .bind(cv.title_at)
+        .bind(&org)
+        .bind(&id)
+        .bind(&hash)
         .execute(&mut *c.tx)
         .await
-        .map_err(db_err)?;
+        .map_err(db_err)?
+        .rows_affected();
+        if n != org.len() as u64 {
+            return Err(race_lost());
+        }
     }
+    write_convs(c, &mut tx.convs).await?;
+    let conv_ids: Vec<i64> = tx
+        .rows
+        .org
+        .iter()
+        .zip(&tx.rows.conv)
+        .map(|(o, ext)| tx.convs.get(&(*o, ext.clone())).map_or(0, |cv| cv.id))
+        .collect();
     let r = &tx.rows;
     if !r.org.is_empty() {
         sqlx::query(
@@ -606,7 +733,7 @@ async fn flush(c: &mut Ctx, tx: Tx) -> Result<()> {
         .bind(&r.key)
         .bind(&r.model)
         .bind(&r.provider)
-        .bind(&r.conv)
+        .bind(&conv_ids)
         .bind(&r.tokens[0])
         .bind(&r.tokens[1])
         .bind(&r.tokens[2])

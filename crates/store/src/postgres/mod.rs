@@ -77,7 +77,7 @@ fn retryable(e: &StoreError) -> bool {
 }
 
 /// Attempts of one write transaction before its error is returned.
-const ATTEMPTS: u32 = 8;
+const ATTEMPTS: u32 = 16;
 
 impl PgStore {
     /// Connect to `url` (postgres://…), run the migrations, and keep a pool.
@@ -126,7 +126,10 @@ impl PgStore {
             match out {
                 Err(e) if attempt < ATTEMPTS && retryable(&e) => {
                     tracing::debug!(attempt, error = %e, "write transaction retried");
-                    let ms = 5u64 << attempt.min(6);
+                    // Growing, capped, and jittered so that two servers that
+                    // collided do not collide again in step.
+                    let jitter = u64::from(Timestamp::now().subsec_nanosecond().unsigned_abs() % 5);
+                    let ms = (2u64 << attempt.min(6)) + jitter;
                     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                 }
                 other => return other,
