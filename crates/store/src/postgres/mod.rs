@@ -43,7 +43,7 @@ use futures_util::future::BoxFuture;
 use jiff::Timestamp;
 use spendlens_domain::time::{Day, Period};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{ConnectOptions, PgConnection, PgPool};
 use std::str::FromStr;
 
 pub struct PgStore {
@@ -85,7 +85,11 @@ impl PgStore {
     pub async fn open(url: &str) -> Result<PgStore> {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?
-            .application_name("spendlens");
+            .application_name("spendlens")
+            // sqlx would log every statement slower than 1 s at WARN with its
+            // text; lock waits under concurrent ingestion are expected and
+            // retried, and the server's own store timings are in /metrics.
+            .disable_statement_logging();
         let size = std::env::var("SPENDLENS_PG_POOL")
             .ok()
             .and_then(|v| v.parse().ok())
