@@ -5,7 +5,8 @@
 //! retries until acknowledged. The totals must equal a direct computation
 //! over the distinct events: nothing lost, nothing counted twice, distinct
 //! people and first-event conversations exact, no deadlock surfacing as an
-//! error; `verify` finds no difference.
+//! error; `verify` finds no difference. And budget alerts: both servers'
+//! watchers race to record each crossing, which is recorded once.
 
 mod common;
 
@@ -204,4 +205,78 @@ async fn two_servers_one_database_count_every_event_once() {
         let out = spendlens(&["verify", "--db", &db.url, "--org", org]);
         assert!(out.status.success(), "{}", text(&out));
     }
+}
+
+/// Issue 6 on several servers: every process watches budgets and races the
+/// others to record a crossing; the database's unique key makes each
+/// threshold of each period recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_record_each_budget_threshold_once() {
+    let Some(db) = spendlens_store::postgres::testing::create().await else {
+        return;
+    };
+    let admin = "multinode-admin";
+    let servers = [serve(&db.url, admin).await, serve(&db.url, admin).await];
+    let (status, body) = servers[0]
+        .post(
+            admin,
+            "/v1/orgs",
+            &json!({"id": "acme", "name": "Acme", "timezone": "UTC"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = servers[1]
+        .post(
+            admin,
+            "/v1/orgs/acme/budgets",
+            &json!({"id": "org-day", "scope": "org", "period": "daily", "amount": "1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let now = jiff::Timestamp::now().to_string();
+    // Twenty requests at once over both servers, each enough alone to cross
+    // every threshold.
+    let sends: Vec<_> = (0..20)
+        .map(|i| {
+            let base = servers[i % 2].base();
+            let body = json!([{"event_id": format!("e{i}"), "occurred_at": now, "organization_id": "acme",
+                "user_id": format!("u{}", i % 3), "conversation_id": format!("c{i}"), "model_name": "gpt-4o",
+                "tokens_in": 10, "tokens_out": 5, "actual_api_cost": "2"}]);
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(format!("{base}/v1/events"))
+                    .bearer_auth(admin)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for s in sends {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+    let mut alerts = Value::Null;
+    for _ in 0..200 {
+        alerts = servers[0].get(admin, "/v1/orgs/acme/alerts").await;
+        if alerts["data"].as_array().map_or(0, Vec::len) >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Both watchers have seen every commit by now; give them time to race.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for server in &servers {
+        let alerts = server.get(admin, "/v1/orgs/acme/alerts").await;
+        let mut thresholds: Vec<f64> = alerts["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["threshold"].as_f64().unwrap())
+            .collect();
+        thresholds.sort_by(f64::total_cmp);
+        assert_eq!(thresholds, [0.5, 0.8, 1.0], "{alerts}");
+    }
+    assert!(alerts["data"].as_array().is_some());
 }
