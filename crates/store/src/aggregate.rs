@@ -51,6 +51,23 @@ pub struct CellDelta {
     pub convs: i64,
 }
 
+impl CellDelta {
+    /// The nine figures in the cube's column order (total_cost … convs).
+    pub fn values(&self) -> [i64; 9] {
+        [
+            self.total_cost,
+            self.actual_cost,
+            self.messages,
+            self.tokens_in,
+            self.tokens_out,
+            self.cached_in,
+            self.cache_write_in,
+            self.unpriced,
+            self.convs,
+        ]
+    }
+}
+
 /// Where an event's buckets are: local hour start (Unix s), civil day, month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Buckets {

@@ -17,8 +17,8 @@
 //! commits, and each statement of the repair sees the same data.
 
 use super::admin::audit;
+use super::cells::add_cells;
 use super::ctx::Ctx;
-use super::ingest::add_cells;
 use super::{db_err, resolve};
 use crate::aggregate::{
     CellDelta, CellKey, CubeDeltas, Groups, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH,
@@ -452,18 +452,7 @@ pub(super) async fn recompute_org_days(c: &mut PgConnection, org: i64, from: i64
     let mut users: Vec<Vec<u8>> = Vec::with_capacity(days.len());
     for (day, row) in days {
         let d = row.d;
-        for (col, v) in cols.iter_mut().zip([
-            day,
-            d.total_cost,
-            d.actual_cost,
-            d.messages,
-            d.tokens_in,
-            d.tokens_out,
-            d.cached_in,
-            d.cache_write_in,
-            d.unpriced,
-            d.convs,
-        ]) {
+        for (col, v) in cols.iter_mut().zip(std::iter::once(day).chain(d.values())) {
             col.push(v);
         }
         let mut bits = Vec::with_capacity(row.users.serialized_size());

@@ -16,6 +16,7 @@
 mod admin;
 mod backfill;
 mod budgets;
+mod cells;
 mod conversations;
 mod ctx;
 mod erasure;

@@ -110,19 +110,10 @@ pub async fn add_day_cells(
         let mut merged = read_bits(&old);
         merged |= &row.users;
         let d = &row.d;
-        for (col, v) in cols.iter_mut().zip([
-            key.0,
-            key.1,
-            d.total_cost,
-            d.actual_cost,
-            d.messages,
-            d.tokens_in,
-            d.tokens_out,
-            d.cached_in,
-            d.cache_write_in,
-            d.unpriced,
-            d.convs,
-        ]) {
+        for (col, v) in cols
+            .iter_mut()
+            .zip([key.0, key.1].into_iter().chain(d.values()))
+        {
             col.push(v);
         }
         users.push(bits(&merged));

@@ -10,8 +10,8 @@
 //! would otherwise be corrected for events this reprice never saw.
 
 use super::admin::audit;
+use super::cells::add_cells;
 use super::ctx::Ctx;
-use super::ingest::add_cells;
 use super::lifecycle::lock_org;
 use super::{db_err, resolve, ts};
 use crate::aggregate::{
