@@ -6,6 +6,7 @@ pub mod copy;
 pub mod model;
 pub mod postgres;
 pub mod query;
+pub mod rules;
 pub mod sqlite;
 
 pub use contract::{Result, Store, StoreError};

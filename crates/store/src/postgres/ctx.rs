@@ -2,7 +2,7 @@
 //! long as the transaction: another server may create, rename or move things
 //! at any moment, and a retried transaction starts clean.
 
-pub use crate::sqlite::writer::{KeyInfo, MemberInfo, OrgInfo, TeamInfo};
+pub use crate::rules::{KeyInfo, MemberInfo, OrgInfo, TeamInfo};
 use sqlx::{Postgres, Transaction};
 use std::collections::HashMap;
 

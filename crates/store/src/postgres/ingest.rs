@@ -21,7 +21,7 @@ use super::{db_err, resolve};
 use crate::aggregate::{costs, Buckets, CubeDeltas, Groups};
 use crate::contract::{Result, StoreError};
 use crate::model::{BatchOutcome, IngestBatch, IngestScope, ItemError};
-use crate::sqlite::ingest::price_at;
+use crate::rules::{conflict_message, price_at, Conv};
 use spendlens_domain::time::{local_day, local_hour_start, Day};
 use spendlens_domain::{Catalog, ErrorCode, Event};
 use sqlx::Row;
@@ -32,21 +32,6 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Debug, thiserror::Error)]
 #[error("a concurrent transaction created the same row; retrying")]
 pub struct RaceLost;
-
-struct Conv {
-    /// 0 until a new conversation is inserted at the flush.
-    id: i64,
-    new: bool,
-    user: i64,
-    first_at: i64,
-    first_event_id: String,
-    first_day: i64,
-    first_groups: Groups,
-    last_at: i64,
-    title: Option<String>,
-    title_at: Option<i64>,
-    dirty: bool,
-}
 
 enum Place {
     Org(OrgInfo),
@@ -278,13 +263,6 @@ async fn prefetch(
         }
     }
     Ok(())
-}
-
-fn conflict_message(e: &Event) -> String {
-    format!(
-        "event_id {} was already received with a different payload; the first one stays",
-        e.event_id
-    )
 }
 
 async fn place(c: &mut Ctx, scope: &IngestScope, e: &Event) -> Result<Place> {
@@ -528,57 +506,16 @@ async fn accept(c: &mut Ctx, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<St
 }
 
 /// Record the event in its conversation: create it (inserted at the
-/// flush), or move its start when this event is earlier (by occurred_at,
-/// then event_id), and keep the latest title.
-#[allow(clippy::too_many_arguments)]
+/// flush), or let it move the start and title (`Conv::touch`).
 fn touch_conv(tx: &mut Tx, org: i64, e: &Event, user: i64, at: i64, b: Buckets, g: Groups) {
-    let month_of = |day: i64| i64::from(Day(day as i32).month().0);
-    let title = e.conversation_title.clone();
-    let k = (org, e.conversation_id.clone());
-    let Some(conv) = tx.convs.get_mut(&k) else {
-        tx.convs.insert(
-            k,
-            Conv {
-                id: 0,
-                new: true,
-                user,
-                first_at: at,
-                first_event_id: e.event_id.clone(),
-                first_day: b.day,
-                first_groups: g,
-                last_at: at,
-                title_at: title.as_ref().map(|_| at),
-                title,
-                dirty: false,
-            },
-        );
-        tx.deltas.add_conversation(org, b.day, b.month, g, 1);
-        return;
-    };
-    if (at, e.event_id.as_str()) < (conv.first_at, conv.first_event_id.as_str()) {
-        tx.deltas.add_conversation(
-            org,
-            conv.first_day,
-            month_of(conv.first_day),
-            conv.first_groups,
-            -1,
-        );
-        tx.deltas.add_conversation(org, b.day, b.month, g, 1);
-        conv.first_at = at;
-        conv.first_event_id = e.event_id.clone();
-        conv.first_day = b.day;
-        conv.first_groups = g;
-        conv.dirty = true;
-    }
-    if at > conv.last_at {
-        conv.last_at = at;
-        conv.dirty = true;
-    }
-    if let Some(t) = title {
-        if conv.title_at.is_none_or(|old| at >= old) {
-            conv.title = Some(t);
-            conv.title_at = Some(at);
-            conv.dirty = true;
+    match tx.convs.get_mut(&(org, e.conversation_id.clone())) {
+        Some(conv) => conv.touch(&mut tx.deltas, org, e, at, b, g),
+        None => {
+            tx.convs.insert(
+                (org, e.conversation_id.clone()),
+                Conv::started_by(e, user, at, b, g),
+            );
+            tx.deltas.add_conversation(org, b.day, b.month, g, 1);
         }
     }
 }

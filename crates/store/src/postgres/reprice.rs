@@ -13,33 +13,18 @@ use super::admin::audit;
 use super::cells::add_cells;
 use super::ctx::Ctx;
 use super::lifecycle::lock_org;
-use super::{db_err, resolve, ts};
-use crate::aggregate::{
-    costs_of, CellKey, CubeDeltas, Groups, ACTUAL_COMPUTED, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH,
-    TOTAL_COMPUTED, UNPRICED,
-};
+use super::{db_err, resolve};
+use crate::aggregate::{CubeDeltas, Groups};
 use crate::contract::{Result, StoreError};
 use crate::model::Repriced;
-use crate::sqlite::ingest::price_at;
-use spendlens_domain::time::{local_hour_start, Day};
-use spendlens_domain::{Catalog, Nanos};
+use crate::rules::{reprice_row, RepriceRow};
+use spendlens_domain::time::Day;
+use spendlens_domain::Catalog;
 use sqlx::postgres::PgRow;
 use sqlx::Row as _;
 
-struct Row {
-    id: i64,
-    at: i64,
-    model: String,
-    groups: Groups,
-    day: i64,
-    tokens: [i64; 4],
-    total: i64,
-    actual: i64,
-    flags: i64,
-}
-
-fn row(r: &PgRow) -> sqlx::Result<Row> {
-    Ok(Row {
+fn row(r: &PgRow) -> sqlx::Result<RepriceRow> {
+    Ok(RepriceRow {
         id: r.try_get(0)?,
         at: r.try_get(1)?,
         model: r.try_get(2)?,
@@ -69,7 +54,7 @@ pub async fn reprice(c: &mut Ctx, org: &str, from: Day, to: Day, actor: &str) ->
     let info = resolve::org(c, org)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("organisation {org}")))?;
-    let rows: Vec<Row> = sqlx::query(
+    let rows: Vec<RepriceRow> = sqlx::query(
         "SELECT e.id, e.occurred_at, m.name, e.usr, e.team, e.dept, e.key, e.model, e.provider, e.day,
                 e.tokens_in, e.cached_in, e.cache_write_in, e.tokens_out, e.total_cost, e.actual_cost,
                 e.cost_flags
@@ -93,43 +78,11 @@ pub async fn reprice(c: &mut Ctx, org: &str, from: Day, to: Day, actor: &str) ->
     // The changed events' (id, total, actual, flags), written in one statement.
     let mut changed: [Vec<i64>; 4] = Default::default();
     for r in &rows {
-        out.examined += 1;
-        // Only the costs the client sent are kept as they are.
-        let sent_actual = (r.flags & ACTUAL_COMPUTED == 0).then_some(Nanos(r.actual));
-        let sent_total = (r.flags & TOTAL_COMPUTED == 0).then_some(Nanos(r.total));
-        let price = price_at(&info, catalog, &r.model, r.at, ts(r.at));
-        let (total, actual, flags) = costs_of(
-            r.tokens.map(|t| t as u64),
-            sent_actual,
-            sent_total,
-            price,
-            info.markup,
-        );
-        if (total.0, actual.0, flags) == (r.total, r.actual, r.flags) {
-            continue;
-        }
-        for (col, v) in changed.iter_mut().zip([r.id, total.0, actual.0, flags]) {
-            col.push(v);
-        }
-        out.changed += 1;
-        out.total_cost_delta += i128::from(total.0 - r.total);
-        out.actual_api_cost_delta += i128::from(actual.0 - r.actual);
-        let unpriced = i64::from(flags & UNPRICED != 0) - i64::from(r.flags & UNPRICED != 0);
-        let hour = local_hour_start(ts(r.at), info.zone_at(r.at));
-        let month = i64::from(Day(r.day as i32).month().0);
-        for (grain, bucket) in [(GRAIN_HOUR, hour), (GRAIN_DAY, r.day), (GRAIN_MONTH, month)] {
-            let cell = deltas
-                .cells
-                .entry(CellKey {
-                    org: info.id,
-                    grain,
-                    bucket,
-                    groups: r.groups,
-                })
-                .or_default();
-            cell.total_cost += total.0 - r.total;
-            cell.actual_cost += actual.0 - r.actual;
-            cell.unpriced += unpriced;
+        if let Some((total, actual, flags)) = reprice_row(&info, catalog, r, &mut deltas, &mut out)
+        {
+            for (col, v) in changed.iter_mut().zip([r.id, total, actual, flags]) {
+                col.push(v);
+            }
         }
     }
     if !changed[0].is_empty() {

@@ -19,15 +19,16 @@ pub async fn org_id(c: &mut PgConnection, org: &str) -> Result<i64> {
 /// on it runs as `spendlens_reader`, whose row-level security policies show
 /// that organisation's rows only (migration 0002). Returns its internal id.
 pub async fn enter_org(c: &mut PgConnection, org: &str) -> Result<i64> {
-    let id = org_id(c, org).await?;
-    sqlx::query("SELECT set_config('spendlens.org', $1, true)")
-        .bind(id.to_string())
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
-    sqlx::query("SET LOCAL ROLE spendlens_reader")
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
-    Ok(id)
+    // One round trip: the lookup (as the connecting role), then both settings,
+    // local to the transaction (`set_config('role', …)` is `SET LOCAL ROLE`).
+    let row: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, set_config('spendlens.org', id::text, true),
+                set_config('role', 'spendlens_reader', true) FROM orgs WHERE ext_id = $1",
+    )
+    .bind(org)
+    .fetch_optional(&mut *c)
+    .await
+    .map_err(db_err)?;
+    row.map(|(id, _, _)| id)
+        .ok_or_else(|| StoreError::NotFound(format!("organisation {org}")))
 }

@@ -3,28 +3,15 @@
 
 use super::resolve;
 use super::sql_err;
-use super::writer::{OrgInfo, WriterState};
+use super::writer::WriterState;
 use crate::aggregate::{costs, Buckets, CubeDeltas, Groups};
 use crate::contract::Result;
 use crate::model::{BatchOutcome, IngestBatch, IngestScope, ItemError};
+use crate::rules::{conflict_message, price_at, Conv, OrgInfo};
 use rusqlite::{params, OptionalExtension};
 use spendlens_domain::time::{local_day, local_hour_start, Day};
-use spendlens_domain::{Catalog, ErrorCode, Event, Price};
+use spendlens_domain::{Catalog, ErrorCode, Event};
 use std::collections::HashMap;
-
-/// A conversation as this transaction sees it; written back once at the end.
-struct Conv {
-    id: i64,
-    user: i64,
-    first_at: i64,
-    first_event_id: String,
-    first_day: i64,
-    first_groups: Groups,
-    last_at: i64,
-    title: Option<String>,
-    title_at: Option<i64>,
-    dirty: bool,
-}
 
 enum Place {
     Org(OrgInfo),
@@ -118,13 +105,6 @@ pub fn ingest(w: &mut WriterState, batches: Vec<IngestBatch>) -> Result<Vec<Batc
     }
     flush(w, tx)?;
     Ok(outcomes)
-}
-
-fn conflict_message(e: &Event) -> String {
-    format!(
-        "event_id {} was already received with a different payload; the first one stays",
-        e.event_id
-    )
 }
 
 fn place(w: &mut WriterState, scope: &IngestScope, e: &Event) -> Result<Place> {
@@ -353,30 +333,6 @@ fn accept(w: &mut WriterState, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<
     Ok(Accepted::New)
 }
 
-/// A negotiated price of the organisation in force at `at`, for the model or
-/// its snapshot's base.
-/// The price in force for `model` at `at` (µs; `occurred` the same instant):
-/// the organisation's negotiated one, else the catalog's. Shared with reprice.
-pub(crate) fn price_at(
-    org: &OrgInfo,
-    catalog: &Catalog,
-    model: &str,
-    at: i64,
-    occurred: jiff::Timestamp,
-) -> Option<Price> {
-    negotiated(org, model, at).or_else(|| catalog.lookup(model, occurred).map(|c| c.price))
-}
-
-fn negotiated(org: &OrgInfo, model: &str, at: i64) -> Option<Price> {
-    let pick = |name: &str| {
-        org.prices.get(name).and_then(|list| {
-            let i = list.partition_point(|(from, _)| *from <= at);
-            i.checked_sub(1).map(|i| list[i].1)
-        })
-    };
-    pick(model).or_else(|| spendlens_domain::prices::snapshot_base(model).and_then(pick))
-}
-
 fn load_conv<'a>(
     w: &mut WriterState,
     tx: &'a mut Tx,
@@ -396,6 +352,7 @@ fn load_conv<'a>(
                     let user: i64 = r.get(1)?;
                     Ok(Conv {
                         id: r.get(0)?,
+                        new: false,
                         user,
                         first_at: r.get(2)?,
                         first_event_id: r.get(3)?,
@@ -427,9 +384,8 @@ fn load_conv<'a>(
     Ok(tx.convs.get_mut(&k))
 }
 
-/// Record the event in its conversation: create it, or move its start when
-/// this event is earlier (by occurred_at, then event_id), and keep the
-/// latest title. Returns the conversation's internal id.
+/// Record the event in its conversation: create it, or let it move the
+/// start and title (`Conv::touch`). Returns the conversation's internal id.
 #[allow(clippy::too_many_arguments)]
 fn touch_conv(
     w: &mut WriterState,
@@ -441,82 +397,43 @@ fn touch_conv(
     b: Buckets,
     g: Groups,
 ) -> Result<i64> {
-    let month_of = |day: i64| i64::from(Day(day as i32).month().0);
-    let title = e.conversation_title.clone();
-    if load_conv(w, tx, org, &e.conversation_id)?.is_none() {
-        w.conn
-            .prepare_cached(
-                "INSERT INTO conversations (org, ext_id, user, first_at, first_event_id, first_day, first_team, first_dept,
-                 first_key, first_model, first_provider, last_at, title, title_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?4, ?12, ?13)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    org,
-                    e.conversation_id,
-                    user,
-                    at,
-                    e.event_id,
-                    b.day,
-                    g.team,
-                    g.dept,
-                    g.key,
-                    g.model,
-                    g.provider,
-                    title,
-                    title.as_ref().map(|_| at)
-                ])
-            })
-            .map_err(sql_err)?;
-        let id = w.conn.last_insert_rowid();
-        tx.convs.insert(
-            (org, e.conversation_id.clone()),
-            Conv {
-                id,
-                user,
-                first_at: at,
-                first_event_id: e.event_id.clone(),
-                first_day: b.day,
-                first_groups: g,
-                last_at: at,
-                title,
-                title_at: e.conversation_title.as_ref().map(|_| at),
-                dirty: false,
-            },
-        );
-        tx.deltas.add_conversation(org, b.day, b.month, g, 1);
-        return Ok(id);
-    }
-    let Some(conv) = tx.convs.get_mut(&(org, e.conversation_id.clone())) else {
-        return Err(anyhow::anyhow!("conversation vanished from the transaction").into());
-    };
-    if (at, e.event_id.as_str()) < (conv.first_at, conv.first_event_id.as_str()) {
-        tx.deltas.add_conversation(
-            org,
-            conv.first_day,
-            month_of(conv.first_day),
-            conv.first_groups,
-            -1,
-        );
-        tx.deltas.add_conversation(org, b.day, b.month, g, 1);
-        conv.first_at = at;
-        conv.first_event_id = e.event_id.clone();
-        conv.first_day = b.day;
-        conv.first_groups = g;
-        conv.dirty = true;
-    }
-    if at > conv.last_at {
-        conv.last_at = at;
-        conv.dirty = true;
-    }
-    if let Some(t) = title {
-        if conv.title_at.is_none_or(|old| at >= old) {
-            conv.title = Some(t);
-            conv.title_at = Some(at);
-            conv.dirty = true;
+    if load_conv(w, tx, org, &e.conversation_id)?.is_some() {
+        if let Some(conv) = tx.convs.get_mut(&(org, e.conversation_id.clone())) {
+            conv.touch(&mut tx.deltas, org, e, at, b, g);
+            return Ok(conv.id);
         }
     }
-    Ok(conv.id)
+    let mut conv = Conv::started_by(e, user, at, b, g);
+    w.conn
+        .prepare_cached(
+            "INSERT INTO conversations (org, ext_id, user, first_at, first_event_id, first_day, first_team, first_dept,
+             first_key, first_model, first_provider, last_at, title, title_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?4, ?12, ?13)",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                org,
+                e.conversation_id,
+                user,
+                at,
+                e.event_id,
+                b.day,
+                g.team,
+                g.dept,
+                g.key,
+                g.model,
+                g.provider,
+                conv.title,
+                conv.title_at
+            ])
+        })
+        .map_err(sql_err)?;
+    conv.id = w.conn.last_insert_rowid();
+    conv.new = false;
+    let id = conv.id;
+    tx.convs.insert((org, e.conversation_id.clone()), conv);
+    tx.deltas.add_conversation(org, b.day, b.month, g, 1);
+    Ok(id)
 }
 
 fn flush(w: &mut WriterState, tx: Tx) -> Result<()> {

@@ -12,7 +12,7 @@ mod checkpoint;
 mod conversations;
 mod erasure;
 mod event_keys;
-pub(crate) mod ingest;
+mod ingest;
 mod lifecycle;
 mod messages;
 mod migrate;
@@ -23,7 +23,7 @@ pub use migrate::known as known_migrations;
 mod read;
 mod reprice;
 mod resolve;
-pub(crate) mod writer;
+mod writer;
 
 use crate::contract::{Result, Store, StoreError};
 use crate::model::*;

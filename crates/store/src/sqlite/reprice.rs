@@ -5,30 +5,16 @@
 //! difference of each changed event, in its hour, day and month.
 
 use super::admin::audit;
-use super::ingest::{add_cells, price_at};
+use super::ingest::add_cells;
 use super::writer::WriterState;
-use super::{resolve, sql_err, ts};
-use crate::aggregate::{
-    costs_of, CellKey, CubeDeltas, Groups, ACTUAL_COMPUTED, GRAIN_DAY, GRAIN_HOUR, GRAIN_MONTH,
-    TOTAL_COMPUTED, UNPRICED,
-};
+use super::{resolve, sql_err};
+use crate::aggregate::{CubeDeltas, Groups};
 use crate::contract::{Result, StoreError};
 use crate::model::Repriced;
+use crate::rules::{reprice_row, RepriceRow};
 use rusqlite::params;
-use spendlens_domain::time::{local_hour_start, Day};
-use spendlens_domain::{Catalog, Nanos};
-
-struct Row {
-    id: i64,
-    at: i64,
-    model: String,
-    groups: Groups,
-    day: i64,
-    tokens: [i64; 4],
-    total: i64,
-    actual: i64,
-    flags: i64,
-}
+use spendlens_domain::time::Day;
+use spendlens_domain::Catalog;
 
 pub fn reprice(
     w: &mut WriterState,
@@ -39,7 +25,7 @@ pub fn reprice(
 ) -> Result<Repriced> {
     let info =
         resolve::org(w, org)?.ok_or_else(|| StoreError::NotFound(format!("organisation {org}")))?;
-    let rows: Vec<Row> = {
+    let rows: Vec<RepriceRow> = {
         let mut s = w
             .conn
             .prepare(
@@ -52,7 +38,7 @@ pub fn reprice(
             .map_err(sql_err)?;
         let mapped = s
             .query_map(params![info.id, from.0, to.0], |r| {
-                Ok(Row {
+                Ok(RepriceRow {
                     id: r.get(0)?,
                     at: r.get(1)?,
                     model: r.get(2)?,
@@ -78,44 +64,12 @@ pub fn reprice(
     let mut deltas = CubeDeltas::default();
     let mut out = Repriced::default();
     for r in &rows {
-        out.examined += 1;
-        // Only the costs the client sent are kept as they are.
-        let sent_actual = (r.flags & ACTUAL_COMPUTED == 0).then_some(Nanos(r.actual));
-        let sent_total = (r.flags & TOTAL_COMPUTED == 0).then_some(Nanos(r.total));
-        let price = price_at(&info, catalog, &r.model, r.at, ts(r.at));
-        let (total, actual, flags) = costs_of(
-            r.tokens.map(|t| t as u64),
-            sent_actual,
-            sent_total,
-            price,
-            info.markup,
-        );
-        if (total.0, actual.0, flags) == (r.total, r.actual, r.flags) {
-            continue;
-        }
-        w.conn
-            .prepare_cached("UPDATE events SET total_cost = ?2, actual_cost = ?3, cost_flags = ?4 WHERE id = ?1")
-            .and_then(|mut s| s.execute(params![r.id, total.0, actual.0, flags]))
-            .map_err(sql_err)?;
-        out.changed += 1;
-        out.total_cost_delta += i128::from(total.0 - r.total);
-        out.actual_api_cost_delta += i128::from(actual.0 - r.actual);
-        let unpriced = i64::from(flags & UNPRICED != 0) - i64::from(r.flags & UNPRICED != 0);
-        let hour = local_hour_start(ts(r.at), info.zone_at(r.at));
-        let month = i64::from(Day(r.day as i32).month().0);
-        for (grain, bucket) in [(GRAIN_HOUR, hour), (GRAIN_DAY, r.day), (GRAIN_MONTH, month)] {
-            let cell = deltas
-                .cells
-                .entry(CellKey {
-                    org: info.id,
-                    grain,
-                    bucket,
-                    groups: r.groups,
-                })
-                .or_default();
-            cell.total_cost += total.0 - r.total;
-            cell.actual_cost += actual.0 - r.actual;
-            cell.unpriced += unpriced;
+        if let Some((total, actual, flags)) = reprice_row(&info, catalog, r, &mut deltas, &mut out)
+        {
+            w.conn
+                .prepare_cached("UPDATE events SET total_cost = ?2, actual_cost = ?3, cost_flags = ?4 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![r.id, total, actual, flags]))
+                .map_err(sql_err)?;
         }
     }
     add_cells(&w.conn, &deltas.cells)?;

@@ -2,9 +2,8 @@
 
 use super::event_keys::RecentKeys;
 use crate::contract::{Result, StoreError};
-use jiff::tz::TimeZone;
+pub use crate::rules::{KeyInfo, MemberInfo, OrgInfo, TeamInfo};
 use rusqlite::Connection;
-use spendlens_domain::{Markup, Price};
 use std::collections::HashMap;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
@@ -13,43 +12,6 @@ type Job = Box<dyn FnOnce(&mut WriterState) + Send>;
 
 pub struct Writer {
     tx: mpsc::Sender<Job>,
-}
-
-#[derive(Debug, Clone)]
-pub struct OrgInfo {
-    pub id: i64,
-    pub markup: Markup,
-    /// (effective_from in µs, zone), ascending.
-    pub zones: Vec<(i64, TimeZone)>,
-    /// Negotiated prices by model: (effective_from µs, price), ascending.
-    pub prices: HashMap<String, Vec<(i64, Price)>>,
-}
-
-impl OrgInfo {
-    pub fn zone_at(&self, at_us: i64) -> &TimeZone {
-        let i = self.zones.partition_point(|(from, _)| *from <= at_us);
-        // Events before the first entry use the first zone: the organisation's
-        // original timezone covers all history before any change.
-        &self.zones[i.saturating_sub(1)].1
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TeamInfo {
-    pub id: i64,
-    pub department: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct KeyInfo {
-    pub id: i64,
-    pub provider: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct MemberInfo {
-    pub team: Option<i64>,
-    pub department: Option<String>,
 }
 
 /// The writer's connection and its caches of internal ids. Only the writer
