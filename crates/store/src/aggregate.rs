@@ -52,6 +52,23 @@ pub struct CellDelta {
 }
 
 impl CellDelta {
+    /// The inverse of `values`.
+    pub fn from_values(v: [i64; 9]) -> CellDelta {
+        let [total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs] =
+            v;
+        CellDelta {
+            total_cost,
+            actual_cost,
+            messages,
+            tokens_in,
+            tokens_out,
+            cached_in,
+            cache_write_in,
+            unpriced,
+            convs,
+        }
+    }
+
     /// The nine figures in the cube's column order (total_cost … convs).
     pub fn values(&self) -> [i64; 9] {
         [

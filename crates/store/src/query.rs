@@ -95,6 +95,23 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// The additive figures from the nine stored sums in the cube's column
+    /// order (total_cost … convs; see `CellDelta::values`), with no people.
+    pub fn from_sums(v: [i64; 9]) -> Figures {
+        Figures {
+            total_cost: i128::from(v[0]),
+            actual_api_cost: i128::from(v[1]),
+            messages: v[2] as u64,
+            tokens_in: v[3] as u64,
+            tokens_out: v[4] as u64,
+            cached_tokens_in: v[5] as u64,
+            cache_write_tokens_in: v[6] as u64,
+            unpriced_events: v[7] as u64,
+            conversations: v[8] as u64,
+            active_users: 0,
+        }
+    }
+
     /// Add the figures of a group that shares no user and no conversation with
     /// this one (another organisation): then every figure, distinct users
     /// included, is the sum.

@@ -239,13 +239,31 @@ pub(super) async fn create_orgs(server: &Server, spec: &Spec) -> anyhow::Result<
     Ok(())
 }
 
-pub(super) fn peak_rss_kb(pid: u32) -> u64 {
+/// A field of /proc/PID/status in kB (0 when unreadable).
+fn status_kb(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+pub(super) fn peak_rss_kb(pid: u32) -> u64 {
+    status_kb(pid, "VmHWM:")
+}
+
+/// The resident memory now, split into the process's own (heap, caches) and
+/// mapped files (the database pages SQLite reads through mmap, which the
+/// kernel may drop at will but which count in RSS), for the report.
+pub(super) fn rss_now(pid: u32) -> String {
+    format!(
+        "RSS now {} MB ({} MB private, {} MB mapped files), peak {} MB",
+        status_kb(pid, "VmRSS:") / 1024,
+        status_kb(pid, "RssAnon:") / 1024,
+        status_kb(pid, "RssFile:") / 1024,
+        peak_rss_kb(pid) / 1024
+    )
 }
 
 async fn one_run(

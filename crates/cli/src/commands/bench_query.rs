@@ -4,7 +4,7 @@
 //! platform endpoints, and the dashboard's organisation and person pages.
 //! Prints p50/p95/p99 per endpoint and range.
 
-use super::bench::{create_orgs, load, peak_rss_kb, prepare, start_server, Args};
+use super::bench::{create_orgs, load, peak_rss_kb, prepare, rss_now, start_server, Args};
 use super::gen::{spec, today_utc};
 use spendlens_datagen::setup;
 use std::sync::Arc;
@@ -29,7 +29,13 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     let server = start_server(args).await?;
     create_orgs(&server, &spec).await?;
     let loaded = load(&server, bodies, args.clients).await?;
-    eprintln!("loaded {} lines in {:.1} s", loaded.events, loaded.secs);
+    println!(
+        "loaded {} lines in {:.1} s ({:.0} events/s); server {}",
+        loaded.events,
+        loaded.secs,
+        loaded.events as f64 / loaded.secs,
+        rss_now(server.child.id())
+    );
     let client = reqwest::Client::new();
     let get = |path: String| {
         let (client, base, token) = (client.clone(), server.base.clone(), server.token.clone());
@@ -232,6 +238,10 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         lines as f64 / secs,
         rss_before / 1024,
         peak_rss_kb(server.child.id()) / 1024
+    );
+    println!(
+        "server memory after the run: {}",
+        rss_now(server.child.id())
     );
     if args.postgres.is_some() {
         super::bench_plain::compare(&server.db, &org, anchor, reps, &summaries).await?;

@@ -109,14 +109,14 @@ pub async fn recommend(
         to: Day(today.0 + 1),
     };
     let mut out = Vec::new();
-    let by_user_model = figures(
-        store,
-        &org.id,
-        period,
-        Filter::default(),
-        vec![Dim::User, Dim::Model],
-    )
-    .await?;
+    // About one person: only their (person, model) rows; the average needs
+    // everyone's totals, which the one-dimension list answers cheaply.
+    let only = Filter {
+        user: user.map(|u| Some(u.to_owned())),
+        ..Filter::default()
+    };
+    let by_user_model = figures(store, &org.id, period, only, vec![Dim::User, Dim::Model]).await?;
+    let by_user = figures(store, &org.id, period, Filter::default(), vec![Dim::User]).await?;
     for (key, f) in &by_user_model {
         let (Some(who), Some(model)) = (key[0].as_deref(), key[1].as_deref()) else {
             continue;
@@ -170,7 +170,7 @@ pub async fn recommend(
             }
         }
     }
-    heavy_users(&by_user_model, user, &mut out);
+    heavy_users(&by_user, user, &mut out);
     if user.is_none() {
         admin_rules(store, org, period, &mut out).await?;
     }
@@ -187,12 +187,12 @@ pub async fn recommend(
 }
 
 fn heavy_users(
-    by_user_model: &[(Vec<Option<String>>, Figures)],
+    by_user: &[(Vec<Option<String>>, Figures)],
     user: Option<&str>,
     out: &mut Vec<Value>,
 ) {
     let mut per_user: HashMap<&str, i128> = HashMap::new();
-    for (key, f) in by_user_model {
+    for (key, f) in by_user {
         if let Some(u) = key[0].as_deref() {
             *per_user.entry(u).or_default() += f.total_cost;
         }

@@ -175,17 +175,33 @@ async fn ingest(
     body: axum::body::Body,
 ) -> ApiResult<Json<BatchOutcome>> {
     let scope = who.ingest_scope()?;
-    let bytes = read_body(&headers, body).await?;
-    let items = if is_ndjson(&headers) {
-        parse_ndjson(&bytes)?
-    } else {
-        parse_json(&bytes)?
-    };
-    let outcome = ingest_items(&state, scope, items).await.inspect_err(|e| {
-        if matches!(e, ApiError::Busy(_)) {
-            state.metrics.busy();
-        }
-    })?;
+    let body = axum::body::to_bytes(body, MAX_BYTES + 1)
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!("the body is larger than {MAX_BYTES} bytes"))
+        })?;
+    // Decompressing, parsing and validating a batch is milliseconds of CPU:
+    // done on the blocking pool so that the runtime's few workers stay free
+    // to answer reads (the budget check above all) while batches stream in.
+    let now = Timestamp::now();
+    let (events, rejected) = tokio::task::spawn_blocking(move || {
+        let bytes = body_bytes(&headers, body)?;
+        let items = if is_ndjson(&headers) {
+            parse_ndjson(&bytes)?
+        } else {
+            parse_json(&bytes)?
+        };
+        Ok::<_, ApiError>(validate(items, now))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("parsing task failed: {e}")))??;
+    let outcome = submit(&state, scope, now, events, rejected)
+        .await
+        .inspect_err(|e| {
+            if matches!(e, ApiError::Busy(_)) {
+                state.metrics.busy();
+            }
+        })?;
     Ok(Json(outcome))
 }
 
@@ -197,6 +213,12 @@ pub async fn ingest_items(
     items: Items,
 ) -> ApiResult<BatchOutcome> {
     let now = Timestamp::now();
+    let (events, rejected) = validate(items, now);
+    submit(state, scope, now, events, rejected).await
+}
+
+/// The items that are events (with their index) and why the others are not.
+fn validate(items: Items, now: Timestamp) -> (Vec<(usize, Event)>, Vec<ItemError>) {
     let mut rejected = Vec::new();
     let mut events = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
@@ -223,6 +245,16 @@ pub async fn ingest_items(
             }),
         }
     }
+    (events, rejected)
+}
+
+async fn submit(
+    state: &AppState,
+    scope: spendlens_store::model::IngestScope,
+    now: Timestamp,
+    events: Vec<(usize, Event)>,
+    rejected: Vec<ItemError>,
+) -> ApiResult<BatchOutcome> {
     let mut outcome = if events.is_empty() {
         BatchOutcome::default()
     } else {

@@ -18,6 +18,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_org_days",
         include_str!("migrations/0005_org_days.sql"),
     ),
+    (
+        "0006_dim_days",
+        include_str!("migrations/0006_dim_days.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

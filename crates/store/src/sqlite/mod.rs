@@ -10,6 +10,7 @@ mod backfill;
 mod budgets;
 mod checkpoint;
 mod conversations;
+mod dim_days;
 mod erasure;
 mod event_keys;
 mod ingest;
@@ -66,8 +67,14 @@ pub(crate) fn ts(us: i64) -> Timestamp {
     Timestamp::from_microsecond(us).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// How much of the database file SQLite may map into memory (1 GiB).
-const MMAP_BYTES: i64 = 1 << 30;
+/// Memory budget (BENCH.md: the server serving `large` within 400 MB). Each
+/// connection keeps its own page cache, and pages read through mmap count in
+/// the process's RSS once per connection that maps them (1 GiB of mmap per
+/// connection put a `large` server at 4.3 GB), so no connection maps the
+/// file: the writer caches 64 MB of pages, each of up to 8 readers 16 MB, and
+/// the kernel's page cache holds the rest.
+const MMAP_BYTES: i64 = 0;
+const READER_CACHE_KB: i64 = 16 * 1024;
 
 fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -109,6 +116,7 @@ impl SqliteStore {
         configure(&conn, durability).map_err(sql_err)?;
         migrate::run(&mut conn).map_err(sql_err)?;
         org_days::fill_if_new(&conn)?;
+        dim_days::fill_if_new(&conn)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(sql_err)?;
         let alive = Arc::new(());
@@ -148,9 +156,8 @@ impl SqliteStore {
                     .map_err(sql_err)?;
                     c.busy_timeout(std::time::Duration::from_secs(10))
                         .map_err(sql_err)?;
-                    c.pragma_update(None, "cache_size", -32768)
+                    c.pragma_update(None, "cache_size", -READER_CACHE_KB)
                         .map_err(sql_err)?;
-                    // Pages read through the OS mapping, not copied by pread.
                     c.pragma_update(None, "mmap_size", MMAP_BYTES)
                         .map_err(sql_err)?;
                     c

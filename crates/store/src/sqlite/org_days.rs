@@ -12,12 +12,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 
 #[derive(Default)]
-struct DayRow {
-    d: CellDelta,
-    users: RoaringBitmap,
+pub(super) struct DayRow {
+    pub d: CellDelta,
+    pub users: RoaringBitmap,
 }
 
-fn add(a: &mut CellDelta, b: &CellDelta) {
+pub(super) fn add(a: &mut CellDelta, b: &CellDelta) {
     a.total_cost += b.total_cost;
     a.actual_cost += b.actual_cost;
     a.messages += b.messages;
@@ -29,7 +29,7 @@ fn add(a: &mut CellDelta, b: &CellDelta) {
     a.convs += b.convs;
 }
 
-fn bits(users: &RoaringBitmap) -> Vec<u8> {
+pub(super) fn bits(users: &RoaringBitmap) -> Vec<u8> {
     let mut out = Vec::with_capacity(users.serialized_size());
     users
         .serialize_into(&mut out)
@@ -37,7 +37,7 @@ fn bits(users: &RoaringBitmap) -> Vec<u8> {
     out
 }
 
-fn read_bits(blob: &[u8]) -> RoaringBitmap {
+pub(super) fn read_bits(blob: &[u8]) -> RoaringBitmap {
     RoaringBitmap::deserialize_from(blob).unwrap_or_default()
 }
 

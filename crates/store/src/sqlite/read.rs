@@ -299,6 +299,7 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     let org = org_id(c, &q.org)?;
     let mut wheres = vec![format!("org = {org}")];
     let f = &q.filter;
+    let mut filter_ids = Vec::new();
     for (dim, val) in [
         (Dim::User, &f.user),
         (Dim::Team, &f.team),
@@ -309,7 +310,10 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     ] {
         if let Some(v) = val {
             match filter_id(c, org, dim, v)? {
-                Some(id) => wheres.push(format!("{} = {id}", column(dim))),
+                Some(id) => {
+                    wheres.push(format!("{} = {id}", column(dim)));
+                    filter_ids.push((dim, id));
+                }
                 None => return Ok(Vec::new()),
             }
         }
@@ -330,6 +334,19 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
                 figures,
             })
             .collect());
+    }
+    // One dimension (grouped, filtered to one value, or both): its day rows.
+    if let Some(rows) = super::dim_days::figures(c, org, q, &filter_ids)? {
+        let mut names = Names::default();
+        let mut out = Vec::with_capacity(rows.len());
+        for (ids, figures) in rows {
+            let mut key = Vec::with_capacity(ids.len());
+            for (dim, id) in q.group_by.iter().zip(ids) {
+                key.push(names.name(c, *dim, id)?);
+            }
+            out.push(GroupRow { key, figures });
+        }
+        return Ok(out);
     }
     let by_hour = q.group_by.contains(&Dim::Hour);
     let mut hour_zones: Option<Vec<(i64, TimeZone)>> = None;

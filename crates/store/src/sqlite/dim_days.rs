@@ -1,0 +1,299 @@
+//! Per-organisation day totals per value of one dimension (migration 0006):
+//! the fast path for one-dimension lists (people, teams, departments, keys,
+//! models, providers) and for one value's figures (a key's, a team's or a
+//! person's page). Such a question reads one row per day and value instead of
+//! every cube cell of the range, which carries all six dimensions at once.
+//! Distinct people stay exact: each row keeps the day's people of its group
+//! as a bitmap, and a range's people are the union.
+
+use super::org_days::{add, bits, read_bits, DayRow};
+use super::sql_err;
+use crate::aggregate::{CellDelta, CellKey, Groups, GRAIN_DAY};
+use crate::contract::Result;
+use crate::query::{Dim, FigureQuery, Figures};
+use roaring::RoaringBitmap;
+use rusqlite::{params, Connection, OptionalExtension};
+use spendlens_domain::time::Day;
+use std::collections::HashMap;
+
+/// The dimensions kept, in the order of their stored number. A person row's
+/// people are that person alone, so its bitmap is not stored (left empty).
+const DIMS: [Dim; 6] = [
+    Dim::User,
+    Dim::Team,
+    Dim::Department,
+    Dim::ApiKey,
+    Dim::Model,
+    Dim::Provider,
+];
+const PERSON: i64 = 0;
+
+fn value(g: &Groups, dim: usize) -> i64 {
+    match dim {
+        0 => g.user,
+        1 => g.team,
+        2 => g.dept,
+        3 => g.key,
+        4 => g.model,
+        _ => g.provider,
+    }
+}
+
+/// (org, dim, day, value)
+type RowKey = (i64, i64, i64, i64);
+
+fn fold(rows: &mut HashMap<RowKey, DayRow>, org: i64, day: i64, g: &Groups, d: &CellDelta) {
+    let active = d.messages != 0 || d.convs != 0;
+    for dim in 0..DIMS.len() {
+        let row = rows
+            .entry((org, dim as i64, day, value(g, dim)))
+            .or_default();
+        add(&mut row.d, d);
+        if active && dim as i64 != PERSON {
+            row.users.insert(g.user as u32);
+        }
+    }
+}
+
+const INSERT: &str =
+    "INSERT INTO dim_days (org, dim, day, value, total_cost, actual_cost, messages, tokens_in,
+    tokens_out, cached_in, cache_write_in, unpriced, convs, users)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+fn put(
+    conn: &Connection,
+    sql: &str,
+    k: RowKey,
+    d: &CellDelta,
+    users: &RoaringBitmap,
+) -> Result<()> {
+    let key = [k.0, k.1, k.2, k.3].map(rusqlite::types::Value::Integer);
+    let sums = d.values().map(rusqlite::types::Value::Integer);
+    let blob = rusqlite::types::Value::Blob(bits(users));
+    conn.prepare_cached(sql)
+        .and_then(|mut s| {
+            s.execute(rusqlite::params_from_iter(
+                key.into_iter().chain(sums).chain([blob]),
+            ))
+        })
+        .map(|_| ())
+        .map_err(sql_err)
+}
+
+/// Add the day cells of a transaction's deltas (called with the cube upserts).
+pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> Result<()> {
+    let mut rows: HashMap<RowKey, DayRow> = HashMap::new();
+    for (k, d) in cells.iter().filter(|(k, _)| k.grain == GRAIN_DAY) {
+        fold(&mut rows, k.org, k.bucket, &k.groups, d);
+    }
+    let upsert = format!(
+        "{INSERT} ON CONFLICT (org, dim, day, value) DO UPDATE SET total_cost = total_cost + excluded.total_cost,
+           actual_cost = actual_cost + excluded.actual_cost, messages = messages + excluded.messages,
+           tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
+           cached_in = cached_in + excluded.cached_in, cache_write_in = cache_write_in + excluded.cache_write_in,
+           unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs, users = excluded.users"
+    );
+    for (key, mut row) in rows {
+        if key.1 != PERSON && !row.users.is_empty() {
+            let old: Option<Vec<u8>> = conn
+                .prepare_cached(
+                    "SELECT users FROM dim_days WHERE org = ?1 AND dim = ?2 AND day = ?3 AND value = ?4",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![key.0, key.1, key.2, key.3], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(sql_err)?;
+            if let Some(b) = old {
+                row.users |= read_bits(&b);
+            }
+        } else if key.1 != PERSON {
+            // Nobody new: keep the stored bitmap as it is.
+            put(
+                conn,
+                &upsert.replace("users = excluded.users", "users = users"),
+                key,
+                &row.d,
+                &row.users,
+            )?;
+            continue;
+        }
+        put(conn, &upsert, key, &row.d, &row.users)?;
+    }
+    Ok(())
+}
+
+/// Recompute the rows of days from `from` on (one organisation or all, one
+/// organisation at a time to bound memory) from the cube's day cells: at open
+/// when the table is new, after rebuild and erasure.
+pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
+    let orgs: Vec<i64> = match org {
+        Some(o) => vec![o],
+        None => {
+            let mut s = conn
+                .prepare("SELECT id FROM orgs ORDER BY id")
+                .map_err(sql_err)?;
+            let ids = s.query_map([], |r| r.get(0)).map_err(sql_err)?;
+            ids.collect::<rusqlite::Result<_>>().map_err(sql_err)?
+        }
+    };
+    for org in orgs {
+        conn.execute(
+            "DELETE FROM dim_days WHERE org = ?1 AND day >= ?2",
+            params![org, from],
+        )
+        .map_err(sql_err)?;
+        let mut rows: HashMap<RowKey, DayRow> = HashMap::new();
+        {
+            let mut s = conn
+                .prepare_cached(
+                    "SELECT bucket, user, team, dept, key, model, provider, total_cost, actual_cost, messages,
+                            tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs
+                     FROM cube WHERE org = ?1 AND grain = 1 AND bucket >= ?2",
+                )
+                .map_err(sql_err)?;
+            let mut cur = s.query(params![org, from]).map_err(sql_err)?;
+            while let Some(r) = cur.next().map_err(sql_err)? {
+                let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
+                let groups = Groups {
+                    user: g(1)?,
+                    team: g(2)?,
+                    dept: g(3)?,
+                    key: g(4)?,
+                    model: g(5)?,
+                    provider: g(6)?,
+                };
+                let mut sums = [0i64; 9];
+                for (i, v) in sums.iter_mut().enumerate() {
+                    *v = g(7 + i)?;
+                }
+                let d = CellDelta::from_values(sums);
+                fold(&mut rows, org, g(0)?, &groups, &d);
+            }
+        }
+        for (key, row) in rows {
+            put(conn, INSERT, key, &row.d, &row.users)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fill the table from the cube when it is new and the cube is not.
+pub fn fill_if_new(conn: &Connection) -> Result<()> {
+    let needed: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM cube WHERE grain = 1) AND NOT EXISTS (SELECT 1 FROM dim_days)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql_err)?;
+    if needed {
+        tracing::info!("filling the per-dimension day totals from the cube");
+        recompute(conn, None, i64::MIN)?;
+    }
+    Ok(())
+}
+
+/// The group key of a stored row for one group-by dimension, as the cube
+/// path computes it (ids; days as day numbers, weeks by their Monday, months
+/// by month number).
+fn key_part(dim: Dim, day: i64, value: i64) -> i64 {
+    match dim {
+        Dim::Day => day,
+        Dim::Week => day - (day + 3).rem_euclid(7),
+        Dim::Month => i64::from(Day(day as i32).month().0),
+        _ => value,
+    }
+}
+
+/// A group's key as ids (see `key_part`) and its figures.
+pub type KeyedFigures = (Vec<i64>, Figures);
+
+/// Figures of a question about one dimension only — grouped by it, filtered
+/// to one of its values, or both, and optionally by day, week or month — or
+/// `None` when the question needs the cube. `filters` are the question's
+/// filters as (dimension, internal id). Rows come ordered by their keys.
+pub fn figures(
+    conn: &Connection,
+    org: i64,
+    q: &FigureQuery,
+    filters: &[(Dim, i64)],
+) -> Result<Option<Vec<KeyedFigures>>> {
+    let time = |d: &Dim| matches!(d, Dim::Day | Dim::Week | Dim::Month);
+    if q.group_by.contains(&Dim::Hour) || filters.len() > 1 {
+        return Ok(None);
+    }
+    let mut dims: Vec<Dim> = q.group_by.iter().filter(|d| !time(d)).copied().collect();
+    dims.extend(filters.iter().map(|(d, _)| *d));
+    dims.dedup();
+    let [dim] = dims[..] else { return Ok(None) };
+    let Some(number) = DIMS.iter().position(|d| *d == dim) else {
+        return Ok(None);
+    };
+    let number = number as i64;
+    let (from, to) = (i64::from(q.period.from.0), i64::from(q.period.to.0));
+    let mut groups: HashMap<Vec<i64>, (Figures, RoaringBitmap)> = HashMap::new();
+    let mut take = |day: i64, value: i64, r: &rusqlite::Row| -> Result<()> {
+        let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
+        let key: Vec<i64> = q
+            .group_by
+            .iter()
+            .map(|d| key_part(*d, day, value))
+            .collect();
+        let (f, users) = groups.entry(key).or_default();
+        let mut sums = [0i64; 9];
+        for (i, v) in sums.iter_mut().enumerate() {
+            *v = g(i)?;
+        }
+        f.add_disjoint(&Figures::from_sums(sums));
+        if number == PERSON {
+            // Every group holds one person: active when anything happened.
+            if g(2)? != 0 || g(8)? != 0 {
+                users.insert(value as u32);
+            }
+        } else {
+            let blob: Vec<u8> = r.get(9).map_err(sql_err)?;
+            *users |= read_bits(&blob);
+        }
+        Ok(())
+    };
+    const COLS: &str = "total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs, users";
+    if let Some((_, id)) = filters.first() {
+        // One value: a point lookup per day of the period.
+        let mut s = conn
+            .prepare_cached(&format!(
+                "SELECT {COLS} FROM dim_days WHERE org = ?1 AND dim = ?2 AND day = ?3 AND value = ?4"
+            ))
+            .map_err(sql_err)?;
+        for day in from..to {
+            let mut rows = s.query(params![org, number, day, id]).map_err(sql_err)?;
+            if let Some(r) = rows.next().map_err(sql_err)? {
+                take(day, *id, r)?;
+            }
+        }
+    } else {
+        let mut s = conn
+            .prepare_cached(&format!(
+                "SELECT {COLS}, day, value FROM dim_days WHERE org = ?1 AND dim = ?2 AND day >= ?3 AND day < ?4"
+            ))
+            .map_err(sql_err)?;
+        let mut rows = s.query(params![org, number, from, to]).map_err(sql_err)?;
+        while let Some(r) = rows.next().map_err(sql_err)? {
+            let (day, value) = (
+                r.get::<_, i64>(10).map_err(sql_err)?,
+                r.get::<_, i64>(11).map_err(sql_err)?,
+            );
+            take(day, value, r)?;
+        }
+    }
+    let mut out: Vec<KeyedFigures> = groups
+        .into_iter()
+        .map(|(k, (mut f, users))| {
+            f.active_users = users.len();
+            (k, f)
+        })
+        .filter(|(k, f)| !k.is_empty() || f.messages > 0)
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Some(out))
+}
