@@ -8,6 +8,12 @@ mod summary;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use spendlens_store::Durability;
 
+/// glibc's allocator keeps an arena per busy thread and rarely gives freed
+/// pages back, so a server that once built a large answer on many blocking
+/// threads kept its peak as RSS; mimalloc returns them (docs/operations.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "spendlens",

@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     pub budgets: budgets::watch::Watcher,
     pub webhooks: budgets::webhook::Webhooks,
+    /// The dashboard's advisory panels, reused for a minute (insights/cache.rs).
+    pub panels: Arc<insights::cache::PanelCache>,
 }
 
 /// Settings of a server beyond its store.
@@ -83,6 +85,7 @@ impl AppState {
             ),
             budgets: watcher,
             webhooks,
+            panels: Arc::default(),
             store,
             admin_token_hash: config
                 .admin_token

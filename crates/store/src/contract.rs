@@ -194,6 +194,36 @@ pub trait Store: Send + Sync + 'static {
         Ok(rows.first().map_or(0, |r| r.figures.total_cost))
     }
 
+    /// `spend` of several scopes, read together (one snapshot, one trip).
+    async fn spends(&self, org: &str, asks: Vec<SpendAsk>) -> Result<Vec<i128>> {
+        let mut out = Vec::with_capacity(asks.len());
+        for (scope, id, period) in asks {
+            out.push(self.spend(org, scope, id.as_deref(), period).await?);
+        }
+        Ok(out)
+    }
+
+    /// The organisation, its budgets and `user`'s membership, read together:
+    /// the budget check asks this before every LLM call, so backends answer
+    /// it in one read.
+    async fn budget_context(&self, org: &str, user: Option<&str>) -> Result<BudgetContext> {
+        let info = self.get_org(org).await?;
+        let budgets = self.list_budgets(org).await?;
+        let member = match user {
+            Some(u) => match self.get_member(org, u).await {
+                Ok(m) => Some(m),
+                Err(StoreError::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        Ok(BudgetContext {
+            org: info,
+            budgets,
+            member,
+        })
+    }
+
     /// Create or replace a budget (by id).
     async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget>;
     async fn list_budgets(&self, org: &str) -> Result<Vec<Budget>>;

@@ -288,6 +288,18 @@ pub enum BudgetPeriod {
     Monthly,
 }
 
+/// What the budget check reads before any spend: the organisation, its
+/// budgets and the asking person's membership (None when not a member).
+#[derive(Debug, Clone)]
+pub struct BudgetContext {
+    pub org: Org,
+    pub budgets: Vec<Budget>,
+    pub member: Option<Member>,
+}
+
+/// One scope's spend to read: scope, scope id (None for the organisation), days.
+pub type SpendAsk = (BudgetScope, Option<String>, spendlens_domain::time::Period);
+
 /// A budget as stored; the API shapes it (decimal amounts, status).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Budget {

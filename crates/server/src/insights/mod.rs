@@ -3,5 +3,6 @@
 //! retention has deleted. The arithmetic is in `spendlens_domain::insights`.
 
 pub mod anomalies;
+pub mod cache;
 pub mod recommend;
 pub mod series;

@@ -77,7 +77,12 @@ pub async fn anomalies_panel(
         from: Day(today.0 - 29),
         to: Day(today.0 + 1),
     };
-    let found = anomalies::find(s.store.as_ref(), &org.id, period).await?;
+    let found = s
+        .panels
+        .get_or(format!("anomalies\u{0}{}\u{0}{today}", org.id), || {
+            anomalies::find(s.store.as_ref(), &org.id, period)
+        })
+        .await?;
     let base = format!("/orgs/{}", seg(&org.id));
     Ok(html! {
         section.card #anomalies {
@@ -105,7 +110,13 @@ pub async fn recommendations_panel(
     org: &Org,
     user: Option<&str>,
 ) -> Result<Markup, crate::error::ApiError> {
-    let list = recommend::recommend(s.store.as_ref(), org, user).await?;
+    let list = s
+        .panels
+        .get_or(
+            format!("recommendations\u{0}{}\u{0}{}", org.id, user.unwrap_or("")),
+            || recommend::recommend(s.store.as_ref(), org, user),
+        )
+        .await?;
     Ok(html! {
         section.card #recommendations {
             (section("How to spend less", None))

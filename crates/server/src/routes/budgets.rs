@@ -356,9 +356,7 @@ async fn budget_check(
         })?;
     p.finish()?;
     who.require_may_check_budget(&org, user.as_deref())?;
-    let info = s.store.get_org(&org).await?;
-    let blocking =
-        check::blocking(s.store.as_ref(), &info, user.as_deref(), key.as_deref()).await?;
+    let blocking = check::blocking(s.store.as_ref(), &org, user.as_deref(), key.as_deref()).await?;
     Ok(Json(
         json!({"allowed": blocking.is_empty(), "blocking": blocking}),
     ))

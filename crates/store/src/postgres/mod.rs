@@ -491,6 +491,43 @@ impl Store for PgStore {
         })
         .await
     }
+    async fn spends(&self, org: &str, asks: Vec<SpendAsk>) -> Result<Vec<i128>> {
+        owned!(org);
+        self.read(|c| {
+            Box::pin(async move {
+                let mut out = Vec::with_capacity(asks.len());
+                for (scope, id, period) in &asks {
+                    out.push(budgets::spend(c, &org, *scope, id.as_deref(), *period).await?);
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+    async fn budget_context(&self, org: &str, user: Option<&str>) -> Result<BudgetContext> {
+        owned!(org);
+        let user = user.map(str::to_owned);
+        self.read(|c| {
+            Box::pin(async move {
+                let info = read::get_org(c, &org).await?;
+                let budgets = budgets::list_budgets(c, &org).await?;
+                let member = match user {
+                    Some(u) => match read::get_member(c, &org, &u).await {
+                        Ok(m) => Some(m),
+                        Err(StoreError::NotFound(_)) => None,
+                        Err(e) => return Err(e),
+                    },
+                    None => None,
+                };
+                Ok(BudgetContext {
+                    org: info,
+                    budgets,
+                    member,
+                })
+            })
+        })
+        .await
+    }
     async fn list_budgets(&self, org: &str) -> Result<Vec<Budget>> {
         owned!(org);
         self.read(|c| Box::pin(async move { budgets::list_budgets(c, &org).await }))

@@ -430,6 +430,33 @@ impl Store for SqliteStore {
             .run(move |w| budgets::put_budget(w, &org, budget, &actor))
             .await
     }
+    async fn spends(&self, org: &str, asks: Vec<SpendAsk>) -> Result<Vec<i128>> {
+        let org = org.to_owned();
+        self.read(move |c| {
+            asks.iter()
+                .map(|(scope, id, period)| budgets::spend(c, &org, *scope, id.as_deref(), *period))
+                .collect()
+        })
+        .await
+    }
+    async fn budget_context(&self, org: &str, user: Option<&str>) -> Result<BudgetContext> {
+        let (org, user) = (org.to_owned(), user.map(str::to_owned));
+        self.read(move |c| {
+            Ok(BudgetContext {
+                org: read::get_org(c, &org)?,
+                budgets: budgets::list_budgets(c, &org)?,
+                member: match user {
+                    Some(u) => match read::get_member(c, &org, &u) {
+                        Ok(m) => Some(m),
+                        Err(StoreError::NotFound(_)) => None,
+                        Err(e) => return Err(e),
+                    },
+                    None => None,
+                },
+            })
+        })
+        .await
+    }
     async fn list_budgets(&self, org: &str) -> Result<Vec<Budget>> {
         let org = org.to_owned();
         self.read(move |c| budgets::list_budgets(c, &org)).await
