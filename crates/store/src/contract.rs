@@ -243,6 +243,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Figures of API.md §3 for one organisation, from the aggregates only.
     async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>>;
+
+    /// `figures` of several questions (of any organisations), answered in
+    /// one read: the platform endpoints ask one per organisation, and a trip
+    /// each to the blocking pool or the database cost more than the answers.
+    async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
+        let mut out = Vec::with_capacity(queries.len());
+        for q in &queries {
+            out.push(self.figures(q).await?);
+        }
+        Ok(out)
+    }
     /// Every retained event of an organisation in time order (detail).
     async fn events(&self, org: &str) -> Result<Vec<StoredEvent>>;
     async fn quarantined(&self) -> Result<Vec<QuarantinedEvent>>;

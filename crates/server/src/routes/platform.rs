@@ -25,27 +25,36 @@ pub fn router() -> Router<AppState> {
 
 pub type Raw = Query<HashMap<String, String>>;
 
-/// Every organisation's figures for the period (dates in UTC for the shortcuts).
-async fn per_org(s: &AppState, orgs: &[Org], period: Period) -> ApiResult<Vec<Figures>> {
-    let mut out = Vec::with_capacity(orgs.len());
-    for org in orgs {
-        let q = FigureQuery {
-            org: org.id.clone(),
-            period,
-            filter: Filter::default(),
-            group_by: vec![],
-        };
-        out.push(
-            s.store
-                .figures(&q)
-                .await?
-                .into_iter()
+/// Every organisation's figures for each period (dates in UTC for the
+/// shortcuts), in one store read: `out[p][o]` for period `p`, organisation `o`.
+async fn per_org(s: &AppState, orgs: &[Org], periods: &[Period]) -> ApiResult<Vec<Vec<Figures>>> {
+    let queries = periods
+        .iter()
+        .flat_map(|period| {
+            orgs.iter().map(|org| FigureQuery {
+                org: org.id.clone(),
+                period: *period,
+                filter: Filter::default(),
+                group_by: vec![],
+            })
+        })
+        .collect();
+    let answers = s.store.figures_many(queries).await?;
+    let figures: Vec<Figures> = answers
+        .into_iter()
+        .map(|rows| {
+            rows.into_iter()
                 .next()
                 .map(|r| r.figures)
-                .unwrap_or_default(),
-        );
-    }
-    Ok(out)
+                .unwrap_or_default()
+        })
+        .collect();
+    Ok(figures
+        .chunks(orgs.len().max(1))
+        .map(<[Figures]>::to_vec)
+        .chain(std::iter::repeat_with(Vec::new))
+        .take(periods.len())
+        .collect())
 }
 
 /// The platform's figures: organisations share no user, so they add up.
@@ -69,10 +78,9 @@ pub async fn summary(
     let period = p.period("UTC")?;
     p.finish()?;
     let orgs = s.store.list_orgs().await?;
-    let (now, before) = (
-        per_org(&s, &orgs, period).await?,
-        per_org(&s, &orgs, period.previous()).await?,
-    );
+    let mut both = per_org(&s, &orgs, &[period, period.previous()]).await?;
+    let before = both.pop().unwrap_or_default();
+    let now = both.pop().unwrap_or_default();
     let (total, total_before) = (sum(&now), sum(&before));
     let mut out = figures_json(&total);
     out.insert("organizations".into(), active(&now).into());
@@ -108,7 +116,10 @@ pub async fn organizations(
     )?;
     p.finish()?;
     let orgs = s.store.list_orgs().await?;
-    let figures = per_org(&s, &orgs, period).await?;
+    let figures = per_org(&s, &orgs, &[period])
+        .await?
+        .pop()
+        .unwrap_or_default();
     let whole = sum(&figures).total_cost;
     let rows = orgs
         .into_iter()

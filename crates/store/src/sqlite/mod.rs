@@ -497,6 +497,10 @@ impl Store for SqliteStore {
         let q = query.clone();
         self.read(move |c| read::figures(c, &q)).await
     }
+    async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
+        self.read(move |c| queries.iter().map(|q| read::figures(c, q)).collect())
+            .await
+    }
     async fn events(&self, org: &str) -> Result<Vec<StoredEvent>> {
         let org = org.to_owned();
         self.read(move |c| read::events(c, &org)).await
