@@ -264,6 +264,31 @@ pub trait Store: Send + Sync + 'static {
         user: &str,
         period: Period,
     ) -> Result<Vec<ConversationSummary>>;
+    /// One page of `user_conversations` in their order (newest last event
+    /// first, ties by id): those after `after` (last event in µs, id), at most
+    /// `limit`. A backend may answer from an index without reading the
+    /// conversations of the rest of the period; this default filters the whole list.
+    async fn user_conversations_page(
+        &self,
+        org: &str,
+        user: &str,
+        period: Period,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>> {
+        let all = self.user_conversations(org, user, period).await?;
+        Ok(all
+            .into_iter()
+            .filter(|c| match &after {
+                None => true,
+                Some((at, id)) => {
+                    let t = c.last_event_at.as_microsecond();
+                    t < *at || (t == *at && c.conversation_id > *id)
+                }
+            })
+            .take(limit)
+            .collect())
+    }
     /// Retained events in time order, sent in batches to `tx` until done or
     /// until the receiver hangs up (an export streams them; memory stays flat).
     async fn stream_events(

@@ -106,6 +106,10 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             "users/{top user}".to_string(),
             format!("/v1/orgs/{org}/users/{user}?{q}"),
         ));
+        paths.push((
+            "users/{top user}/conversations".to_string(),
+            format!("/v1/orgs/{org}/users/{user}/conversations?{q}"),
+        ));
         // The dashboard's pages (HTML), which call the handlers above.
         paths.push((
             "page /orgs/{org} (HTML)".to_string(),

@@ -237,24 +237,20 @@ pub async fn conversations(
     let cursor = p.take("cursor").map(|c| Cursor::decode(&c)).transpose()?;
     p.finish()?;
     let pinned = format!("conversations|{org}|{user}|{}|{}", period.from, period.to);
-    let all = s.store.user_conversations(&org, &user, period).await?;
     // Newest last event first, ties by id: the keyset is (last_event_at, id).
-    let start = match &cursor {
-        None => 0,
+    let after = match &cursor {
+        None => None,
         Some(c) => {
             c.belongs_to(&pinned)?;
-            let after = (std::cmp::Reverse(c.micros()?), &c.id);
-            all.iter()
-                .position(|r| {
-                    (
-                        std::cmp::Reverse(r.last_event_at.as_microsecond()),
-                        &r.conversation_id,
-                    ) > after
-                })
-                .unwrap_or(all.len())
+            Some((c.micros()?, c.id.clone()))
         }
     };
-    let end = (start + limit).min(all.len());
+    // One more than the page, to know whether another follows.
+    let all = s
+        .store
+        .user_conversations_page(&org, &user, period, after, limit + 1)
+        .await?;
+    let end = limit.min(all.len());
     let next = (end < all.len()).then(|| {
         let last = &all[end - 1];
         Cursor {
@@ -264,7 +260,7 @@ pub async fn conversations(
         }
         .encode()
     });
-    let data: Vec<Value> = all[start..end]
+    let data: Vec<Value> = all[..end]
         .iter()
         .map(|c| {
             json!({

@@ -518,6 +518,18 @@ impl Store for SqliteStore {
         self.read(move |c| conversations::of_user(c, &org, &user, period))
             .await
     }
+    async fn user_conversations_page(
+        &self,
+        org: &str,
+        user: &str,
+        period: spendlens_domain::time::Period,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>> {
+        let (org, user) = (org.to_owned(), user.to_owned());
+        self.read(move |c| conversations::page_of_user(c, &org, &user, period, after, limit))
+            .await
+    }
     async fn stream_events(
         &self,
         query: crate::query::EventQuery,

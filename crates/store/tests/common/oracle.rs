@@ -335,6 +335,39 @@ pub async fn check_conversations(
     }
     let want = expected_conversations(raw, user, p);
     assert_eq!(got, want, "conversations of {user} in {org}, {p:?}");
+    // Page by page, as the API walks them: the same list.
+    let mut limits = vec![want.len().div_ceil(3).max(1), want.len() + 1];
+    if want.len() <= 20 {
+        limits.push(1);
+    }
+    for limit in limits {
+        let mut walked = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .user_conversations_page(org, user, p, after.clone(), limit)
+                .await
+                .unwrap();
+            assert!(page.len() <= limit);
+            let Some(last) = page.last() else { break };
+            after = Some((
+                last.last_event_at.as_microsecond(),
+                last.conversation_id.clone(),
+            ));
+            let full = page.len() == limit;
+            walked.extend(page);
+            if !full {
+                break;
+            }
+        }
+        for c in &mut walked {
+            c.title = None;
+        }
+        assert_eq!(
+            walked, want,
+            "pages of {limit} of {user}'s conversations in {org}, {p:?}"
+        );
+    }
     want.len()
 }
 
