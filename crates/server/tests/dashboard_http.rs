@@ -411,3 +411,29 @@ async fn budgets_forecast_anomalies_and_savings_are_on_the_pages() {
     );
     assert!(mine.contains("id=\"recommendations\"") && mine.contains("Projected for the month"));
 }
+
+#[tokio::test]
+async fn the_lists_api_paths_lead_to_the_organisation_pages_tables() {
+    let w = world().await;
+    for list in ["users", "api-keys", "models", "teams", "departments"] {
+        let r = w
+            .http
+            .get(w.s.url(&format!("/orgs/acme/{list}?period=last_7d")))
+            .header("cookie", format!("spendlens_session={}", w.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{list}");
+        assert_eq!(
+            header(&r, "location"),
+            format!("/orgs/acme?period=last_7d#{list}")
+        );
+        // The page it leads to holds that table.
+        let (status, body) = w.page(&w.admin, "/orgs/acme?period=last_7d").await;
+        assert_eq!(status, 200);
+        assert!(body.contains(&format!("id=\"{list}\"")), "{list}");
+    }
+    // Where it leads, access is decided as for the page itself.
+    let (status, _) = w.page(&w.member, "/orgs/acme").await;
+    assert_eq!(status, 403);
+}

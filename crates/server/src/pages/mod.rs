@@ -18,8 +18,9 @@ mod session;
 mod user;
 
 use crate::AppState;
+use axum::extract::{Path, RawQuery};
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -32,6 +33,11 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(session::logout))
         .route("/platform", get(platform::page))
         .route("/orgs/{org}", get(org::page))
+        .route("/orgs/{org}/users", to_section("users"))
+        .route("/orgs/{org}/api-keys", to_section("api-keys"))
+        .route("/orgs/{org}/models", to_section("models"))
+        .route("/orgs/{org}/teams", to_section("teams"))
+        .route("/orgs/{org}/departments", to_section("departments"))
         .route("/orgs/{org}/users/{user}", get(user::page))
         .route("/orgs/{org}/teams/{team}", get(group::team))
         .route("/orgs/{org}/departments/{dept}", get(group::department))
@@ -39,6 +45,17 @@ pub fn router() -> Router<AppState> {
         .route("/orgs/{org}/conversations/{conv}", get(conversation::page))
         .route("/assets/dashboard.css", get(css))
         .route("/assets/dashboard.js", get(js))
+}
+
+/// The organisation's lists live on its page: their API paths without `/v1`
+/// (`/orgs/{org}/users`, …) lead to the page's table, with the same period.
+fn to_section(anchor: &'static str) -> axum::routing::MethodRouter<AppState> {
+    get(
+        move |Path(org): Path<String>, RawQuery(query): RawQuery| async move {
+            let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+            Redirect::to(&format!("/orgs/{}{query}#{anchor}", range::seg(&org)))
+        },
+    )
 }
 
 async fn css() -> impl IntoResponse {
