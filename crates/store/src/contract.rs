@@ -244,9 +244,11 @@ pub trait Store: Send + Sync + 'static {
     /// Figures of API.md §3 for one organisation, from the aggregates only.
     async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>>;
 
-    /// `figures` of several questions (of any organisations), answered in
-    /// one read: the platform endpoints ask one per organisation, and a trip
-    /// each to the blocking pool or the database cost more than the answers.
+    /// `figures` of several questions (of any organisations): the platform
+    /// endpoints ask one per organisation. SQLite answers them in one read (a
+    /// trip each to the blocking pool cost more than the answers); PostgreSQL
+    /// keeps this default, a transaction per question, because row-level
+    /// security scopes a transaction to one organisation.
     async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
         let mut out = Vec::with_capacity(queries.len());
         for q in &queries {

@@ -578,18 +578,6 @@ impl Store for PgStore {
         self.read(|c| Box::pin(async move { read::figures(c, &q).await }))
             .await
     }
-    async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
-        self.read(|c| {
-            Box::pin(async move {
-                let mut out = Vec::with_capacity(queries.len());
-                for q in &queries {
-                    out.push(read::figures(c, q).await?);
-                }
-                Ok(out)
-            })
-        })
-        .await
-    }
     async fn events(&self, org: &str) -> Result<Vec<StoredEvent>> {
         owned!(org);
         self.read(|c| Box::pin(async move { read::events(c, &org).await }))
