@@ -26,6 +26,16 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A lookup whose "not found" is an answer, not an error (a person who is
+/// not a member, say).
+pub fn not_found_as_none<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A short name for logs and metrics ("sqlite", "postgres").
@@ -210,11 +220,7 @@ pub trait Store: Send + Sync + 'static {
         let info = self.get_org(org).await?;
         let budgets = self.list_budgets(org).await?;
         let member = match user {
-            Some(u) => match self.get_member(org, u).await {
-                Ok(m) => Some(m),
-                Err(StoreError::NotFound(_)) => None,
-                Err(e) => return Err(e),
-            },
+            Some(u) => not_found_as_none(self.get_member(org, u).await)?,
             None => None,
         };
         Ok(BudgetContext {

@@ -109,14 +109,17 @@ pub async fn recommend(
         to: Day(today.0 + 1),
     };
     let mut out = Vec::new();
-    // About one person: only their (person, model) rows; the average needs
-    // everyone's totals, which the one-dimension list answers cheaply.
+    // About one person: only their (person, model) rows; the average then
+    // needs everyone's totals, which the one-dimension list answers cheaply.
     let only = Filter {
         user: user.map(|u| Some(u.to_owned())),
         ..Filter::default()
     };
     let by_user_model = figures(store, &org.id, period, only, vec![Dim::User, Dim::Model]).await?;
-    let by_user = figures(store, &org.id, period, Filter::default(), vec![Dim::User]).await?;
+    let by_user = match user {
+        Some(_) => figures(store, &org.id, period, Filter::default(), vec![Dim::User]).await?,
+        None => Vec::new(),
+    };
     for (key, f) in &by_user_model {
         let (Some(who), Some(model)) = (key[0].as_deref(), key[1].as_deref()) else {
             continue;
@@ -170,7 +173,13 @@ pub async fn recommend(
             }
         }
     }
-    heavy_users(&by_user, user, &mut out);
+    // heavy_users sums per person, so everyone's (person, model) rows serve too.
+    let everyone = if user.is_some() {
+        &by_user
+    } else {
+        &by_user_model
+    };
+    heavy_users(everyone, user, &mut out);
     if user.is_none() {
         admin_rules(store, org, period, &mut out).await?;
     }
@@ -187,12 +196,12 @@ pub async fn recommend(
 }
 
 fn heavy_users(
-    by_user: &[(Vec<Option<String>>, Figures)],
+    per_person_rows: &[(Vec<Option<String>>, Figures)],
     user: Option<&str>,
     out: &mut Vec<Value>,
 ) {
     let mut per_user: HashMap<&str, i128> = HashMap::new();
-    for (key, f) in by_user {
+    for (key, f) in per_person_rows {
         if let Some(u) = key[0].as_deref() {
             *per_user.entry(u).or_default() += f.total_cost;
         }

@@ -26,12 +26,16 @@ pub fn router() -> Router<AppState> {
 /// The request body, decompressed, refusing more than MAX_BYTES either way
 /// (a JSON 413). Shared by every ingestion route.
 pub async fn read_body(headers: &HeaderMap, body: axum::body::Body) -> ApiResult<Vec<u8>> {
-    let body = axum::body::to_bytes(body, MAX_BYTES + 1)
+    body_bytes(headers, collect(body).await?)
+}
+
+/// The body as sent (still compressed), refusing more than MAX_BYTES (413).
+async fn collect(body: axum::body::Body) -> ApiResult<Bytes> {
+    axum::body::to_bytes(body, MAX_BYTES + 1)
         .await
         .map_err(|_| {
             ApiError::PayloadTooLarge(format!("the body is larger than {MAX_BYTES} bytes"))
-        })?;
-    body_bytes(headers, body)
+        })
 }
 
 /// The decompressed body, refusing more than MAX_BYTES (413).
@@ -175,11 +179,7 @@ async fn ingest(
     body: axum::body::Body,
 ) -> ApiResult<Json<BatchOutcome>> {
     let scope = who.ingest_scope()?;
-    let body = axum::body::to_bytes(body, MAX_BYTES + 1)
-        .await
-        .map_err(|_| {
-            ApiError::PayloadTooLarge(format!("the body is larger than {MAX_BYTES} bytes"))
-        })?;
+    let body = collect(body).await?;
     // Decompressing, parsing and validating a batch is milliseconds of CPU:
     // done on the blocking pool so that the runtime's few workers stay free
     // to answer reads (the budget check above all) while batches stream in.

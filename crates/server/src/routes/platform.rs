@@ -39,21 +39,20 @@ async fn per_org(s: &AppState, orgs: &[Org], periods: &[Period]) -> ApiResult<Ve
             })
         })
         .collect();
-    let answers = s.store.figures_many(queries).await?;
-    let figures: Vec<Figures> = answers
+    let mut answers = s
+        .store
+        .figures_many(queries)
+        .await?
         .into_iter()
         .map(|rows| {
             rows.into_iter()
                 .next()
                 .map(|r| r.figures)
                 .unwrap_or_default()
-        })
-        .collect();
-    Ok(figures
-        .chunks(orgs.len().max(1))
-        .map(<[Figures]>::to_vec)
-        .chain(std::iter::repeat_with(Vec::new))
-        .take(periods.len())
+        });
+    Ok(periods
+        .iter()
+        .map(|_| answers.by_ref().take(orgs.len()).collect())
         .collect())
 }
 

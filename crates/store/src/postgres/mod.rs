@@ -35,7 +35,7 @@ pub mod testing;
 
 pub use migrate::known as known_migrations;
 
-use crate::contract::{Result, Store, StoreError};
+use crate::contract::{not_found_as_none, Result, Store, StoreError};
 use crate::model::*;
 use crate::query::{FigureQuery, GroupRow};
 use async_trait::async_trait;
@@ -512,11 +512,7 @@ impl Store for PgStore {
                 let info = read::get_org(c, &org).await?;
                 let budgets = budgets::list_budgets(c, &org).await?;
                 let member = match user {
-                    Some(u) => match read::get_member(c, &org, &u).await {
-                        Ok(m) => Some(m),
-                        Err(StoreError::NotFound(_)) => None,
-                        Err(e) => return Err(e),
-                    },
+                    Some(u) => not_found_as_none(read::get_member(c, &org, &u).await)?,
                     None => None,
                 };
                 Ok(BudgetContext {

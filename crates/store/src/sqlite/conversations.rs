@@ -30,51 +30,7 @@ pub fn of_user(
     user: &str,
     period: Period,
 ) -> Result<Vec<ConversationSummary>> {
-    let (org_id, Some(user_id)) = ids(c, org, Some(user))? else {
-        return Ok(Vec::new());
-    };
-    // A conversation whose last event is more than a day before the period's
-    // first local day cannot have an event in it (no UTC offset exceeds 14 h).
-    let earliest_us = (i64::from(period.from.0) - 1) * 86_400_000_000;
-    let mut s = c
-        .prepare_cached(
-            "SELECT cv.ext_id, cv.title, cv.first_at, cv.last_at, count(*), sum(e.tokens_in + e.tokens_out),
-                    sum(e.total_cost), sum(e.actual_cost), json_group_array(DISTINCT m.name)
-             FROM conversations cv JOIN events e ON e.conv = cv.id JOIN models m ON m.id = e.model
-             WHERE cv.org = ?1 AND cv.user = ?2 AND cv.last_at >= ?3 AND e.day >= ?4 AND e.day < ?5
-             GROUP BY cv.id ORDER BY cv.last_at DESC, cv.ext_id",
-        )
-        .map_err(sql_err)?;
-    let rows = s
-        .query_map(
-            params![org_id, user_id, earliest_us, period.from.0, period.to.0],
-            |r| {
-                // A JSON array: model names may hold any printable character, commas included.
-                let models: String = r.get(8)?;
-                let mut models: Vec<String> = serde_json::from_str(&models).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        8,
-                        rusqlite::types::Type::Text,
-                        Box::new(e),
-                    )
-                })?;
-                models.sort();
-                Ok(ConversationSummary {
-                    conversation_id: r.get(0)?,
-                    user_id: user.to_owned(),
-                    title: r.get(1)?,
-                    started_at: ts(r.get(2)?),
-                    last_event_at: ts(r.get(3)?),
-                    messages: r.get::<_, i64>(4)? as u64,
-                    tokens: r.get::<_, i64>(5)? as u64,
-                    total_cost: i128::from(r.get::<_, i64>(6)?),
-                    actual_api_cost: i128::from(r.get::<_, i64>(7)?),
-                    models,
-                })
-            },
-        )
-        .map_err(sql_err)?;
-    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    page_of_user(c, org, user, period, None, usize::MAX)
 }
 
 /// A page of `of_user`: candidates come from the conversations table in

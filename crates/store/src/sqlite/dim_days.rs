@@ -15,6 +15,7 @@ use roaring::RoaringBitmap;
 use rusqlite::{params, Connection, OptionalExtension};
 use spendlens_domain::time::Day;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 /// The dimensions kept, in the order of their stored number. A person row's
 /// people are that person alone, so its bitmap is not stored (left empty).
@@ -60,6 +61,20 @@ const INSERT: &str =
     tokens_out, cached_in, cache_write_in, unpriced, convs, users)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
+/// The upsert adding a row's sums, built once; `{people}` is how the
+/// stored bitmap changes: replaced by the merged one, or kept.
+fn upsert(people: &str) -> String {
+    format!(
+        "{INSERT} ON CONFLICT (org, dim, day, value) DO UPDATE SET total_cost = total_cost + excluded.total_cost,
+           actual_cost = actual_cost + excluded.actual_cost, messages = messages + excluded.messages,
+           tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
+           cached_in = cached_in + excluded.cached_in, cache_write_in = cache_write_in + excluded.cache_write_in,
+           unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs, users = {people}"
+    )
+}
+static UPSERT_WITH_PEOPLE: LazyLock<String> = LazyLock::new(|| upsert("excluded.users"));
+static UPSERT_KEEPING_PEOPLE: LazyLock<String> = LazyLock::new(|| upsert("users"));
+
 fn put(
     conn: &Connection,
     sql: &str,
@@ -86,15 +101,11 @@ pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> 
     for (k, d) in cells.iter().filter(|(k, _)| k.grain == GRAIN_DAY) {
         fold(&mut rows, k.org, k.bucket, &k.groups, d);
     }
-    let upsert = format!(
-        "{INSERT} ON CONFLICT (org, dim, day, value) DO UPDATE SET total_cost = total_cost + excluded.total_cost,
-           actual_cost = actual_cost + excluded.actual_cost, messages = messages + excluded.messages,
-           tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
-           cached_in = cached_in + excluded.cached_in, cache_write_in = cache_write_in + excluded.cache_write_in,
-           unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs, users = excluded.users"
-    );
     for (key, mut row) in rows {
-        if key.1 != PERSON && !row.users.is_empty() {
+        let sql = if key.1 == PERSON || row.users.is_empty() {
+            // Nobody new (a person row's people are never stored).
+            &*UPSERT_KEEPING_PEOPLE
+        } else {
             let old: Option<Vec<u8>> = conn
                 .prepare_cached(
                     "SELECT users FROM dim_days WHERE org = ?1 AND dim = ?2 AND day = ?3 AND value = ?4",
@@ -107,18 +118,9 @@ pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> 
             if let Some(b) = old {
                 row.users |= read_bits(&b);
             }
-        } else if key.1 != PERSON {
-            // Nobody new: keep the stored bitmap as it is.
-            put(
-                conn,
-                &upsert.replace("users = excluded.users", "users = users"),
-                key,
-                &row.d,
-                &row.users,
-            )?;
-            continue;
-        }
-        put(conn, &upsert, key, &row.d, &row.users)?;
+            &*UPSERT_WITH_PEOPLE
+        };
+        put(conn, sql, key, &row.d, &row.users)?;
     }
     Ok(())
 }

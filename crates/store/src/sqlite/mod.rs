@@ -26,7 +26,7 @@ mod reprice;
 mod resolve;
 mod writer;
 
-use crate::contract::{Result, Store, StoreError};
+use crate::contract::{not_found_as_none, Result, Store, StoreError};
 use crate::model::*;
 use crate::query::{FigureQuery, GroupRow};
 use async_trait::async_trait;
@@ -446,11 +446,7 @@ impl Store for SqliteStore {
                 org: read::get_org(c, &org)?,
                 budgets: budgets::list_budgets(c, &org)?,
                 member: match user {
-                    Some(u) => match read::get_member(c, &org, &u) {
-                        Ok(m) => Some(m),
-                        Err(StoreError::NotFound(_)) => None,
-                        Err(e) => return Err(e),
-                    },
+                    Some(u) => not_found_as_none(read::get_member(c, &org, &u))?,
                     None => None,
                 },
             })
