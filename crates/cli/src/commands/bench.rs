@@ -46,6 +46,10 @@ pub struct Args {
     /// are spread over them.
     #[arg(long, default_value_t = 1)]
     pub servers: usize,
+    /// `query`: after the run, keep the loaded server up (its address and
+    /// token printed) until Ctrl-C, to look at the dataset in the dashboard.
+    #[arg(long)]
+    pub hold: bool,
 }
 
 pub(super) struct Run {

@@ -250,5 +250,14 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     if args.postgres.is_some() {
         super::bench_plain::compare(&server.db, &org, anchor, reps, &summaries).await?;
     }
+    if args.hold {
+        eprintln!(
+            "holding the server at {} (token {}, pid {}) until Ctrl-C…",
+            server.base,
+            server.token,
+            server.child.id()
+        );
+        tokio::signal::ctrl_c().await?;
+    }
     Ok(())
 }

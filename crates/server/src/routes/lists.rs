@@ -17,7 +17,8 @@ use serde_json::{json, Map, Value};
 use spendlens_domain::money::{div_round, format_usd};
 use spendlens_domain::time::{Day, Period};
 use spendlens_domain::Catalog;
-use spendlens_store::model::Org;
+use spendlens_store::contract::not_found_as_none;
+use spendlens_store::model::{Member, Org};
 use spendlens_store::query::{Dim, FigureQuery, Figures, Filter, GroupRow};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -82,16 +83,31 @@ pub(super) struct Row {
     pub json: Map<String, Value>,
 }
 
+/// The figures a list can be sorted by.
+const MONEY_SORTS: [&str; 7] = [
+    "total_cost",
+    "actual_api_cost",
+    "messages",
+    "conversations",
+    "tokens",
+    "active_users",
+    "unique_users",
+];
+
+pub(super) fn money_key(f: &Figures, name: &str) -> Key {
+    Key::Num(match name {
+        "total_cost" => f.total_cost,
+        "actual_api_cost" => f.actual_api_cost,
+        "messages" => f.messages.into(),
+        "conversations" => f.conversations.into(),
+        "tokens" => (f.tokens_in + f.tokens_out).into(),
+        "active_users" | "unique_users" => f.active_users.into(),
+        _ => 0,
+    })
+}
+
 pub(super) fn money_sort(f: &Figures) -> Vec<(&'static str, Key)> {
-    vec![
-        ("total_cost", Key::Num(f.total_cost)),
-        ("actual_api_cost", Key::Num(f.actual_api_cost)),
-        ("messages", Key::Num(f.messages.into())),
-        ("conversations", Key::Num(f.conversations.into())),
-        ("tokens", Key::Num((f.tokens_in + f.tokens_out).into())),
-        ("active_users", Key::Num(f.active_users.into())),
-        ("unique_users", Key::Num(f.active_users.into())),
-    ]
+    MONEY_SORTS.iter().map(|n| (*n, money_key(f, n))).collect()
 }
 
 pub(super) fn share(part: i128, whole: i128) -> Value {
@@ -214,20 +230,95 @@ pub(super) fn page_of(
     l: &ListParams,
     list: &str,
     columns: &[&str],
-    mut rows: Vec<Row>,
+    rows: Vec<Row>,
 ) -> ApiResult<Listed> {
+    let sort = l.sort.as_str();
+    let w = window(
+        period,
+        filter,
+        l,
+        list,
+        rows,
+        |r| r.sort.get(sort).cloned().unwrap_or(Key::Num(0)),
+        |r| &r.id,
+    )?;
+    let maps = w.rows.into_iter().map(|r| r.json).collect();
+    Ok(finish(org, period, l, list, columns, maps, w.next))
+}
+
+/// The rows of one answer, in order, and where the next page starts.
+pub(super) struct Window<T> {
+    pub rows: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// Sort by the asked key (ties by id), cut after the cursor and take a page
+/// — or keep everything for a download. Each row's key is computed once, and
+/// only the rows kept need their JSON built; the cursor pins period, sort and filters.
+pub(super) fn window<T>(
+    period: Period,
+    filter: &Filter,
+    l: &ListParams,
+    list: &str,
+    rows: Vec<T>,
+    key: impl Fn(&T) -> Key,
+    id: impl Fn(&T) -> &str,
+) -> ApiResult<Window<T>> {
     let pinned = format!(
         "{list}|{}|{}|{}|{}|{:?}",
         period.from, period.to, l.sort, l.descending, filter
     );
-    let sort = l.sort.as_str();
     let cmp = |x: &Key, xid: &str, y: &Key, yid: &str| {
         let o = x.cmp(y);
         let o = if l.descending { o.reverse() } else { o };
         o.then_with(|| xid.cmp(yid))
     };
-    let key_of = |r: &Row| r.sort.get(sort).cloned().unwrap_or(Key::Num(0));
-    rows.sort_by(|x, y| cmp(&key_of(x), &x.id, &key_of(y), &y.id));
+    let mut keyed: Vec<(Key, T)> = rows.into_iter().map(|r| (key(&r), r)).collect();
+    keyed.sort_by(|(kx, x), (ky, y)| cmp(kx, id(x), ky, id(y)));
+    if l.format.is_some() {
+        return Ok(Window {
+            rows: keyed.into_iter().map(|(_, r)| r).collect(),
+            next: None,
+        });
+    }
+    let start = match &l.cursor {
+        None => 0,
+        Some(c) => {
+            c.belongs_to(&pinned)?;
+            let after = Key::from_json(&c.value)
+                .ok_or_else(|| ApiError::param("cursor", "not a cursor this server gave out"))?;
+            keyed
+                .iter()
+                .position(|(k, r)| cmp(k, id(r), &after, &c.id) == Ordering::Greater)
+                .unwrap_or(keyed.len())
+        }
+    };
+    let end = (start + l.limit).min(keyed.len());
+    let next = (end < keyed.len()).then(|| {
+        let (k, r) = &keyed[end - 1];
+        Cursor {
+            value: k.to_json(),
+            id: id(r).to_owned(),
+            pinned,
+        }
+        .encode()
+    });
+    Ok(Window {
+        rows: keyed.drain(start..end).map(|(_, r)| r).collect(),
+        next,
+    })
+}
+
+/// A window's rows as the page's JSON, or as the download its format asks.
+pub(super) fn finish(
+    org: &str,
+    period: Period,
+    l: &ListParams,
+    list: &str,
+    columns: &[&str],
+    maps: Vec<Map<String, Value>>,
+    next: Option<String>,
+) -> Listed {
     if let Some(format) = l.format {
         let name = export::file_name(
             org,
@@ -236,38 +327,12 @@ pub(super) fn page_of(
             &period.to.to_string(),
             format,
         );
-        let maps: Vec<Map<String, Value>> = rows.into_iter().map(|r| r.json).collect();
-        return Ok(Listed::Download(export::download(
-            format, &name, columns, &maps,
-        )));
+        return Listed::Download(export::download(format, &name, columns, &maps));
     }
-    let start = match &l.cursor {
-        None => 0,
-        Some(c) => {
-            c.belongs_to(&pinned)?;
-            let after = Key::from_json(&c.value)
-                .ok_or_else(|| ApiError::param("cursor", "not a cursor this server gave out"))?;
-            rows.iter()
-                .position(|r| cmp(&key_of(r), &r.id, &after, &c.id) == Ordering::Greater)
-                .unwrap_or(rows.len())
-        }
-    };
-    let end = (start + l.limit).min(rows.len());
-    let next = (end < rows.len()).then(|| {
-        Cursor {
-            value: key_of(&rows[end - 1]).to_json(),
-            id: rows[end - 1].id.clone(),
-            pinned,
-        }
-        .encode()
-    });
-    let data: Vec<Value> = rows
-        .drain(start..end)
-        .map(|r| Value::Object(r.json))
-        .collect();
-    Ok(Listed::Page(
+    let data: Vec<Value> = maps.into_iter().map(Value::Object).collect();
+    Listed::Page(
         json!({"data": data, "next_cursor": next, "from": period.from.to_string(), "to": period.to.to_string()}),
-    ))
+    )
 }
 
 /// The figures every list row carries after its own fields, in this order.
@@ -338,13 +403,60 @@ pub async fn users(
     )
     .await?;
     let (groups, total) = grouped(&s, &a, vec![Dim::User]).await?;
-    let members: HashMap<String, _> = s
-        .store
-        .list_members(&org)
-        .await?
+    let q = extra.get("q").map(|q| q.to_lowercase());
+    // Everyone's member details only when the search, the sort or a download
+    // needs them; a page of a large organisation reads its own rows' alone.
+    let everyone = q.is_some() || a.list.sort == "email" || a.list.format.is_some();
+    let mut members: HashMap<String, Member> = if everyone {
+        s.store
+            .list_members(&org)
+            .await?
+            .into_iter()
+            .map(|m| (m.user_id.clone(), m))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let email = |members: &HashMap<String, Member>, id: &str| {
+        members
+            .get(id)
+            .and_then(|m| m.email.clone())
+            .unwrap_or_default()
+    };
+    let mut rows: Vec<(String, Figures)> = groups
         .into_iter()
-        .map(|m| (m.user_id.clone(), m))
+        .map(|g| (id_or_none(&g.key[0]), g.figures))
         .collect();
+    if let Some(q) = &q {
+        rows.retain(|(id, _)| {
+            id.to_lowercase().contains(q) || email(&members, id).to_lowercase().contains(q)
+        });
+    }
+    let sort = a.list.sort.as_str();
+    let w = window(
+        a.period,
+        &a.filter,
+        &a.list,
+        "users",
+        rows,
+        |(id, f)| match sort {
+            "user_id" => Key::Text(id.clone()),
+            "email" => Key::Text(email(&members, id)),
+            other => money_key(f, other),
+        },
+        |(id, _)| id,
+    )?;
+    if !everyone {
+        let found = futures_util::future::join_all(
+            w.rows.iter().map(|(id, _)| s.store.get_member(&org, id)),
+        )
+        .await;
+        for m in found {
+            if let Some(m) = not_found_as_none(m)? {
+                members.insert(m.user_id.clone(), m);
+            }
+        }
+    }
     let team_departments: HashMap<String, Option<String>> = s
         .store
         .list_teams(&org)
@@ -352,43 +464,35 @@ pub async fn users(
         .into_iter()
         .map(|t| (t.team_id, t.department))
         .collect();
-    let q = extra.get("q").map(|q| q.to_lowercase());
-    let mut rows = Vec::new();
-    for g in groups {
-        let id = id_or_none(&g.key[0]);
-        let m = members.get(&id);
-        let email = m.and_then(|m| m.email.clone());
-        if let Some(q) = &q {
-            if !id.to_lowercase().contains(q)
-                && !email.as_deref().unwrap_or("").to_lowercase().contains(q)
-            {
-                continue;
-            }
-        }
-        // The member's own department, else their team's: the same default
-        // their events get at ingest (API.md §2).
-        let department = m.and_then(|m| m.department.clone()).or_else(|| {
-            let team = m.and_then(|m| m.team_id.as_deref())?;
-            team_departments.get(team).cloned().flatten()
-        });
-        let head = fields([
-            ("user_id", id.clone().into()),
-            ("email", email.clone().into()),
-            ("team_id", m.and_then(|m| m.team_id.clone()).into()),
-            ("department", department.into()),
-        ]);
-        let mut row = Row::of(id.clone(), head, &g.figures, &total);
-        row.sort.insert("user_id", Key::Text(id));
-        row.sort
-            .insert("email", Key::Text(email.unwrap_or_default()));
-        rows.push(row);
-    }
-    page(
-        &a,
+    let maps = w
+        .rows
+        .into_iter()
+        .map(|(id, f)| {
+            let m = members.get(&id);
+            // The member's own department, else their team's: the same default
+            // their events get at ingest (API.md §2).
+            let department = m.and_then(|m| m.department.clone()).or_else(|| {
+                let team = m.and_then(|m| m.team_id.as_deref())?;
+                team_departments.get(team).cloned().flatten()
+            });
+            let head = fields([
+                ("user_id", id.clone().into()),
+                ("email", m.and_then(|m| m.email.clone()).into()),
+                ("team_id", m.and_then(|m| m.team_id.clone()).into()),
+                ("department", department.into()),
+            ]);
+            Row::of(id, head, &f, &total).json
+        })
+        .collect();
+    Ok(finish(
+        &a.org.id,
+        a.period,
+        &a.list,
         "users",
         &columns(&["user_id", "email", "team_id", "department"], &[]),
-        rows,
-    )
+        maps,
+        w.next,
+    ))
 }
 
 pub async fn api_keys(

@@ -129,16 +129,7 @@ pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> 
 /// organisation at a time to bound memory) from the cube's day cells: at open
 /// when the table is new, after rebuild and erasure.
 pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
-    let orgs: Vec<i64> = match org {
-        Some(o) => vec![o],
-        None => {
-            let mut s = conn
-                .prepare("SELECT id FROM orgs ORDER BY id")
-                .map_err(sql_err)?;
-            let ids = s.query_map([], |r| r.get(0)).map_err(sql_err)?;
-            ids.collect::<rusqlite::Result<_>>().map_err(sql_err)?
-        }
-    };
+    let orgs = super::org_days::orgs_to_recompute(conn, org)?;
     for org in orgs {
         conn.execute(
             "DELETE FROM dim_days WHERE org = ?1 AND day >= ?2",

@@ -59,6 +59,7 @@ pub fn erase_user(
     exec("UPDATE spend_days SET id = ?3 WHERE org = ?1 AND kind = 1 AND id = ?2")?;
     super::org_days::recompute(&w.conn, Some(org_row), i64::MIN)?;
     super::dim_days::recompute(&w.conn, Some(org_row), i64::MIN)?;
+    super::person_cum::recompute(&w.conn, Some(org_row), i64::MIN)?;
     w.conn
         .execute(
             "DELETE FROM members WHERE org = ?1 AND user = ?2",

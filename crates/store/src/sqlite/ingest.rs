@@ -528,6 +528,7 @@ pub(super) fn add_cells(
     }
     super::org_days::add_day_cells(conn, cells)?;
     super::dim_days::add_day_cells(conn, cells)?;
+    super::person_cum::add_day_cells(conn, cells)?;
     // The day cells' cost, per budget scope (see migration 0004).
     let mut spend: std::collections::HashMap<(i64, i64, i64, i64), i64> =
         std::collections::HashMap::new();

@@ -301,6 +301,7 @@ pub fn rebuild(w: &mut WriterState, org: &str, from: Day, actor: &str) -> Result
     add_cells(&w.conn, &deltas.cells)?;
     super::org_days::recompute(&w.conn, Some(id), i64::from(from.0))?;
     super::dim_days::recompute(&w.conn, Some(id), i64::from(from.0))?;
+    super::person_cum::recompute(&w.conn, Some(id), i64::from(from.0))?;
     // The budget-scope day totals follow the repaired day cells (recomputed,
     // not adjusted: they may have been wrong in their own way).
     w.conn

@@ -22,6 +22,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_dim_days",
         include_str!("migrations/0006_dim_days.sql"),
     ),
+    (
+        "0007_person_cum",
+        include_str!("migrations/0007_person_cum.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -18,6 +18,7 @@ mod lifecycle;
 mod messages;
 mod migrate;
 mod org_days;
+mod person_cum;
 mod prices;
 mod structure;
 pub use migrate::known as known_migrations;
@@ -117,6 +118,7 @@ impl SqliteStore {
         migrate::run(&mut conn).map_err(sql_err)?;
         org_days::fill_if_new(&conn)?;
         dim_days::fill_if_new(&conn)?;
+        person_cum::fill_if_new(&conn)?;
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(sql_err)?;
         let alive = Arc::new(());
@@ -163,7 +165,15 @@ impl SqliteStore {
                     c
                 }
             };
+            // One snapshot per read: an answer made of several statements
+            // (two slices of running totals, a list and its names) never
+            // mixes states before and after a write; one lock, not one per statement.
+            conn.execute_batch("BEGIN").map_err(sql_err)?;
             let out = f(&conn);
+            if conn.execute_batch("COMMIT").is_err() {
+                // A connection left inside a transaction would pin an old snapshot.
+                return out;
+            }
             if let Ok(mut p) = pool.lock() {
                 if p.len() < 8 {
                     p.push(conn);

@@ -29,6 +29,18 @@ pub(super) fn add(a: &mut CellDelta, b: &CellDelta) {
     a.convs += b.convs;
 }
 
+/// The organisations a recompute covers: the one named, or all in id order.
+pub(super) fn orgs_to_recompute(conn: &Connection, org: Option<i64>) -> Result<Vec<i64>> {
+    if let Some(o) = org {
+        return Ok(vec![o]);
+    }
+    let mut s = conn
+        .prepare("SELECT id FROM orgs ORDER BY id")
+        .map_err(sql_err)?;
+    let ids = s.query_map([], |r| r.get(0)).map_err(sql_err)?;
+    ids.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
 pub(super) fn bits(users: &RoaringBitmap) -> Vec<u8> {
     let mut out = Vec::with_capacity(users.serialized_size());
     users

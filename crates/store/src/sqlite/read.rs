@@ -335,6 +335,32 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
             })
             .collect());
     }
+    // People ranked, or one person's totals: two slices of running totals.
+    let (from_day, to_day) = (i64::from(from), i64::from(to));
+    if q.group_by == [Dim::User] && filter_ids.is_empty() {
+        let rows = super::person_cum::people(c, org, from_day, to_day)?;
+        let mut names = Names::default();
+        names.prefetch_people(c, org)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, figures) in rows {
+            out.push(GroupRow {
+                key: vec![names.name(c, Dim::User, id)?],
+                figures,
+            });
+        }
+        return Ok(out);
+    }
+    if let ([], [(Dim::User, id)]) = (&q.group_by[..], &filter_ids[..]) {
+        let figures = super::person_cum::person(c, org, *id, from_day, to_day)?;
+        return Ok(if figures.messages == 0 {
+            Vec::new()
+        } else {
+            vec![GroupRow {
+                key: vec![],
+                figures,
+            }]
+        });
+    }
     // One dimension (grouped, filtered to one value, or both): its day rows.
     if let Some(rows) = super::dim_days::figures(c, org, q, &filter_ids)? {
         let mut names = Names::default();
@@ -358,7 +384,11 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         first_month.0 + 1
     };
     let end_month = Day(to).month(); // months before this one end before `to`
-    let months = if by_day || first_full >= end_month.0 {
+                                     // A person's cells are found by seeking (day, person) in the cube's key,
+                                     // one day at a time, instead of reading every cell of the range: only
+                                     // day rows, each day named.
+    let seek_person = filter_ids.iter().any(|(d, _)| *d == Dim::User);
+    let months = if by_day || seek_person || first_full >= end_month.0 {
         None
     } else {
         Some((first_full, end_month.0))
@@ -378,6 +408,10 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
             }
             format!("(grain = 0 AND bucket >= {s0} AND bucket < {s1})")
         }
+        None if seek_person => {
+            let days: Vec<String> = (from..to).map(|d| d.to_string()).collect();
+            format!("(grain = 1 AND bucket IN ({}))", days.join(", "))
+        }
         None => format!("(grain = 1 AND bucket >= {from} AND bucket < {to})"),
         Some((m0, m1)) => {
             let d0 = spendlens_domain::time::Month(m0).first_day().0;
@@ -388,64 +422,75 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         }
     };
     wheres.push(range);
-    let keys: Vec<&str> = q.group_by.iter().map(|d| column(*d)).collect();
-    let select_keys = keys.iter().map(|k| format!("{k}, ")).collect::<String>();
-    let group = if keys.is_empty() {
-        String::new()
-    } else {
-        // An explicit order (the group keys as asked), the same on every backend.
-        format!("GROUP BY {0} ORDER BY {0}", keys.join(", "))
-    };
+    let n = q.group_by.len();
+    if n > MAX_KEYS {
+        return Err(StoreError::Other(anyhow::anyhow!(
+            "at most {MAX_KEYS} group keys, {n} asked"
+        )));
+    }
+    let select_keys: String = q
+        .group_by
+        .iter()
+        .map(|d| format!("{}, ", column(*d)))
+        .collect();
+    // The cells are summed here rather than by SQL's GROUP BY, whose
+    // sorter and count(DISTINCT) cost more than the scan itself; distinct
+    // people per group are a bitmap of the cells' people.
     let sql = format!(
-        "SELECT {select_keys} sum(total_cost), sum(actual_cost), sum(messages), sum(tokens_in), sum(tokens_out),
-         sum(cached_in), sum(cache_write_in), sum(unpriced), sum(convs), count(DISTINCT user)
-         FROM cube WHERE {} {group}",
+        "SELECT {select_keys} user, total_cost, actual_cost, messages, tokens_in, tokens_out,
+         cached_in, cache_write_in, unpriced, convs FROM cube WHERE {}",
         wheres.join(" AND ")
     );
+    let mut groups: HashMap<[i64; MAX_KEYS], ([i64; 9], roaring::RoaringBitmap)> = HashMap::new();
+    {
+        let mut s = c.prepare(&sql).map_err(sql_err)?;
+        let mut rows = s.query([]).map_err(sql_err)?;
+        while let Some(r) = rows.next().map_err(sql_err)? {
+            let mut key = [0i64; MAX_KEYS];
+            for (i, k) in key.iter_mut().take(n).enumerate() {
+                *k = r.get(i).map_err(sql_err)?;
+            }
+            let (sums, people) = groups.entry(key).or_default();
+            for (i, v) in sums.iter_mut().enumerate() {
+                // As SQL's sum() does: an error, never a wrapped figure.
+                *v = v
+                    .checked_add(r.get::<_, i64>(n + 1 + i).map_err(sql_err)?)
+                    .ok_or_else(|| StoreError::Other(anyhow::anyhow!("integer overflow")))?;
+            }
+            people.insert(r.get::<_, i64>(n).map_err(sql_err)? as u32);
+        }
+    }
+    let mut sorted: Vec<_> = groups.into_iter().collect();
+    // An explicit order (the group keys as asked), the same on every backend.
+    sorted.sort_unstable_by(|a, b| a.0[..n].cmp(&b.0[..n]));
     let mut names = Names::default();
-    let mut s = c.prepare(&sql).map_err(sql_err)?;
-    let n = keys.len();
-    let mut rows = s.query([]).map_err(sql_err)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(sql_err)? {
-        let messages: Option<i64> = r.get(n + 2).map_err(sql_err)?;
-        if messages.unwrap_or(0) == 0 && n == 0 {
+    if q.group_by.contains(&Dim::User) && sorted.len() > 100 {
+        names.prefetch_people(c, org)?;
+    }
+    let hour_at = q.group_by.iter().position(|d| *d == Dim::Hour);
+    let mut out = Vec::with_capacity(sorted.len());
+    for (ids, (v, people)) in sorted {
+        if n == 0 && v[2] == 0 {
             break;
         }
-        if let (Some(z), Some(i)) = (&hour_zones, q.group_by.iter().position(|d| *d == Dim::Hour)) {
-            let hour: i64 = r.get(i).map_err(sql_err)?;
-            if !q.period.contains(hour_day(z, hour)) {
+        if let (Some(z), Some(i)) = (&hour_zones, hour_at) {
+            if !q.period.contains(hour_day(z, ids[i])) {
                 continue;
             }
         }
         let mut key = Vec::with_capacity(n);
-        for (i, dim) in q.group_by.iter().enumerate() {
-            let id: i64 = r.get(i).map_err(sql_err)?;
+        for (dim, id) in q.group_by.iter().zip(ids) {
             key.push(names.name(c, *dim, id)?);
         }
-        let g = |i: usize| -> Result<i64> {
-            r.get::<_, Option<i64>>(n + i)
-                .map(|v| v.unwrap_or(0))
-                .map_err(sql_err)
-        };
-        out.push(GroupRow {
-            key,
-            figures: Figures {
-                total_cost: i128::from(g(0)?),
-                actual_api_cost: i128::from(g(1)?),
-                messages: g(2)? as u64,
-                tokens_in: g(3)? as u64,
-                tokens_out: g(4)? as u64,
-                cached_tokens_in: g(5)? as u64,
-                cache_write_tokens_in: g(6)? as u64,
-                unpriced_events: g(7)? as u64,
-                conversations: g(8)? as u64,
-                active_users: g(9)? as u64,
-            },
-        });
+        let mut figures = Figures::from_sums(v);
+        figures.active_users = people.len();
+        out.push(GroupRow { key, figures });
     }
     Ok(out)
 }
+
+/// Group keys a cube question may have: every dimension once.
+const MAX_KEYS: usize = 10;
 
 /// The organisation's timezones, each from an instant on (µs), ascending.
 fn zones(c: &Connection, org: i64) -> Result<Vec<(i64, TimeZone)>> {
@@ -482,6 +527,20 @@ fn hour_day(zones: &[(i64, TimeZone)], hour: i64) -> Day {
 struct Names(HashMap<(u8, i64), Option<String>>);
 
 impl Names {
+    /// The organisation's members' ids, in one read instead of one per person.
+    fn prefetch_people(&mut self, c: &Connection, org: i64) -> Result<()> {
+        let slot = Dim::User as u8;
+        let mut s = c
+            .prepare_cached("SELECT u.id, u.ext_id FROM members m JOIN users u ON u.id = m.user WHERE m.org = ?1")
+            .map_err(sql_err)?;
+        let mut rows = s.query([org]).map_err(sql_err)?;
+        while let Some(r) = rows.next().map_err(sql_err)? {
+            let (id, ext): (i64, String) = (r.get(0).map_err(sql_err)?, r.get(1).map_err(sql_err)?);
+            self.0.insert((slot, id), Some(ext));
+        }
+        Ok(())
+    }
+
     fn name(&mut self, c: &Connection, dim: Dim, id: i64) -> Result<Option<String>> {
         let slot = dim as u8;
         if let Some(n) = self.0.get(&(slot, id)) {
