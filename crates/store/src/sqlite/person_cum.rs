@@ -47,6 +47,15 @@ fn copy_slice(conn: &Connection, org: i64, source: i64, day: i64) -> Result<()> 
     .map_err(sql_err)
 }
 
+/// The nine sums of a row, from column `first` on (in `SUMS` order).
+fn sums_from(r: &rusqlite::Row, first: usize) -> rusqlite::Result<[i64; 9]> {
+    let mut sums = [0i64; 9];
+    for (i, v) in sums.iter_mut().enumerate() {
+        *v = r.get(first + i)?;
+    }
+    Ok(sums)
+}
+
 fn add_to(conn: &Connection, org: i64, day: i64, person: i64, d: &CellDelta) -> Result<()> {
     let key = [org, day, person].map(rusqlite::types::Value::Integer);
     let sums = d.values().map(rusqlite::types::Value::Integer);
@@ -140,16 +149,15 @@ pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
         let mut rows = s.query(params![org, from]).map_err(sql_err)?;
         let mut current: Option<i64> = None;
         while let Some(r) = rows.next().map_err(sql_err)? {
-            let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
-            let day = g(0)?;
-            if current.is_some_and(|c| c != day) {
-                write_slice(conn, org, current.unwrap_or(day), &running)?;
+            let day: i64 = r.get(0).map_err(sql_err)?;
+            // A day's slice is complete once the next day's rows begin.
+            if let Some(done) = current.filter(|c| *c != day) {
+                write_slice(conn, org, done, &running)?;
             }
             current = Some(day);
-            let sums = running.entry(g(1)?).or_default();
-            for (i, v) in sums.iter_mut().enumerate() {
-                *v += g(2 + i)?;
-            }
+            let total = running.entry(r.get(1).map_err(sql_err)?).or_default();
+            let sums = sums_from(r, 2).map_err(sql_err)?;
+            *total = std::array::from_fn(|i| total[i] + sums[i]);
         }
         if let Some(day) = current {
             write_slice(conn, org, day, &running)?;
@@ -190,19 +198,13 @@ pub fn fill_if_new(conn: &Connection) -> Result<()> {
 fn slice(conn: &Connection, org: i64, day: i64) -> Result<Vec<(i64, [i64; 9])>> {
     let mut s = conn
         .prepare_cached(&format!(
-            "SELECT person, {SUMS} FROM person_cum WHERE org = ?1 AND day = ?2"
+            "SELECT person, {SUMS} FROM person_cum WHERE org = ?1 AND day = ?2 ORDER BY person"
         ))
         .map_err(sql_err)?;
-    let mut rows = s.query(params![org, day]).map_err(sql_err)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(sql_err)? {
-        let mut sums = [0i64; 9];
-        for (i, v) in sums.iter_mut().enumerate() {
-            *v = r.get(1 + i).map_err(sql_err)?;
-        }
-        out.push((r.get(0).map_err(sql_err)?, sums));
-    }
-    Ok(out)
+    let rows = s
+        .query_map(params![org, day], |r| Ok((r.get(0)?, sums_from(r, 1)?)))
+        .map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
 }
 
 /// One person's running totals in the slice before `day` (zero when none).
@@ -214,14 +216,8 @@ fn person_before(conn: &Connection, org: i64, person: i64, day: i64) -> Result<[
         "SELECT {SUMS} FROM person_cum WHERE org = ?1 AND day = ?2 AND person = ?3"
     ))
     .and_then(|mut s| {
-        s.query_row(params![org, at, person], |r| {
-            let mut sums = [0i64; 9];
-            for (i, v) in sums.iter_mut().enumerate() {
-                *v = r.get(i)?;
-            }
-            Ok(sums)
-        })
-        .optional()
+        s.query_row(params![org, at, person], |r| sums_from(r, 0))
+            .optional()
     })
     .map(|r| r.unwrap_or([0; 9]))
     .map_err(sql_err)
@@ -248,16 +244,15 @@ pub fn people(conn: &Connection, org: i64, from: i64, to: i64) -> Result<Vec<(i6
         Some(day) => slice(conn, org, day)?.into_iter().collect(),
         None => HashMap::new(),
     };
-    let mut out: Vec<(i64, Figures)> = slice(conn, org, end)?
+    // The slice comes ordered by person (its key), so the answer is too.
+    Ok(slice(conn, org, end)?
         .into_iter()
         .map(|(person, sums)| {
             let before = start.get(&person).unwrap_or(&[0; 9]);
             (person, figures_of(minus(sums, before)))
         })
         .filter(|(_, f)| f.messages > 0)
-        .collect();
-    out.sort_by_key(|(person, _)| *person);
-    Ok(out)
+        .collect())
 }
 
 /// One person's figures over [from, to).

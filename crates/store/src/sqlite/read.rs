@@ -335,44 +335,24 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
             })
             .collect());
     }
-    // People ranked, or one person's totals: two slices of running totals.
+    // People ranked, or one person's totals: two slices of running totals;
+    // else one dimension (grouped, filtered to one value, or both): its day rows.
     let (from_day, to_day) = (i64::from(from), i64::from(to));
-    if q.group_by == [Dim::User] && filter_ids.is_empty() {
-        let rows = super::person_cum::people(c, org, from_day, to_day)?;
-        let mut names = Names::default();
-        names.prefetch_people(c, org)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (id, figures) in rows {
-            out.push(GroupRow {
-                key: vec![names.name(c, Dim::User, id)?],
-                figures,
-            });
-        }
-        return Ok(out);
-    }
-    if let ([], [(Dim::User, id)]) = (&q.group_by[..], &filter_ids[..]) {
-        let figures = super::person_cum::person(c, org, *id, from_day, to_day)?;
-        return Ok(if figures.messages == 0 {
-            Vec::new()
+    let keyed = if q.group_by == [Dim::User] && filter_ids.is_empty() {
+        let people = super::person_cum::people(c, org, from_day, to_day)?;
+        Some(people.into_iter().map(|(id, f)| (vec![id], f)).collect())
+    } else if let ([], [(Dim::User, id)]) = (&q.group_by[..], &filter_ids[..]) {
+        let f = super::person_cum::person(c, org, *id, from_day, to_day)?;
+        Some(if f.messages == 0 {
+            vec![]
         } else {
-            vec![GroupRow {
-                key: vec![],
-                figures,
-            }]
-        });
-    }
-    // One dimension (grouped, filtered to one value, or both): its day rows.
-    if let Some(rows) = super::dim_days::figures(c, org, q, &filter_ids)? {
-        let mut names = Names::default();
-        let mut out = Vec::with_capacity(rows.len());
-        for (ids, figures) in rows {
-            let mut key = Vec::with_capacity(ids.len());
-            for (dim, id) in q.group_by.iter().zip(ids) {
-                key.push(names.name(c, *dim, id)?);
-            }
-            out.push(GroupRow { key, figures });
-        }
-        return Ok(out);
+            vec![(vec![], f)]
+        })
+    } else {
+        super::dim_days::figures(c, org, q, &filter_ids)?
+    };
+    if let Some(rows) = keyed {
+        return named(c, org, q, rows);
     }
     let by_hour = q.group_by.contains(&Dim::Hour);
     let mut hour_zones: Option<Vec<(i64, TimeZone)>> = None;
@@ -463,27 +443,42 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     let mut sorted: Vec<_> = groups.into_iter().collect();
     // An explicit order (the group keys as asked), the same on every backend.
     sorted.sort_unstable_by(|a, b| a.0[..n].cmp(&b.0[..n]));
+    let hour_at = q.group_by.iter().position(|d| *d == Dim::Hour);
+    let rows: Vec<super::dim_days::KeyedFigures> = sorted
+        .into_iter()
+        .filter(|(ids, (v, _))| {
+            let in_period = match (&hour_zones, hour_at) {
+                (Some(z), Some(i)) => q.period.contains(hour_day(z, ids[i])),
+                _ => true,
+            };
+            in_period && (n > 0 || v[2] != 0)
+        })
+        .map(|(ids, (v, people))| {
+            let mut figures = Figures::from_sums(v);
+            figures.active_users = people.len();
+            (ids[..n].to_vec(), figures)
+        })
+        .collect();
+    named(c, org, q, rows)
+}
+
+/// Groups keyed by internal ids, with the names the answer shows.
+fn named(
+    c: &Connection,
+    org: i64,
+    q: &FigureQuery,
+    rows: Vec<super::dim_days::KeyedFigures>,
+) -> Result<Vec<GroupRow>> {
     let mut names = Names::default();
-    if q.group_by.contains(&Dim::User) && sorted.len() > 100 {
+    if q.group_by.contains(&Dim::User) && rows.len() > 100 {
         names.prefetch_people(c, org)?;
     }
-    let hour_at = q.group_by.iter().position(|d| *d == Dim::Hour);
-    let mut out = Vec::with_capacity(sorted.len());
-    for (ids, (v, people)) in sorted {
-        if n == 0 && v[2] == 0 {
-            break;
-        }
-        if let (Some(z), Some(i)) = (&hour_zones, hour_at) {
-            if !q.period.contains(hour_day(z, ids[i])) {
-                continue;
-            }
-        }
-        let mut key = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(rows.len());
+    for (ids, figures) in rows {
+        let mut key = Vec::with_capacity(ids.len());
         for (dim, id) in q.group_by.iter().zip(ids) {
             key.push(names.name(c, *dim, id)?);
         }
-        let mut figures = Figures::from_sums(v);
-        figures.active_users = people.len();
         out.push(GroupRow { key, figures });
     }
     Ok(out)
