@@ -100,6 +100,9 @@ async fn stream_property(
     let oracle = Oracle::new("ny", "Europe/Berlin", &stored);
     for p in [
         period("2026-11-01", "2026-11-22"),
+        // Eight-day blocks start on Nov 3, 11 and 19 (day numbers divisible by 8).
+        period("2026-11-03", "2026-11-19"),
+        period("2026-11-04", "2026-11-21"),
         period("2026-11-05", "2026-11-09"),
         Period {
             from: day("2026-11-10"),
@@ -113,6 +116,23 @@ async fn stream_property(
                 &query("ny", p, Filter::default(), g),
             )
             .await;
+        }
+        // One value's figures (a key's, a model's, a person's page).
+        for f in [
+            Filter {
+                api_key: Some(Some("k2".into())),
+                ..Filter::default()
+            },
+            Filter {
+                model: Some(Some("gpt-4o".into())),
+                ..Filter::default()
+            },
+            Filter {
+                user: Some(Some("u1".into())),
+                ..Filter::default()
+            },
+        ] {
+            check(store.as_ref(), &oracle, &query("ny", p, f, vec![])).await;
         }
         // The budget-scope spend table gives the same totals.
         for (scope, id) in [

@@ -50,6 +50,13 @@ pub struct Args {
     /// token printed) until Ctrl-C, to look at the dataset in the dashboard.
     #[arg(long)]
     pub hold: bool,
+    /// `query` on the embedded store: keep the loaded SQLite file in this
+    /// folder (`bench-<dataset>.db`) and, when a previous run left it there,
+    /// time the endpoints on it without loading again (the server applies
+    /// any new migration at start). The load's figures printed are then
+    /// those of the run that loaded it.
+    #[arg(long)]
+    pub store: Option<std::path::PathBuf>,
 }
 
 pub(super) struct Run {
@@ -186,10 +193,16 @@ pub(super) async fn start_server(args: &Args) -> anyhow::Result<Server> {
                 .with_context(|| format!("creating a benchmark database on {admin}"))?;
             (pg.url.clone(), Some(pg))
         }
-        None => (
-            format!("sqlite://{}", dir.path().join("bench.db").display()),
-            None,
-        ),
+        None => {
+            let file = match &args.store {
+                Some(kept) => {
+                    std::fs::create_dir_all(kept)?;
+                    kept.join(format!("bench-{}.db", args.dataset))
+                }
+                None => dir.path().join("bench.db"),
+            };
+            (format!("sqlite://{}", file.display()), None)
+        }
     };
     let (child, base) = spawn(&db, &token).await?;
     let mut bases = vec![base.clone()];

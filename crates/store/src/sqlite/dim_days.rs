@@ -7,7 +7,7 @@
 //! as a bitmap, and a range's people are the union.
 
 use super::org_days::{add, bits, read_bits, DayRow};
-use super::sql_err;
+use super::{blocks, sql_err};
 use crate::aggregate::{CellDelta, CellKey, Groups, GRAIN_DAY};
 use crate::contract::Result;
 use crate::query::{Dim, FigureQuery, Figures};
@@ -56,24 +56,66 @@ fn fold(rows: &mut HashMap<RowKey, DayRow>, org: i64, day: i64, g: &Groups, d: &
     }
 }
 
-const INSERT: &str =
-    "INSERT INTO dim_days (org, dim, day, value, total_cost, actual_cost, messages, tokens_in,
-    tokens_out, cached_in, cache_write_in, unpriced, convs, users)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
-
-/// The upsert adding a row's sums, built once; `{people}` is how the
-/// stored bitmap changes: replaced by the merged one, or kept.
-fn upsert(people: &str) -> String {
+fn insert(table: &str) -> String {
     format!(
-        "{INSERT} ON CONFLICT (org, dim, day, value) DO UPDATE SET total_cost = total_cost + excluded.total_cost,
+        "INSERT INTO {table} (org, dim, day, value, total_cost, actual_cost, messages, tokens_in,
+         tokens_out, cached_in, cache_write_in, unpriced, convs, users)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    )
+}
+
+/// The upsert adding a row's sums to `table`; `{people}` is how the
+/// stored bitmap changes: replaced by the merged one, or kept.
+fn upsert(table: &str, people: &str) -> String {
+    format!(
+        "{} ON CONFLICT (org, dim, day, value) DO UPDATE SET total_cost = total_cost + excluded.total_cost,
            actual_cost = actual_cost + excluded.actual_cost, messages = messages + excluded.messages,
            tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
            cached_in = cached_in + excluded.cached_in, cache_write_in = cache_write_in + excluded.cache_write_in,
-           unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs, users = {people}"
+           unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs, users = {people}",
+        insert(table)
     )
 }
-static UPSERT_WITH_PEOPLE: LazyLock<String> = LazyLock::new(|| upsert("excluded.users"));
-static UPSERT_KEEPING_PEOPLE: LazyLock<String> = LazyLock::new(|| upsert("users"));
+
+/// The statements of one table, built once.
+struct Table {
+    name: &'static str,
+    insert: String,
+    with_people: String,
+    keeping_people: String,
+    select_people: String,
+}
+
+impl Table {
+    fn new(name: &'static str) -> Table {
+        Table {
+            name,
+            insert: insert(name),
+            with_people: upsert(name, "excluded.users"),
+            keeping_people: upsert(name, "users"),
+            select_people: format!(
+                "SELECT users FROM {name} WHERE org = ?1 AND dim = ?2 AND day = ?3 AND value = ?4"
+            ),
+        }
+    }
+}
+
+static DAYS: LazyLock<Table> = LazyLock::new(|| Table::new("dim_days"));
+static BLOCKS: LazyLock<Table> = LazyLock::new(|| Table::new("dim_blocks"));
+
+/// Rows folded into the blocks holding their days; people's own rows are
+/// left out (their ranges come from person_cum).
+fn to_blocks(rows: &HashMap<RowKey, DayRow>) -> HashMap<RowKey, DayRow> {
+    let mut out: HashMap<RowKey, DayRow> = HashMap::new();
+    for ((org, dim, day, value), row) in rows.iter().filter(|(k, _)| k.1 != PERSON) {
+        let b = out
+            .entry((*org, *dim, blocks::start(*day), *value))
+            .or_default();
+        add(&mut b.d, &row.d);
+        b.users |= &row.users;
+    }
+    out
+}
 
 fn put(
     conn: &Connection,
@@ -95,21 +137,15 @@ fn put(
         .map_err(sql_err)
 }
 
-/// Add the day cells of a transaction's deltas (called with the cube upserts).
-pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> Result<()> {
-    let mut rows: HashMap<RowKey, DayRow> = HashMap::new();
-    for (k, d) in cells.iter().filter(|(k, _)| k.grain == GRAIN_DAY) {
-        fold(&mut rows, k.org, k.bucket, &k.groups, d);
-    }
+/// Add rows to what `table` holds (sums added, people united).
+fn merge(conn: &Connection, table: &Table, rows: HashMap<RowKey, DayRow>) -> Result<()> {
     for (key, mut row) in rows {
         let sql = if key.1 == PERSON || row.users.is_empty() {
             // Nobody new (a person row's people are never stored).
-            &*UPSERT_KEEPING_PEOPLE
+            &table.keeping_people
         } else {
             let old: Option<Vec<u8>> = conn
-                .prepare_cached(
-                    "SELECT users FROM dim_days WHERE org = ?1 AND dim = ?2 AND day = ?3 AND value = ?4",
-                )
+                .prepare_cached(&table.select_people)
                 .and_then(|mut s| {
                     s.query_row(params![key.0, key.1, key.2, key.3], |r| r.get(0))
                         .optional()
@@ -118,24 +154,46 @@ pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> 
             if let Some(b) = old {
                 row.users |= read_bits(&b);
             }
-            &*UPSERT_WITH_PEOPLE
+            &table.with_people
         };
         put(conn, sql, key, &row.d, &row.users)?;
     }
     Ok(())
 }
 
+fn write_all(conn: &Connection, table: &Table, rows: &HashMap<RowKey, DayRow>) -> Result<()> {
+    for (key, row) in rows {
+        put(conn, &table.insert, *key, &row.d, &row.users)?;
+    }
+    Ok(())
+}
+
+/// Add the day cells of a transaction's deltas (called with the cube upserts).
+pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> Result<()> {
+    let mut rows: HashMap<RowKey, DayRow> = HashMap::new();
+    for (k, d) in cells.iter().filter(|(k, _)| k.grain == GRAIN_DAY) {
+        fold(&mut rows, k.org, k.bucket, &k.groups, d);
+    }
+    let in_blocks = to_blocks(&rows);
+    merge(conn, &DAYS, rows)?;
+    merge(conn, &BLOCKS, in_blocks)
+}
+
 /// Recompute the rows of days from `from` on (one organisation or all, one
-/// organisation at a time to bound memory) from the cube's day cells: at open
-/// when the table is new, after rebuild and erasure.
+/// organisation at a time to bound memory) from the cube's day cells, and
+/// the blocks they fall in (from the block holding `from`): at open when the
+/// table is new, after rebuild and erasure.
 pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
+    let from = blocks::start(from);
     let orgs = super::org_days::orgs_to_recompute(conn, org)?;
     for org in orgs {
-        conn.execute(
-            "DELETE FROM dim_days WHERE org = ?1 AND day >= ?2",
-            params![org, from],
-        )
-        .map_err(sql_err)?;
+        for table in [&DAYS, &BLOCKS] {
+            conn.execute(
+                &format!("DELETE FROM {} WHERE org = ?1 AND day >= ?2", table.name),
+                params![org, from],
+            )
+            .map_err(sql_err)?;
+        }
         let mut rows: HashMap<RowKey, DayRow> = HashMap::new();
         {
             let mut s = conn
@@ -164,25 +222,56 @@ pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
                 fold(&mut rows, org, g(0)?, &groups, &d);
             }
         }
-        for (key, row) in rows {
-            put(conn, INSERT, key, &row.d, &row.users)?;
-        }
+        write_all(conn, &DAYS, &rows)?;
+        write_all(conn, &BLOCKS, &to_blocks(&rows))?;
     }
     Ok(())
 }
 
-/// Fill the table from the cube when it is new and the cube is not.
+/// Fill the tables when they are new: the days from the cube, the blocks
+/// from the days (a store from before the blocks), one organisation at a time.
 pub fn fill_if_new(conn: &Connection) -> Result<()> {
-    let needed: bool = conn
+    let (no_days, no_blocks): (bool, bool) = conn
         .query_row(
-            "SELECT EXISTS (SELECT 1 FROM cube WHERE grain = 1) AND NOT EXISTS (SELECT 1 FROM dim_days)",
+            "SELECT EXISTS (SELECT 1 FROM cube WHERE grain = 1) AND NOT EXISTS (SELECT 1 FROM dim_days),
+                    EXISTS (SELECT 1 FROM dim_days WHERE dim > 0) AND NOT EXISTS (SELECT 1 FROM dim_blocks)",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(sql_err)?;
-    if needed {
+    if no_days {
         tracing::info!("filling the per-dimension day totals from the cube");
-        recompute(conn, None, i64::MIN)?;
+        return recompute(conn, None, i64::MIN);
+    }
+    if !no_blocks {
+        return Ok(());
+    }
+    tracing::info!("filling the per-dimension eight-day totals from the day totals");
+    for org in super::org_days::orgs_to_recompute(conn, None)? {
+        let mut rows: HashMap<RowKey, DayRow> = HashMap::new();
+        let mut s = conn
+            .prepare_cached(
+                "SELECT dim, day, value, total_cost, actual_cost, messages, tokens_in, tokens_out,
+                        cached_in, cache_write_in, unpriced, convs, users
+                 FROM dim_days WHERE org = ?1 AND dim > 0",
+            )
+            .map_err(sql_err)?;
+        let mut cur = s.query([org]).map_err(sql_err)?;
+        while let Some(r) = cur.next().map_err(sql_err)? {
+            let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
+            let mut sums = [0i64; 9];
+            for (i, v) in sums.iter_mut().enumerate() {
+                *v = g(3 + i)?;
+            }
+            let row = rows.entry((org, g(0)?, g(1)?, g(2)?)).or_default();
+            row.d = CellDelta::from_values(sums);
+            row.users = read_bits(
+                r.get_ref(12)
+                    .and_then(|v| Ok(v.as_blob()?))
+                    .map_err(sql_err)?,
+            );
+        }
+        write_all(conn, &BLOCKS, &to_blocks(&rows))?;
     }
     Ok(())
 }
@@ -245,38 +334,57 @@ pub fn figures(
                 users.insert(value as u32);
             }
         } else {
-            let blob: Vec<u8> = r.get(9).map_err(sql_err)?;
-            *users |= read_bits(&blob);
+            *users |= read_bits(
+                r.get_ref(9)
+                    .and_then(|v| Ok(v.as_blob()?))
+                    .map_err(sql_err)?,
+            );
         }
         Ok(())
     };
     const COLS: &str = "total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs, users";
-    if let Some((_, id)) = filters.first() {
-        // One value: a point lookup per day of the period.
-        let mut s = conn
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM dim_days WHERE org = ?1 AND dim = ?2 AND day = ?3 AND value = ?4"
-            ))
-            .map_err(sql_err)?;
-        for day in from..to {
-            let mut rows = s.query(params![org, number, day, id]).map_err(sql_err)?;
-            if let Some(r) = rows.next().map_err(sql_err)? {
-                take(day, *id, r)?;
-            }
-        }
+    // Whole blocks where no day, week or month is asked (a person's rows
+    // have none): the range's ends from the day rows, the rest from blocks.
+    let parts: Vec<(&Table, (i64, i64), i64)> = if number == PERSON || q.group_by.iter().any(time) {
+        vec![(&DAYS, (from, to), 1)]
     } else {
-        let mut s = conn
-            .prepare_cached(&format!(
-                "SELECT {COLS}, day, value FROM dim_days WHERE org = ?1 AND dim = ?2 AND day >= ?3 AND day < ?4"
-            ))
-            .map_err(sql_err)?;
-        let mut rows = s.query(params![org, number, from, to]).map_err(sql_err)?;
-        while let Some(r) = rows.next().map_err(sql_err)? {
-            let (day, value) = (
-                r.get::<_, i64>(10).map_err(sql_err)?,
-                r.get::<_, i64>(11).map_err(sql_err)?,
-            );
-            take(day, value, r)?;
+        let split = blocks::split(from, to);
+        vec![
+            (&DAYS, split.days[0], 1),
+            (&BLOCKS, split.blocks, blocks::SPAN),
+            (&DAYS, split.days[1], 1),
+        ]
+    };
+    for (table, (lo, hi), step) in parts {
+        if let Some((_, id)) = filters.first() {
+            // One value: a point lookup per day (or block) of the period.
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLS} FROM {} WHERE org = ?1 AND dim = ?2 AND day = ?3 AND value = ?4",
+                    table.name
+                ))
+                .map_err(sql_err)?;
+            for day in (lo..hi).step_by(step as usize) {
+                let mut rows = s.query(params![org, number, day, id]).map_err(sql_err)?;
+                if let Some(r) = rows.next().map_err(sql_err)? {
+                    take(day, *id, r)?;
+                }
+            }
+        } else if lo < hi {
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLS}, day, value FROM {} WHERE org = ?1 AND dim = ?2 AND day >= ?3 AND day < ?4",
+                    table.name
+                ))
+                .map_err(sql_err)?;
+            let mut rows = s.query(params![org, number, lo, hi]).map_err(sql_err)?;
+            while let Some(r) = rows.next().map_err(sql_err)? {
+                let (day, value) = (
+                    r.get::<_, i64>(10).map_err(sql_err)?,
+                    r.get::<_, i64>(11).map_err(sql_err)?,
+                );
+                take(day, value, r)?;
+            }
         }
     }
     let mut out: Vec<KeyedFigures> = groups

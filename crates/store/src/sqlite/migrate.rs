@@ -26,6 +26,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_person_cum",
         include_str!("migrations/0007_person_cum.sql"),
     ),
+    ("0008_blocks", include_str!("migrations/0008_blocks.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -7,6 +7,7 @@
 
 mod admin;
 mod backfill;
+mod blocks;
 mod budgets;
 mod checkpoint;
 mod conversations;
@@ -76,6 +77,8 @@ pub(crate) fn ts(us: i64) -> Timestamp {
 /// the kernel's page cache holds the rest.
 const MMAP_BYTES: i64 = 0;
 const READER_CACHE_KB: i64 = 16 * 1024;
+/// How long a statement waits for a lock another connection holds.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -88,7 +91,7 @@ fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> 
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(())
 }
 
@@ -119,13 +122,23 @@ impl SqliteStore {
         org_days::fill_if_new(&conn)?;
         dim_days::fill_if_new(&conn)?;
         person_cum::fill_if_new(&conn)?;
+        // A WAL left long by a run that was killed would make every read
+        // search it until the first checkpoint: emptied before serving.
+        let (_, took) = checkpoint::truncate(&conn).map_err(sql_err)?;
+        if took.as_millis() > 100 {
+            tracing::info!(
+                ms = took.as_millis() as u64,
+                "emptied the WAL left by the last run"
+            );
+        }
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(sql_err)?;
         let alive = Arc::new(());
-        checkpoint::start(path, &alive).map_err(|e| {
+        let wal_big = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        checkpoint::start(path, &alive, wal_big.clone()).map_err(|e| {
             StoreError::Other(anyhow::anyhow!("cannot start checkpoint thread: {e}"))
         })?;
-        let writer = Writer::start(conn)?;
+        let writer = Writer::start(conn, wal_big)?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer,
@@ -156,8 +169,7 @@ impl SqliteStore {
                         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                     )
                     .map_err(sql_err)?;
-                    c.busy_timeout(std::time::Duration::from_secs(10))
-                        .map_err(sql_err)?;
+                    c.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
                     c.pragma_update(None, "cache_size", -READER_CACHE_KB)
                         .map_err(sql_err)?;
                     c.pragma_update(None, "mmap_size", MMAP_BYTES)

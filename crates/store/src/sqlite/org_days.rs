@@ -3,7 +3,7 @@
 //! people over a range are the union of the days' bitmaps, so the answer is
 //! exact for any range and costs one row per day.
 
-use super::sql_err;
+use super::{blocks, sql_err};
 use crate::aggregate::{CellDelta, CellKey, GRAIN_DAY};
 use crate::contract::Result;
 use crate::query::Figures;
@@ -53,8 +53,12 @@ pub(super) fn read_bits(blob: &[u8]) -> RoaringBitmap {
     RoaringBitmap::deserialize_from(blob).unwrap_or_default()
 }
 
-const INSERT: &str = "INSERT INTO org_days (org, day, total_cost, actual_cost, messages, tokens_in, tokens_out,
-    cached_in, cache_write_in, unpriced, convs, users) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+fn insert(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} (org, day, total_cost, actual_cost, messages, tokens_in, tokens_out,
+         cached_in, cache_write_in, unpriced, convs, users) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    )
+}
 
 fn put(
     conn: &Connection,
@@ -85,6 +89,48 @@ fn put(
         .map_err(sql_err)
 }
 
+/// Rows keyed by (org, day), folded into the blocks holding their days.
+fn to_blocks(days: &HashMap<(i64, i64), DayRow>) -> HashMap<(i64, i64), DayRow> {
+    let mut blocks: HashMap<(i64, i64), DayRow> = HashMap::new();
+    for ((org, day), row) in days {
+        let b = blocks.entry((*org, blocks::start(*day))).or_default();
+        add(&mut b.d, &row.d);
+        b.users |= &row.users;
+    }
+    blocks
+}
+
+/// Add rows to what `table` holds (sums added, people united).
+fn merge(conn: &Connection, table: &str, rows: HashMap<(i64, i64), DayRow>) -> Result<()> {
+    let upsert = format!(
+        "{} ON CONFLICT (org, day) DO UPDATE SET total_cost = total_cost + excluded.total_cost,
+           actual_cost = actual_cost + excluded.actual_cost, messages = messages + excluded.messages,
+           tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
+           cached_in = cached_in + excluded.cached_in, cache_write_in = cache_write_in + excluded.cache_write_in,
+           unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs, users = excluded.users",
+        insert(table)
+    );
+    let select = format!("SELECT users FROM {table} WHERE org = ?1 AND day = ?2");
+    for ((org, day), row) in rows {
+        let old: Option<Vec<u8>> = conn
+            .prepare_cached(&select)
+            .and_then(|mut s| s.query_row(params![org, day], |r| r.get(0)).optional())
+            .map_err(sql_err)?;
+        let mut users = old.map(|b| read_bits(&b)).unwrap_or_default();
+        users |= &row.users;
+        put(conn, &upsert, org, day, &row.d, &users)?;
+    }
+    Ok(())
+}
+
+fn write_all(conn: &Connection, table: &str, rows: &HashMap<(i64, i64), DayRow>) -> Result<()> {
+    let sql = insert(table);
+    for ((org, day), row) in rows {
+        put(conn, &sql, *org, *day, &row.d, &row.users)?;
+    }
+    Ok(())
+}
+
 /// Add the day cells of a transaction's deltas (called with the cube upserts).
 pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> Result<()> {
     let mut days: HashMap<(i64, i64), DayRow> = HashMap::new();
@@ -95,37 +141,24 @@ pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> 
             row.users.insert(k.groups.user as u32);
         }
     }
-    for ((org, day), row) in days {
-        let old: Option<(Vec<u8>,)> = conn
-            .prepare_cached("SELECT users FROM org_days WHERE org = ?1 AND day = ?2")
-            .and_then(|mut s| {
-                s.query_row(params![org, day], |r| Ok((r.get(0)?,)))
-                    .optional()
-            })
-            .map_err(sql_err)?;
-        let mut users = old.map(|(b,)| read_bits(&b)).unwrap_or_default();
-        users |= &row.users;
-        let upsert = format!(
-            "{INSERT} ON CONFLICT (org, day) DO UPDATE SET total_cost = total_cost + excluded.total_cost,
-               actual_cost = actual_cost + excluded.actual_cost, messages = messages + excluded.messages,
-               tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
-               cached_in = cached_in + excluded.cached_in, cache_write_in = cache_write_in + excluded.cache_write_in,
-               unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs, users = excluded.users"
-        );
-        put(conn, &upsert, org, day, &row.d, &users)?;
-    }
-    Ok(())
+    let blocks = to_blocks(&days);
+    merge(conn, "org_days", days)?;
+    merge(conn, "org_blocks", blocks)
 }
 
 /// Recompute the rows of days from `from` on (one organisation or all) from
-/// the cube's day cells: at open when the table is new, after rebuild and erasure.
+/// the cube's day cells, and the blocks they fall in (from the block holding
+/// `from`): at open when the table is new, after rebuild and erasure.
 pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
+    let from = blocks::start(from);
     let org_filter = org.map_or(String::new(), |o| format!(" AND org = {o}"));
-    conn.execute(
-        &format!("DELETE FROM org_days WHERE day >= ?1{org_filter}"),
-        [from],
-    )
-    .map_err(sql_err)?;
+    for table in ["org_days", "org_blocks"] {
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE day >= ?1{org_filter}"),
+            [from],
+        )
+        .map_err(sql_err)?;
+    }
     let mut days: HashMap<(i64, i64), DayRow> = HashMap::new();
     {
         let mut s = conn
@@ -156,24 +189,83 @@ pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
             );
         }
     }
-    for ((org, day), row) in days {
-        put(conn, INSERT, org, day, &row.d, &row.users)?;
+    write_all(conn, "org_days", &days)?;
+    write_all(conn, "org_blocks", &to_blocks(&days))
+}
+
+/// Fill the tables when they are new: the days from the cube, the blocks
+/// from the days (a store from before the blocks).
+pub fn fill_if_new(conn: &Connection) -> Result<()> {
+    let (no_days, no_blocks): (bool, bool) = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM cube WHERE grain = 1) AND NOT EXISTS (SELECT 1 FROM org_days),
+                    EXISTS (SELECT 1 FROM org_days) AND NOT EXISTS (SELECT 1 FROM org_blocks)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(sql_err)?;
+    if no_days {
+        tracing::info!("filling the organisation day totals from the cube");
+        recompute(conn, None, i64::MIN)?;
+    } else if no_blocks {
+        tracing::info!("filling the organisation eight-day totals from the day totals");
+        let mut days: HashMap<(i64, i64), DayRow> = HashMap::new();
+        each_row(
+            conn,
+            "org_days",
+            None,
+            (i64::MIN, i64::MAX),
+            |org, day, sums, users| {
+                let row = days.entry((org, day)).or_default();
+                row.d = CellDelta::from_values(sums);
+                row.users = users;
+                Ok(())
+            },
+        )?;
+        write_all(conn, "org_blocks", &to_blocks(&days))?;
     }
     Ok(())
 }
 
-/// Fill the table from the cube when it is new and the cube is not.
-pub fn fill_if_new(conn: &Connection) -> Result<()> {
-    let needed: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM cube WHERE grain = 1) AND NOT EXISTS (SELECT 1 FROM org_days)",
-            [],
-            |r| r.get(0),
-        )
+/// Every row of `table` (one organisation's or all) whose day is in
+/// `[lo, hi)`, in (org, day) order: its nine sums and its people.
+fn each_row(
+    conn: &Connection,
+    table: &str,
+    org: Option<i64>,
+    (lo, hi): (i64, i64),
+    mut f: impl FnMut(i64, i64, [i64; 9], RoaringBitmap) -> Result<()>,
+) -> Result<()> {
+    if lo >= hi {
+        return Ok(());
+    }
+    // Two statements rather than `?1 IS NULL OR org = ?1`, which SQLite
+    // cannot answer from the key and scans the whole table for.
+    let which = if org.is_some() {
+        "org = ?1"
+    } else {
+        "?1 IS NULL"
+    };
+    let mut s = conn
+        .prepare_cached(&format!(
+            "SELECT org, day, total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in,
+                    unpriced, convs, users
+             FROM {table} WHERE {which} AND day >= ?2 AND day < ?3 ORDER BY org, day"
+        ))
         .map_err(sql_err)?;
-    if needed {
-        tracing::info!("filling the organisation day totals from the cube");
-        recompute(conn, None, i64::MIN)?;
+    let mut rows = s.query(params![org, lo, hi]).map_err(sql_err)?;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
+        let mut sums = [0i64; 9];
+        for (i, v) in sums.iter_mut().enumerate() {
+            *v = g(2 + i)?;
+        }
+        let users = read_bits(
+            r.get_ref(11)
+                .and_then(|v| Ok(v.as_blob()?))
+                .map_err(sql_err)?,
+        );
+        f(g(0)?, g(1)?, sums, users)?;
     }
     Ok(())
 }
@@ -187,48 +279,40 @@ pub fn figures(
     to: i32,
     by_day: bool,
 ) -> Result<Vec<(i32, Figures)>> {
-    let mut s = conn
-        .prepare_cached(
-            "SELECT day, total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in,
-                    unpriced, convs, users
-             FROM org_days WHERE org = ?1 AND day >= ?2 AND day < ?3 ORDER BY day",
-        )
-        .map_err(sql_err)?;
-    let mut rows = s.query(params![org, from, to]).map_err(sql_err)?;
+    let (from, to) = (i64::from(from), i64::from(to));
     let mut out: Vec<(i32, Figures)> = Vec::new();
+    if by_day {
+        each_row(
+            conn,
+            "org_days",
+            Some(org),
+            (from, to),
+            |_, day, sums, people| {
+                let mut f = Figures::from_sums(sums);
+                f.active_users = people.len();
+                out.push((day as i32, f));
+                Ok(())
+            },
+        )?;
+        return Ok(out);
+    }
     let mut all = Figures::default();
     let mut users = RoaringBitmap::new();
-    while let Some(r) = rows.next().map_err(sql_err)? {
-        let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
-        let blob: Vec<u8> = r.get(10).map_err(sql_err)?;
-        let day_users = read_bits(&blob);
-        let f = Figures {
-            total_cost: i128::from(g(1)?),
-            actual_api_cost: i128::from(g(2)?),
-            messages: g(3)? as u64,
-            tokens_in: g(4)? as u64,
-            tokens_out: g(5)? as u64,
-            cached_tokens_in: g(6)? as u64,
-            cache_write_tokens_in: g(7)? as u64,
-            unpriced_events: g(8)? as u64,
-            conversations: g(9)? as u64,
-            active_users: day_users.len(),
-        };
-        if by_day {
-            out.push((g(0)? as i32, f));
-        } else {
-            users |= day_users;
-            all.add_disjoint(&Figures {
-                active_users: 0,
-                ..f
-            });
-        }
+    let split = blocks::split(from, to);
+    for (table, range) in [
+        ("org_days", split.days[0]),
+        ("org_blocks", split.blocks),
+        ("org_days", split.days[1]),
+    ] {
+        each_row(conn, table, Some(org), range, |_, _, sums, people| {
+            users |= people;
+            all.add_disjoint(&Figures::from_sums(sums));
+            Ok(())
+        })?;
     }
-    if !by_day {
-        all.active_users = users.len();
-        if all.messages > 0 {
-            out.push((from, all));
-        }
+    all.active_users = users.len();
+    if all.messages > 0 {
+        out.push((from as i32, all));
     }
     Ok(out)
 }

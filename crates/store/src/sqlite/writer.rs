@@ -5,7 +5,8 @@ use crate::contract::{Result, StoreError};
 pub use crate::rules::{KeyInfo, MemberInfo, OrgInfo, TeamInfo};
 use rusqlite::Connection;
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce(&mut WriterState) + Send>;
@@ -29,6 +30,8 @@ pub struct WriterState {
     pub members: HashMap<(i64, i64), MemberInfo>,
     pub emails: HashMap<i64, String>,
     pub recent_keys: RecentKeys,
+    /// Raised by the checkpoint thread when the WAL has grown too long.
+    wal_big: Arc<AtomicBool>,
 }
 
 impl WriterState {
@@ -51,7 +54,7 @@ impl WriterState {
 }
 
 impl Writer {
-    pub fn start(conn: Connection) -> Result<Writer> {
+    pub fn start(conn: Connection, wal_big: Arc<AtomicBool>) -> Result<Writer> {
         let (tx, rx) = mpsc::channel::<Job>();
         let mut state = WriterState {
             conn,
@@ -65,6 +68,7 @@ impl Writer {
             members: HashMap::new(),
             emails: HashMap::new(),
             recent_keys: RecentKeys::default(),
+            wal_big,
         };
         state.recent_keys = RecentKeys::load(&state.conn)?;
         std::thread::Builder::new()
@@ -72,6 +76,22 @@ impl Writer {
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
                     job(&mut state);
+                    if state.wal_big.swap(false, Ordering::Relaxed) {
+                        // Between two transactions, where the checkpoint
+                        // thread's truncation loses the race (checkpoint.rs);
+                        // without waiting, so a long read (an export) never
+                        // stalls ingestion: the checkpoint thread raises the flag again.
+                        match super::checkpoint::truncate_now(&state.conn) {
+                            Ok((done, took)) => {
+                                tracing::debug!(
+                                    done,
+                                    ms = took.as_millis() as u64,
+                                    "WAL truncation"
+                                )
+                            }
+                            Err(e) => tracing::warn!(error = %e, "WAL truncation failed"),
+                        }
+                    }
                 }
             })
             .map_err(|e| StoreError::Other(anyhow::anyhow!("cannot start writer thread: {e}")))?;
