@@ -240,19 +240,29 @@ pub fn people(conn: &Connection, org: i64, from: i64, to: i64) -> Result<Vec<(i6
     let Some(end) = slice_before(conn, org, to)? else {
         return Ok(Vec::new());
     };
-    let start: HashMap<i64, [i64; 9]> = match slice_before(conn, org, from)? {
-        Some(day) => slice(conn, org, day)?.into_iter().collect(),
-        None => HashMap::new(),
+    let start = match slice_before(conn, org, from)? {
+        Some(day) => slice(conn, org, day)?,
+        None => Vec::new(),
     };
-    // The slice comes ordered by person (its key), so the answer is too.
-    Ok(slice(conn, org, end)?
-        .into_iter()
-        .map(|(person, sums)| {
-            let before = start.get(&person).unwrap_or(&[0; 9]);
-            (person, figures_of(minus(sums, before)))
-        })
-        .filter(|(_, f)| f.messages > 0)
-        .collect())
+    // Both slices come ordered by person (their key): a merge, no hashing.
+    let mut before = start.iter().peekable();
+    let end = slice(conn, org, end)?;
+    let mut out = Vec::with_capacity(end.len());
+    for (person, sums) in end {
+        while before.next_if(|(p, _)| *p < person).is_some() {}
+        let prior = match before.peek() {
+            Some((p, s)) if *p == person => {
+                before.next();
+                *s
+            }
+            _ => [0; 9],
+        };
+        let f = figures_of(minus(sums, &prior));
+        if f.messages > 0 {
+            out.push((person, f));
+        }
+    }
+    Ok(out)
 }
 
 /// One person's figures over [from, to).
