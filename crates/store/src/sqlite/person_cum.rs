@@ -138,7 +138,7 @@ pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
         )
         .map_err(sql_err)?;
         let mut running: BTreeMap<i64, [i64; 9]> = match slice_before(conn, org, from)? {
-            Some(day) => slice(conn, org, day)?.into_iter().collect(),
+            Some(day) => read_slice(conn, org, day)?.into_iter().collect(),
             None => BTreeMap::new(),
         };
         let mut s = conn
@@ -194,8 +194,13 @@ pub fn fill_if_new(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// The running totals of one slice, by person, ordered by person.
-fn slice(conn: &Connection, org: i64, day: i64) -> Result<Vec<(i64, [i64; 9])>> {
+/// The running totals of one slice, by person, ordered by person (kept in
+/// memory between reads of the same commits: slice_cache.rs).
+fn slice(conn: &Connection, org: i64, day: i64) -> Result<super::slice_cache::Slice> {
+    super::slice_cache::slice(org, day, || read_slice(conn, org, day))
+}
+
+fn read_slice(conn: &Connection, org: i64, day: i64) -> Result<Vec<(i64, [i64; 9])>> {
     let mut s = conn
         .prepare_cached(&format!(
             "SELECT person, {SUMS} FROM person_cum WHERE org = ?1 AND day = ?2 ORDER BY person"
@@ -242,13 +247,13 @@ pub fn people(conn: &Connection, org: i64, from: i64, to: i64) -> Result<Vec<(i6
     };
     let start = match slice_before(conn, org, from)? {
         Some(day) => slice(conn, org, day)?,
-        None => Vec::new(),
+        None => Default::default(),
     };
     // Both slices come ordered by person (their key): a merge, no hashing.
     let mut before = start.iter().peekable();
     let end = slice(conn, org, end)?;
     let mut out = Vec::with_capacity(end.len());
-    for (person, sums) in end {
+    for &(person, sums) in end.iter() {
         while before.next_if(|(p, _)| *p < person).is_some() {}
         let prior = match before.peek() {
             Some((p, s)) if *p == person => {

@@ -519,26 +519,38 @@ fn hour_day(zones: &[(i64, TimeZone)], hour: i64) -> Day {
 
 /// Internal id → external name, looked up once per id per query.
 #[derive(Default)]
-struct Names(HashMap<(u8, i64), Option<String>>);
+struct Names {
+    looked_up: HashMap<(u8, i64), Option<String>>,
+    /// The organisation's people, when read at once.
+    people: Option<super::slice_cache::People>,
+}
 
 impl Names {
-    /// The organisation's members' ids, in one read instead of one per person.
+    /// The organisation's members' ids, in one read instead of one per
+    /// person (kept between reads of the same commits: slice_cache.rs).
     fn prefetch_people(&mut self, c: &Connection, org: i64) -> Result<()> {
-        let slot = Dim::User as u8;
-        let mut s = c
-            .prepare_cached("SELECT u.id, u.ext_id FROM members m JOIN users u ON u.id = m.user WHERE m.org = ?1")
-            .map_err(sql_err)?;
-        let mut rows = s.query([org]).map_err(sql_err)?;
-        while let Some(r) = rows.next().map_err(sql_err)? {
-            let (id, ext): (i64, String) = (r.get(0).map_err(sql_err)?, r.get(1).map_err(sql_err)?);
-            self.0.insert((slot, id), Some(ext));
-        }
+        let people = super::slice_cache::people(org, || {
+            let mut s = c
+                .prepare_cached("SELECT u.id, u.ext_id FROM members m JOIN users u ON u.id = m.user WHERE m.org = ?1")
+                .map_err(sql_err)?;
+            let rows = s
+                .query_map([org], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(sql_err)?;
+            rows.collect::<rusqlite::Result<HashMap<i64, String>>>()
+                .map_err(sql_err)
+        })?;
+        self.people = Some(people);
         Ok(())
     }
 
     fn name(&mut self, c: &Connection, dim: Dim, id: i64) -> Result<Option<String>> {
         let slot = dim as u8;
-        if let Some(n) = self.0.get(&(slot, id)) {
+        if dim == Dim::User {
+            if let Some(n) = self.people.as_ref().and_then(|p| p.get(&id)) {
+                return Ok(Some(n.clone()));
+            }
+        }
+        if let Some(n) = self.looked_up.get(&(slot, id)) {
             return Ok(n.clone());
         }
         let sql = match dim {
@@ -563,7 +575,7 @@ impl Names {
             .prepare_cached(sql)
             .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
             .map_err(sql_err)?;
-        self.0.insert((slot, id), name.clone());
+        self.looked_up.insert((slot, id), name.clone());
         Ok(name)
     }
 }

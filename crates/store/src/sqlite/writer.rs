@@ -32,6 +32,9 @@ pub struct WriterState {
     pub recent_keys: RecentKeys,
     /// Raised by the checkpoint thread when the WAL has grown too long.
     wal_big: Arc<AtomicBool>,
+    /// Told of every COMMIT, so cached slices are reused only by reads of
+    /// the same commits.
+    slices: Arc<super::slice_cache::SliceCache>,
 }
 
 impl WriterState {
@@ -54,7 +57,11 @@ impl WriterState {
 }
 
 impl Writer {
-    pub fn start(conn: Connection, wal_big: Arc<AtomicBool>) -> Result<Writer> {
+    pub fn start(
+        conn: Connection,
+        wal_big: Arc<AtomicBool>,
+        slices: Arc<super::slice_cache::SliceCache>,
+    ) -> Result<Writer> {
         let (tx, rx) = mpsc::channel::<Job>();
         let mut state = WriterState {
             conn,
@@ -69,6 +76,7 @@ impl Writer {
             emails: HashMap::new(),
             recent_keys: RecentKeys::default(),
             wal_big,
+            slices,
         };
         state.recent_keys = RecentKeys::load(&state.conn)?;
         std::thread::Builder::new()
@@ -135,6 +143,7 @@ fn in_transaction<T>(
         .map_err(super::sql_err)?;
     match f(state) {
         Ok(v) => {
+            let _writing = state.slices.writing();
             state.conn.execute_batch("COMMIT").map_err(super::sql_err)?;
             Ok(v)
         }
