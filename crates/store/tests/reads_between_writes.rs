@@ -1,5 +1,5 @@
 //! Reads between writes: what a read keeps for the next ones (on SQLite,
-//! slices of people's running totals held in memory, slice_cache.rs) never
+//! slices of people's running totals held in memory, read_cache.rs) never
 //! outlives a write. Each round sends events, some late into days whose
 //! slices the round before read, and new people, then asks the people list
 //! and each person's totals over several ranges twice (the second may come

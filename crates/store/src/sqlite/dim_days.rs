@@ -6,7 +6,7 @@
 //! Distinct people stay exact: each row keeps the day's people of its group
 //! as a bitmap, and a range's people are the union.
 
-use super::org_days::{add, bits, read_bits, DayRow};
+use super::org_days::{add, bits, people_at, read_bits, sums_from, DayRow, ADD_SUMS, SUMS};
 use super::{blocks, sql_err};
 use crate::aggregate::{CellDelta, CellKey, Groups, GRAIN_DAY};
 use crate::contract::Result;
@@ -58,8 +58,7 @@ fn fold(rows: &mut HashMap<RowKey, DayRow>, org: i64, day: i64, g: &Groups, d: &
 
 fn insert(table: &str) -> String {
     format!(
-        "INSERT INTO {table} (org, dim, day, value, total_cost, actual_cost, messages, tokens_in,
-         tokens_out, cached_in, cache_write_in, unpriced, convs, users)
+        "INSERT INTO {table} (org, dim, day, value, {SUMS}, users)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     )
 }
@@ -68,11 +67,7 @@ fn insert(table: &str) -> String {
 /// stored bitmap changes: replaced by the merged one, or kept.
 fn upsert(table: &str, people: &str) -> String {
     format!(
-        "{} ON CONFLICT (org, dim, day, value) DO UPDATE SET total_cost = total_cost + excluded.total_cost,
-           actual_cost = actual_cost + excluded.actual_cost, messages = messages + excluded.messages,
-           tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
-           cached_in = cached_in + excluded.cached_in, cache_write_in = cache_write_in + excluded.cache_write_in,
-           unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs, users = {people}",
+        "{} ON CONFLICT (org, dim, day, value) DO UPDATE SET {ADD_SUMS}, users = {people}",
         insert(table)
     )
 }
@@ -197,11 +192,10 @@ pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
         let mut rows: HashMap<RowKey, DayRow> = HashMap::new();
         {
             let mut s = conn
-                .prepare_cached(
-                    "SELECT bucket, user, team, dept, key, model, provider, total_cost, actual_cost, messages,
-                            tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs
-                     FROM cube WHERE org = ?1 AND grain = 1 AND bucket >= ?2",
-                )
+                .prepare_cached(&format!(
+                    "SELECT bucket, user, team, dept, key, model, provider, {SUMS}
+                     FROM cube WHERE org = ?1 AND grain = 1 AND bucket >= ?2"
+                ))
                 .map_err(sql_err)?;
             let mut cur = s.query(params![org, from]).map_err(sql_err)?;
             while let Some(r) = cur.next().map_err(sql_err)? {
@@ -214,11 +208,7 @@ pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
                     model: g(5)?,
                     provider: g(6)?,
                 };
-                let mut sums = [0i64; 9];
-                for (i, v) in sums.iter_mut().enumerate() {
-                    *v = g(7 + i)?;
-                }
-                let d = CellDelta::from_values(sums);
+                let d = CellDelta::from_values(sums_from(r, 7).map_err(sql_err)?);
                 fold(&mut rows, org, g(0)?, &groups, &d);
             }
         }
@@ -250,26 +240,16 @@ pub fn fill_if_new(conn: &Connection) -> Result<()> {
     for org in super::org_days::orgs_to_recompute(conn, None)? {
         let mut rows: HashMap<RowKey, DayRow> = HashMap::new();
         let mut s = conn
-            .prepare_cached(
-                "SELECT dim, day, value, total_cost, actual_cost, messages, tokens_in, tokens_out,
-                        cached_in, cache_write_in, unpriced, convs, users
-                 FROM dim_days WHERE org = ?1 AND dim > 0",
-            )
+            .prepare_cached(&format!(
+                "SELECT dim, day, value, {SUMS}, users FROM dim_days WHERE org = ?1 AND dim > 0"
+            ))
             .map_err(sql_err)?;
         let mut cur = s.query([org]).map_err(sql_err)?;
         while let Some(r) = cur.next().map_err(sql_err)? {
             let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
-            let mut sums = [0i64; 9];
-            for (i, v) in sums.iter_mut().enumerate() {
-                *v = g(3 + i)?;
-            }
             let row = rows.entry((org, g(0)?, g(1)?, g(2)?)).or_default();
-            row.d = CellDelta::from_values(sums);
-            row.users = read_bits(
-                r.get_ref(12)
-                    .and_then(|v| Ok(v.as_blob()?))
-                    .map_err(sql_err)?,
-            );
+            row.d = CellDelta::from_values(sums_from(r, 3).map_err(sql_err)?);
+            row.users = people_at(r, 12).map_err(sql_err)?;
         }
         write_all(conn, &BLOCKS, &to_blocks(&rows))?;
     }
@@ -323,26 +303,17 @@ pub fn figures(
             .map(|d| key_part(*d, day, value))
             .collect();
         let (f, users) = groups.entry(key).or_default();
-        let mut sums = [0i64; 9];
-        for (i, v) in sums.iter_mut().enumerate() {
-            *v = g(i)?;
-        }
-        f.add_disjoint(&Figures::from_sums(sums));
+        f.add_disjoint(&Figures::from_sums(sums_from(r, 0).map_err(sql_err)?));
         if number == PERSON {
             // Every group holds one person: active when anything happened.
             if g(2)? != 0 || g(8)? != 0 {
                 users.insert(value as u32);
             }
         } else {
-            *users |= read_bits(
-                r.get_ref(9)
-                    .and_then(|v| Ok(v.as_blob()?))
-                    .map_err(sql_err)?,
-            );
+            *users |= people_at(r, 9).map_err(sql_err)?;
         }
         Ok(())
     };
-    const COLS: &str = "total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs, users";
     // Whole blocks where no day, week or month is asked (a person's rows
     // have none): the range's ends from the day rows, the rest from blocks.
     let parts: Vec<(&Table, (i64, i64), i64)> = if number == PERSON || q.group_by.iter().any(time) {
@@ -360,7 +331,7 @@ pub fn figures(
             // One value: a point lookup per day (or block) of the period.
             let mut s = conn
                 .prepare_cached(&format!(
-                    "SELECT {COLS} FROM {} WHERE org = ?1 AND dim = ?2 AND day = ?3 AND value = ?4",
+                    "SELECT {SUMS}, users FROM {} WHERE org = ?1 AND dim = ?2 AND day = ?3 AND value = ?4",
                     table.name
                 ))
                 .map_err(sql_err)?;
@@ -373,7 +344,7 @@ pub fn figures(
         } else if lo < hi {
             let mut s = conn
                 .prepare_cached(&format!(
-                    "SELECT {COLS}, day, value FROM {} WHERE org = ?1 AND dim = ?2 AND day >= ?3 AND day < ?4",
+                    "SELECT {SUMS}, users, day, value FROM {} WHERE org = ?1 AND dim = ?2 AND day >= ?3 AND day < ?4",
                     table.name
                 ))
                 .map_err(sql_err)?;

@@ -481,6 +481,16 @@ fn flush(w: &mut WriterState, tx: Tx) -> Result<()> {
     Ok(())
 }
 
+/// The cube's upsert: a cell's sums added to what it holds.
+static CUBE_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use super::org_days::{ADD_SUMS, SUMS};
+    format!(
+        "INSERT INTO cube (org, grain, bucket, user, team, dept, key, model, provider, {SUMS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+         ON CONFLICT (org, grain, bucket, user, team, dept, key, model, provider) DO UPDATE SET {ADD_SUMS}"
+    )
+});
+
 /// Add cell deltas to the cube (one upsert per touched cell). Shared by
 /// ingestion and `rebuild`.
 pub(super) fn add_cells(
@@ -488,19 +498,7 @@ pub(super) fn add_cells(
     cells: &std::collections::HashMap<crate::aggregate::CellKey, crate::aggregate::CellDelta>,
 ) -> Result<()> {
     {
-        let mut s = conn
-            .prepare_cached(
-                "INSERT INTO cube (org, grain, bucket, user, team, dept, key, model, provider, total_cost, actual_cost,
-                 messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-                 ON CONFLICT (org, grain, bucket, user, team, dept, key, model, provider) DO UPDATE SET
-                 total_cost = total_cost + excluded.total_cost, actual_cost = actual_cost + excluded.actual_cost,
-                 messages = messages + excluded.messages, tokens_in = tokens_in + excluded.tokens_in,
-                 tokens_out = tokens_out + excluded.tokens_out, cached_in = cached_in + excluded.cached_in,
-                 cache_write_in = cache_write_in + excluded.cache_write_in, unpriced = unpriced + excluded.unpriced,
-                 convs = convs + excluded.convs",
-            )
-            .map_err(sql_err)?;
+        let mut s = conn.prepare_cached(&CUBE_UPSERT).map_err(sql_err)?;
         for (k, d) in cells {
             let g = k.groups;
             s.execute(params![

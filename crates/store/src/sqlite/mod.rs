@@ -24,9 +24,9 @@ mod prices;
 mod structure;
 pub use migrate::known as known_migrations;
 mod read;
+mod read_cache;
 mod reprice;
 mod resolve;
-mod slice_cache;
 mod writer;
 
 use crate::contract::{not_found_as_none, Result, Store, StoreError};
@@ -56,7 +56,8 @@ pub struct SqliteStore {
     _lock: std::fs::File,
     /// The checkpoint thread runs while this lives.
     _alive: Arc<()>,
-    slices: Arc<slice_cache::SliceCache>,
+    /// What reads keep for later reads of the same commits.
+    cache: Arc<read_cache::ReadCache>,
 }
 
 fn sql_err(e: rusqlite::Error) -> StoreError {
@@ -140,15 +141,15 @@ impl SqliteStore {
         checkpoint::start(path, &alive, wal_big.clone()).map_err(|e| {
             StoreError::Other(anyhow::anyhow!("cannot start checkpoint thread: {e}"))
         })?;
-        let slices = Arc::new(slice_cache::SliceCache::default());
-        let writer = Writer::start(conn, wal_big, slices.clone())?;
+        let cache = Arc::new(read_cache::ReadCache::default());
+        let writer = Writer::start(conn, wal_big, cache.clone())?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer,
             readers: Arc::new(Mutex::new(Vec::new())),
             _lock: lock,
             _alive: alive,
-            slices,
+            cache,
         })
     }
 
@@ -160,7 +161,7 @@ impl SqliteStore {
     {
         let pool = self.readers.clone();
         let path = self.path.clone();
-        let slices = self.slices.clone();
+        let cache = self.cache.clone();
         tokio::task::spawn_blocking(move || {
             let conn = match pool
                 .lock()
@@ -186,7 +187,7 @@ impl SqliteStore {
             // (two slices of running totals, a list and its names) never
             // mixes states before and after a write; one lock, not one per statement.
             conn.execute_batch("BEGIN").map_err(sql_err)?;
-            let out = slices.with_snapshot(&conn, f);
+            let out = cache.with_snapshot(&conn, f);
             if conn.execute_batch("COMMIT").is_err() {
                 // A connection left inside a transaction would pin an old snapshot.
                 return out;

@@ -10,6 +10,7 @@ use crate::query::Figures;
 use roaring::RoaringBitmap;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 #[derive(Default)]
 pub(super) struct DayRow {
@@ -53,12 +54,60 @@ pub(super) fn read_bits(blob: &[u8]) -> RoaringBitmap {
     RoaringBitmap::deserialize_from(blob).unwrap_or_default()
 }
 
+/// The nine sums every aggregate table stores, in `CellDelta::values` order.
+pub(super) const SUMS: &str = "total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs";
+
+/// An upsert's `DO UPDATE SET` adding the nine sums of the new row.
+pub(super) const ADD_SUMS: &str = "total_cost = total_cost + excluded.total_cost,
+    actual_cost = actual_cost + excluded.actual_cost, messages = messages + excluded.messages,
+    tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
+    cached_in = cached_in + excluded.cached_in, cache_write_in = cache_write_in + excluded.cache_write_in,
+    unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs";
+
+/// The nine sums of a row, from column `first` on (in `SUMS` order).
+pub(super) fn sums_from(r: &rusqlite::Row, first: usize) -> rusqlite::Result<[i64; 9]> {
+    let mut sums = [0i64; 9];
+    for (i, v) in sums.iter_mut().enumerate() {
+        *v = r.get(first + i)?;
+    }
+    Ok(sums)
+}
+
+/// The people bitmap stored in column `i`, read in place.
+pub(super) fn people_at(r: &rusqlite::Row, i: usize) -> rusqlite::Result<RoaringBitmap> {
+    Ok(read_bits(r.get_ref(i)?.as_blob()?))
+}
+
 fn insert(table: &str) -> String {
     format!(
-        "INSERT INTO {table} (org, day, total_cost, actual_cost, messages, tokens_in, tokens_out,
-         cached_in, cache_write_in, unpriced, convs, users) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO {table} (org, day, {SUMS}, users) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     )
 }
+
+/// The statements of one table, built once.
+struct Table {
+    name: &'static str,
+    insert: String,
+    upsert: String,
+    select_people: String,
+}
+
+impl Table {
+    fn new(name: &'static str) -> Table {
+        Table {
+            name,
+            insert: insert(name),
+            upsert: format!(
+                "{} ON CONFLICT (org, day) DO UPDATE SET {ADD_SUMS}, users = excluded.users",
+                insert(name)
+            ),
+            select_people: format!("SELECT users FROM {name} WHERE org = ?1 AND day = ?2"),
+        }
+    }
+}
+
+static DAYS: LazyLock<Table> = LazyLock::new(|| Table::new("org_days"));
+static BLOCKS: LazyLock<Table> = LazyLock::new(|| Table::new("org_blocks"));
 
 fn put(
     conn: &Connection,
@@ -101,32 +150,22 @@ fn to_blocks(days: &HashMap<(i64, i64), DayRow>) -> HashMap<(i64, i64), DayRow> 
 }
 
 /// Add rows to what `table` holds (sums added, people united).
-fn merge(conn: &Connection, table: &str, rows: HashMap<(i64, i64), DayRow>) -> Result<()> {
-    let upsert = format!(
-        "{} ON CONFLICT (org, day) DO UPDATE SET total_cost = total_cost + excluded.total_cost,
-           actual_cost = actual_cost + excluded.actual_cost, messages = messages + excluded.messages,
-           tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
-           cached_in = cached_in + excluded.cached_in, cache_write_in = cache_write_in + excluded.cache_write_in,
-           unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs, users = excluded.users",
-        insert(table)
-    );
-    let select = format!("SELECT users FROM {table} WHERE org = ?1 AND day = ?2");
+fn merge(conn: &Connection, table: &Table, rows: HashMap<(i64, i64), DayRow>) -> Result<()> {
     for ((org, day), row) in rows {
         let old: Option<Vec<u8>> = conn
-            .prepare_cached(&select)
+            .prepare_cached(&table.select_people)
             .and_then(|mut s| s.query_row(params![org, day], |r| r.get(0)).optional())
             .map_err(sql_err)?;
         let mut users = old.map(|b| read_bits(&b)).unwrap_or_default();
         users |= &row.users;
-        put(conn, &upsert, org, day, &row.d, &users)?;
+        put(conn, &table.upsert, org, day, &row.d, &users)?;
     }
     Ok(())
 }
 
-fn write_all(conn: &Connection, table: &str, rows: &HashMap<(i64, i64), DayRow>) -> Result<()> {
-    let sql = insert(table);
+fn write_all(conn: &Connection, table: &Table, rows: &HashMap<(i64, i64), DayRow>) -> Result<()> {
     for ((org, day), row) in rows {
-        put(conn, &sql, *org, *day, &row.d, &row.users)?;
+        put(conn, &table.insert, *org, *day, &row.d, &row.users)?;
     }
     Ok(())
 }
@@ -142,8 +181,8 @@ pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> 
         }
     }
     let blocks = to_blocks(&days);
-    merge(conn, "org_days", days)?;
-    merge(conn, "org_blocks", blocks)
+    merge(conn, &DAYS, days)?;
+    merge(conn, &BLOCKS, blocks)
 }
 
 /// Recompute the rows of days from `from` on (one organisation or all) from
@@ -152,9 +191,9 @@ pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> 
 pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
     let from = blocks::start(from);
     let org_filter = org.map_or(String::new(), |o| format!(" AND org = {o}"));
-    for table in ["org_days", "org_blocks"] {
+    for table in [&DAYS, &BLOCKS] {
         conn.execute(
-            &format!("DELETE FROM {table} WHERE day >= ?1{org_filter}"),
+            &format!("DELETE FROM {} WHERE day >= ?1{org_filter}", table.name),
             [from],
         )
         .map_err(sql_err)?;
@@ -189,8 +228,8 @@ pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
             );
         }
     }
-    write_all(conn, "org_days", &days)?;
-    write_all(conn, "org_blocks", &to_blocks(&days))
+    write_all(conn, &DAYS, &days)?;
+    write_all(conn, &BLOCKS, &to_blocks(&days))
 }
 
 /// Fill the tables when they are new: the days from the cube, the blocks
@@ -212,7 +251,7 @@ pub fn fill_if_new(conn: &Connection) -> Result<()> {
         let mut days: HashMap<(i64, i64), DayRow> = HashMap::new();
         each_row(
             conn,
-            "org_days",
+            &DAYS,
             None,
             (i64::MIN, i64::MAX),
             |org, day, sums, users| {
@@ -222,7 +261,7 @@ pub fn fill_if_new(conn: &Connection) -> Result<()> {
                 Ok(())
             },
         )?;
-        write_all(conn, "org_blocks", &to_blocks(&days))?;
+        write_all(conn, &BLOCKS, &to_blocks(&days))?;
     }
     Ok(())
 }
@@ -231,7 +270,7 @@ pub fn fill_if_new(conn: &Connection) -> Result<()> {
 /// `[lo, hi)`, in (org, day) order: its nine sums and its people.
 fn each_row(
     conn: &Connection,
-    table: &str,
+    table: &Table,
     org: Option<i64>,
     (lo, hi): (i64, i64),
     mut f: impl FnMut(i64, i64, [i64; 9], RoaringBitmap) -> Result<()>,
@@ -248,24 +287,21 @@ fn each_row(
     };
     let mut s = conn
         .prepare_cached(&format!(
-            "SELECT org, day, total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in,
-                    unpriced, convs, users
-             FROM {table} WHERE {which} AND day >= ?2 AND day < ?3 ORDER BY org, day"
+            "SELECT org, day, {SUMS}, users
+             FROM {} WHERE {which} AND day >= ?2 AND day < ?3 ORDER BY org, day",
+            table.name
         ))
         .map_err(sql_err)?;
     let mut rows = s.query(params![org, lo, hi]).map_err(sql_err)?;
     while let Some(r) = rows.next().map_err(sql_err)? {
         let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
-        let mut sums = [0i64; 9];
-        for (i, v) in sums.iter_mut().enumerate() {
-            *v = g(2 + i)?;
-        }
-        let users = read_bits(
-            r.get_ref(11)
-                .and_then(|v| Ok(v.as_blob()?))
-                .map_err(sql_err)?,
-        );
-        f(g(0)?, g(1)?, sums, users)?;
+        let (sums, people) = (sums_from(r, 2), people_at(r, 11));
+        f(
+            g(0)?,
+            g(1)?,
+            sums.map_err(sql_err)?,
+            people.map_err(sql_err)?,
+        )?;
     }
     Ok(())
 }
@@ -284,7 +320,7 @@ pub fn figures(
     if by_day {
         each_row(
             conn,
-            "org_days",
+            &DAYS,
             Some(org),
             (from, to),
             |_, day, sums, people| {
@@ -300,9 +336,9 @@ pub fn figures(
     let mut users = RoaringBitmap::new();
     let split = blocks::split(from, to);
     for (table, range) in [
-        ("org_days", split.days[0]),
-        ("org_blocks", split.blocks),
-        ("org_days", split.days[1]),
+        (&DAYS, split.days[0]),
+        (&BLOCKS, split.blocks),
+        (&DAYS, split.days[1]),
     ] {
         each_row(conn, table, Some(org), range, |_, _, sums, people| {
             users |= people;

@@ -12,14 +12,13 @@
 //! slice; days without a slice had no activity, so the last slice before a
 //! day also holds every sum before it.
 
+use super::org_days::{sums_from, ADD_SUMS, SUMS};
 use super::sql_err;
 use crate::aggregate::{CellDelta, CellKey, GRAIN_DAY};
 use crate::contract::Result;
 use crate::query::Figures;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
-
-const SUMS: &str = "total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs";
 
 /// The day of the organisation's last slice before `day`, if any.
 fn slice_before(conn: &Connection, org: i64, day: i64) -> Result<Option<i64>> {
@@ -47,26 +46,13 @@ fn copy_slice(conn: &Connection, org: i64, source: i64, day: i64) -> Result<()> 
     .map_err(sql_err)
 }
 
-/// The nine sums of a row, from column `first` on (in `SUMS` order).
-fn sums_from(r: &rusqlite::Row, first: usize) -> rusqlite::Result<[i64; 9]> {
-    let mut sums = [0i64; 9];
-    for (i, v) in sums.iter_mut().enumerate() {
-        *v = r.get(first + i)?;
-    }
-    Ok(sums)
-}
-
 fn add_to(conn: &Connection, org: i64, day: i64, person: i64, d: &CellDelta) -> Result<()> {
     let key = [org, day, person].map(rusqlite::types::Value::Integer);
     let sums = d.values().map(rusqlite::types::Value::Integer);
     conn.prepare_cached(&format!(
         "INSERT INTO person_cum (org, day, person, {SUMS})
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-         ON CONFLICT (org, day, person) DO UPDATE SET total_cost = total_cost + excluded.total_cost,
-           actual_cost = actual_cost + excluded.actual_cost, messages = messages + excluded.messages,
-           tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
-           cached_in = cached_in + excluded.cached_in, cache_write_in = cache_write_in + excluded.cache_write_in,
-           unpriced = unpriced + excluded.unpriced, convs = convs + excluded.convs"
+         ON CONFLICT (org, day, person) DO UPDATE SET {ADD_SUMS}"
     ))
     .and_then(|mut s| s.execute(rusqlite::params_from_iter(key.into_iter().chain(sums))))
     .map(|_| ())
@@ -195,9 +181,9 @@ pub fn fill_if_new(conn: &Connection) -> Result<()> {
 }
 
 /// The running totals of one slice, by person, ordered by person (kept in
-/// memory between reads of the same commits: slice_cache.rs).
-fn slice(conn: &Connection, org: i64, day: i64) -> Result<super::slice_cache::Slice> {
-    super::slice_cache::slice(org, day, || read_slice(conn, org, day))
+/// memory between reads of the same commits: read_cache.rs).
+fn slice(conn: &Connection, org: i64, day: i64) -> Result<super::read_cache::Slice> {
+    super::read_cache::slice(org, day, || read_slice(conn, org, day))
 }
 
 fn read_slice(conn: &Connection, org: i64, day: i64) -> Result<Vec<(i64, [i64; 9])>> {

@@ -363,10 +363,11 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     } else {
         first_month.0 + 1
     };
-    let end_month = Day(to).month(); // months before this one end before `to`
-                                     // A person's cells are found by seeking (day, person) in the cube's key,
-                                     // one day at a time, instead of reading every cell of the range: only
-                                     // day rows, each day named.
+    // Months before this one end before `to`.
+    let end_month = Day(to).month();
+    // A person's cells are found by seeking (day, person) in the cube's key,
+    // one day at a time, instead of reading every cell of the range: only
+    // day rows, each day named.
     let seek_person = filter_ids.iter().any(|(d, _)| *d == Dim::User);
     let months = if by_day || seek_person || first_full >= end_month.0 {
         None
@@ -522,14 +523,14 @@ fn hour_day(zones: &[(i64, TimeZone)], hour: i64) -> Day {
 struct Names {
     looked_up: HashMap<(u8, i64), Option<String>>,
     /// The organisation's people, when read at once.
-    people: Option<super::slice_cache::People>,
+    people: Option<super::read_cache::People>,
 }
 
 impl Names {
     /// The organisation's members' ids, in one read instead of one per
-    /// person (kept between reads of the same commits: slice_cache.rs).
+    /// person (kept between reads of the same commits: read_cache.rs).
     fn prefetch_people(&mut self, c: &Connection, org: i64) -> Result<()> {
-        let people = super::slice_cache::people(org, || {
+        let people = super::read_cache::people(org, || {
             let mut s = c
                 .prepare_cached("SELECT u.id, u.ext_id FROM members m JOIN users u ON u.id = m.user WHERE m.org = ?1")
                 .map_err(sql_err)?;

@@ -32,9 +32,9 @@ pub struct WriterState {
     pub recent_keys: RecentKeys,
     /// Raised by the checkpoint thread when the WAL has grown too long.
     wal_big: Arc<AtomicBool>,
-    /// Told of every COMMIT, so cached slices are reused only by reads of
-    /// the same commits.
-    slices: Arc<super::slice_cache::SliceCache>,
+    /// Told of every COMMIT, so what reads cached is reused only by reads
+    /// of the same commits.
+    cache: Arc<super::read_cache::ReadCache>,
 }
 
 impl WriterState {
@@ -60,7 +60,7 @@ impl Writer {
     pub fn start(
         conn: Connection,
         wal_big: Arc<AtomicBool>,
-        slices: Arc<super::slice_cache::SliceCache>,
+        cache: Arc<super::read_cache::ReadCache>,
     ) -> Result<Writer> {
         let (tx, rx) = mpsc::channel::<Job>();
         let mut state = WriterState {
@@ -76,7 +76,7 @@ impl Writer {
             emails: HashMap::new(),
             recent_keys: RecentKeys::default(),
             wal_big,
-            slices,
+            cache,
         };
         state.recent_keys = RecentKeys::load(&state.conn)?;
         std::thread::Builder::new()
@@ -143,7 +143,7 @@ fn in_transaction<T>(
         .map_err(super::sql_err)?;
     match f(state) {
         Ok(v) => {
-            let _writing = state.slices.writing();
+            let _writing = state.cache.writing();
             state.conn.execute_batch("COMMIT").map_err(super::sql_err)?;
             Ok(v)
         }

@@ -1,6 +1,7 @@
-//! Slices of people's running totals (person_cum.rs) and organisations'
-//! people's names kept in memory between reads, exact by construction: a slice is reused only by a read whose
-//! snapshot is known to hold the very same commits as the read that cached it.
+//! What reads keep in memory for later reads: slices of people's running
+//! totals (person_cum.rs) and organisations' people's names. Exact by
+//! construction: an entry is reused only by a read whose snapshot is known to
+//! hold the very same commits as the read that cached it.
 //!
 //! The writer bumps a generation counter to odd just before each COMMIT and
 //! back to even just after (`Writing`). A read notes the counter, opens its
@@ -28,7 +29,7 @@ const KEEP: usize = 64;
 pub type People = Arc<HashMap<i64, String>>;
 
 #[derive(Default)]
-pub struct SliceCache {
+pub struct ReadCache {
     generation: AtomicU64,
     slices: Mutex<HashMap<(i64, i64), (u64, Slice)>>,
     people: Mutex<HashMap<i64, (u64, People)>>,
@@ -36,11 +37,11 @@ pub struct SliceCache {
 
 thread_local! {
     /// The generation the current read's snapshot holds, when known.
-    static CURRENT: RefCell<Option<(u64, Arc<SliceCache>)>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<(u64, Arc<ReadCache>)>> = const { RefCell::new(None) };
 }
 
 /// Held by the writer around a COMMIT.
-pub struct Writing<'a>(&'a SliceCache);
+pub struct Writing<'a>(&'a ReadCache);
 
 impl Drop for Writing<'_> {
     fn drop(&mut self) {
@@ -48,7 +49,7 @@ impl Drop for Writing<'_> {
     }
 }
 
-impl SliceCache {
+impl ReadCache {
     /// Mark a commit in flight until the guard drops (after COMMIT returns,
     /// whether it succeeded or not).
     pub fn writing(&self) -> Writing<'_> {
@@ -109,7 +110,7 @@ pub fn people<E>(
 }
 
 fn cached<K: Eq + std::hash::Hash, V, E>(
-    table: impl Fn(&SliceCache) -> &Mutex<HashMap<K, (u64, Arc<V>)>>,
+    table: impl Fn(&ReadCache) -> &Mutex<HashMap<K, (u64, Arc<V>)>>,
     key: K,
     read: impl FnOnce() -> Result<V, E>,
 ) -> Result<Arc<V>, E> {
