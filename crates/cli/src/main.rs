@@ -116,6 +116,14 @@ fn init_logging(json: bool) {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Transparent huge pages cost more than they give here: mimalloc asks for
+    // them on its segments, so a page freed and touched again is zeroed 2 MiB
+    // at a time (half of a people list's time on `medium`), and RSS counts
+    // whole huge pages (docs/operations.md).
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
+        eprintln!("warning: transparent huge pages stay on: {e}");
+    }
     let args: Vec<String> = std::env::args().collect();
     // SPENDLENS_DATABASE_URL is the conventional name; SPENDLENS_DB wins when both are set.
     if std::env::var_os("SPENDLENS_DB").is_none() {

@@ -714,30 +714,57 @@ async fn breakdown(
     sortable.extend(&names);
     let (a, _) = ask(&s, &who, &org, Params::new(raw), &sortable, &[]).await?;
     let (groups, total) = grouped(&s, &a, dims.clone()).await?;
-    let rows = groups
+    let rows: Vec<(String, GroupRow)> = groups
         .into_iter()
         .map(|g| {
-            let head: Map<String, Value> = names
-                .iter()
-                .zip(&g.key)
-                .map(|(n, v)| ((*n).to_owned(), v.clone().into()))
-                .collect();
             let id = g
                 .key
                 .iter()
                 .map(id_or_none)
                 .collect::<Vec<_>>()
                 .join("\u{1f}");
+            (id, g)
+        })
+        .collect();
+    // Sorted and cut on each group's key alone: a 5,000-person breakdown
+    // builds the JSON of its page's rows, not of every group.
+    let sort = a.list.sort.as_str();
+    let w = window(
+        a.period,
+        &a.filter,
+        &a.list,
+        "breakdown",
+        rows,
+        |(_, g)| match names.iter().position(|n| *n == sort) {
+            Some(i) => Key::Text(id_or_none(&g.key[i])),
+            None => money_key(&g.figures, sort),
+        },
+        |(id, _)| id,
+    )?;
+    let maps = w
+        .rows
+        .into_iter()
+        .map(|(id, g)| {
+            let head: Map<String, Value> = names
+                .iter()
+                .zip(&g.key)
+                .map(|(n, v)| ((*n).to_owned(), v.clone().into()))
+                .collect();
             let mut row = Row::of(id, head, &g.figures, &total);
             row.json
                 .insert("active_users".into(), g.figures.active_users.into());
-            for (n, v) in names.iter().zip(&g.key) {
-                row.sort.insert(n, Key::Text(id_or_none(v)));
-            }
-            row
+            row.json
         })
         .collect();
-    page(&a, "breakdown", &columns(&names, &["active_users"]), rows)
+    Ok(finish(
+        &a.org.id,
+        a.period,
+        &a.list,
+        "breakdown",
+        &columns(&names, &["active_users"]),
+        maps,
+        w.next,
+    ))
 }
 
 /// Dense: one row per bucket of the period, zeros included, edge buckets clipped.

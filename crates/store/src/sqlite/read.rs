@@ -365,16 +365,22 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     };
     // Months before this one end before `to`.
     let end_month = Day(to).month();
-    // A person's cells are found by seeking (day, person) in the cube's key,
-    // one day at a time, instead of reading every cell of the range: only
-    // day rows, each day named.
+    // A person's cells are found by seeking (day or month, person) in the
+    // cube's key, one bucket at a time, instead of reading every cell of the
+    // range: each bucket named.
     let seek_person = filter_ids.iter().any(|(d, _)| *d == Dim::User);
-    let months = if by_day || seek_person || first_full >= end_month.0 {
+    let months = if by_day || first_full >= end_month.0 {
         None
     } else {
         Some((first_full, end_month.0))
     };
-    let range = match months {
+    let listed = |grain: u8, buckets: &mut dyn Iterator<Item = i32>| {
+        let b: Vec<String> = buckets.map(|d| d.to_string()).collect();
+        format!("grain = {grain} AND bucket IN ({})", b.join(", "))
+    };
+    // Each part of the range is its own SELECT of a UNION ALL, so that each
+    // seeks the key: an OR of them would scan the organisation's every cell.
+    let ranges: Vec<String> = match months {
         _ if by_hour => {
             // Hours of the period's days, each day in the zone in force when
             // it was lived: with one zone, the instants between the two day
@@ -387,22 +393,25 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
             if z.len() > 1 {
                 hour_zones = Some(z);
             }
-            format!("(grain = 0 AND bucket >= {s0} AND bucket < {s1})")
+            vec![format!("grain = 0 AND bucket >= {s0} AND bucket < {s1}")]
         }
-        None if seek_person => {
-            let days: Vec<String> = (from..to).map(|d| d.to_string()).collect();
-            format!("(grain = 1 AND bucket IN ({}))", days.join(", "))
-        }
-        None => format!("(grain = 1 AND bucket >= {from} AND bucket < {to})"),
+        None if seek_person => vec![listed(1, &mut (from..to))],
+        None => vec![format!("grain = 1 AND bucket >= {from} AND bucket < {to}")],
         Some((m0, m1)) => {
             let d0 = spendlens_domain::time::Month(m0).first_day().0;
             let d1 = spendlens_domain::time::Month(m1).first_day().0;
-            format!(
-                "((grain = 2 AND bucket >= {m0} AND bucket < {m1}) OR (grain = 1 AND ((bucket >= {from} AND bucket < {d0}) OR (bucket >= {d1} AND bucket < {to}))))"
-            )
+            let mut parts = Vec::new();
+            if seek_person {
+                parts.push(listed(2, &mut (m0..m1)));
+                parts.push(listed(1, &mut (from..d0).chain(d1..to)));
+            } else {
+                parts.push(format!("grain = 2 AND bucket >= {m0} AND bucket < {m1}"));
+                parts.push(format!("grain = 1 AND bucket >= {from} AND bucket < {d0}"));
+                parts.push(format!("grain = 1 AND bucket >= {d1} AND bucket < {to}"));
+            }
+            parts
         }
     };
-    wheres.push(range);
     let n = q.group_by.len();
     if n > MAX_KEYS {
         return Err(StoreError::Other(anyhow::anyhow!(
@@ -417,12 +426,21 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     // The cells are summed here rather than by SQL's GROUP BY, whose
     // sorter and count(DISTINCT) cost more than the scan itself; distinct
     // people per group are a bitmap of the cells' people.
-    let sql = format!(
-        "SELECT {select_keys} user, total_cost, actual_cost, messages, tokens_in, tokens_out,
-         cached_in, cache_write_in, unpriced, convs FROM cube WHERE {}",
-        wheres.join(" AND ")
-    );
-    let mut groups: HashMap<[i64; MAX_KEYS], ([i64; 9], roaring::RoaringBitmap)> = HashMap::new();
+    let wheres = wheres.join(" AND ");
+    let sql = ranges
+        .iter()
+        .map(|range| {
+            format!(
+                "SELECT {select_keys} user, total_cost, actual_cost, messages, tokens_in, tokens_out,
+                 cached_in, cache_write_in, unpriced, convs FROM cube WHERE {wheres} AND {range}"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    // A group keyed by person holds that one person: no bitmap to keep.
+    let by_person = q.group_by.contains(&Dim::User);
+    let mut groups: foldhash::HashMap<[i64; MAX_KEYS], ([i64; 9], roaring::RoaringBitmap)> =
+        Default::default();
     {
         let mut s = c.prepare(&sql).map_err(sql_err)?;
         let mut rows = s.query([]).map_err(sql_err)?;
@@ -438,15 +456,20 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
                     .checked_add(r.get::<_, i64>(n + 1 + i).map_err(sql_err)?)
                     .ok_or_else(|| StoreError::Other(anyhow::anyhow!("integer overflow")))?;
             }
-            people.insert(r.get::<_, i64>(n).map_err(sql_err)? as u32);
+            if !by_person {
+                people.insert(r.get::<_, i64>(n).map_err(sql_err)? as u32);
+            }
         }
     }
-    let mut sorted: Vec<_> = groups.into_iter().collect();
-    // An explicit order (the group keys as asked), the same on every backend.
-    sorted.sort_unstable_by(|a, b| a.0[..n].cmp(&b.0[..n]));
+    let mut entries: Vec<_> = groups.into_iter().collect();
+    // An explicit order (the group keys as asked), the same on every backend;
+    // positions are sorted rather than the groups, which are large to move.
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_unstable_by(|a, b| entries[*a].0[..n].cmp(&entries[*b].0[..n]));
     let hour_at = q.group_by.iter().position(|d| *d == Dim::Hour);
-    let rows: Vec<super::dim_days::KeyedFigures> = sorted
+    let rows: Vec<super::dim_days::KeyedFigures> = order
         .into_iter()
+        .map(|i| std::mem::take(&mut entries[i]))
         .filter(|(ids, (v, _))| {
             let in_period = match (&hour_zones, hour_at) {
                 (Some(z), Some(i)) => q.period.contains(hour_day(z, ids[i])),
@@ -456,7 +479,7 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         })
         .map(|(ids, (v, people))| {
             let mut figures = Figures::from_sums(v);
-            figures.active_users = people.len();
+            figures.active_users = if by_person { 1 } else { people.len() };
             (ids[..n].to_vec(), figures)
         })
         .collect();
@@ -555,14 +578,16 @@ impl Names {
             return Ok(n.clone());
         }
         let sql = match dim {
-            Dim::Day | Dim::Week => return Ok(Some(Day(id as i32).to_string())),
-            Dim::Hour => return Ok(Some(id.to_string())),
-            Dim::Month => {
-                return Ok(Some(
-                    spendlens_domain::time::Month(id as i32)
+            Dim::Day | Dim::Week | Dim::Hour | Dim::Month => {
+                let name = match dim {
+                    Dim::Hour => id.to_string(),
+                    Dim::Month => spendlens_domain::time::Month(id as i32)
                         .first_day()
                         .to_string(),
-                ))
+                    _ => Day(id as i32).to_string(),
+                };
+                self.looked_up.insert((slot, id), Some(name.clone()));
+                return Ok(Some(name));
             }
             _ if id == 0 && dim != Dim::User && dim != Dim::Model => return Ok(None),
             Dim::User => "SELECT ext_id FROM users WHERE id = ?1",
