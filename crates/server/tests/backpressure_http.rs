@@ -53,6 +53,9 @@ impl Store for Gated {
     async fn get_member(&self, org: &str, user: &str) -> Result<Member> {
         self.inner.get_member(org, user).await
     }
+    async fn get_members(&self, org: &str, users: &[String]) -> Result<Vec<Member>> {
+        self.inner.get_members(org, users).await
+    }
     async fn list_members(&self, org: &str) -> Result<Vec<Member>> {
         self.inner.list_members(org).await
     }

@@ -87,6 +87,9 @@ pub trait Store: Send + Sync + 'static {
     /// Create or replace a membership made by an admin.
     async fn put_member(&self, org: &str, member: Member, actor: &str) -> Result<Member>;
     async fn get_member(&self, org: &str, user: &str) -> Result<Member>;
+    /// The memberships of these people in one read (a list page's rows);
+    /// people who are not members are left out.
+    async fn get_members(&self, org: &str, users: &[String]) -> Result<Vec<Member>>;
     async fn list_members(&self, org: &str) -> Result<Vec<Member>>;
     /// Remove a membership and revoke the person's tokens for that organisation.
     async fn delete_member(&self, org: &str, user: &str, actor: &str) -> Result<()>;

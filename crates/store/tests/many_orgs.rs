@@ -1,5 +1,6 @@
 //! `figures_many` over several organisations on every backend: each answer
-//! equals the organisation's own `figures`, and the events sent.
+//! equals the organisation's own `figures`, and the events sent; a page's
+//! members read at once come from the organisation asked for alone.
 
 mod common;
 
@@ -46,4 +47,61 @@ async fn several_organisations_in_one_call(b: Backend) {
     }
     let total = |i: usize| many[i].first().map_or(0, |r| r.figures.total_cost);
     assert_eq!([total(0), total(2), total(4), total(6)], [5, 5, 0, 5]);
+}
+
+crate::on_both_backends!(members_of_a_page_come_from_their_own_organisation);
+async fn members_of_a_page_come_from_their_own_organisation(b: Backend) {
+    let store = b.open().await;
+    for org in ["ny", "sf"] {
+        store
+            .create_org(new_org(org, "UTC", "1"), "test")
+            .await
+            .unwrap();
+    }
+    // alice and bob in ny, carol in sf only; people are created by their events.
+    let sent = [
+        ("a", "ny", "alice"),
+        ("b", "ny", "bob"),
+        ("c", "sf", "carol"),
+    ];
+    let events = sent
+        .iter()
+        .map(|(id, org, user)| {
+            ev(
+                id,
+                "2026-11-04T12:00:00Z",
+                &format!("c-{id}"),
+                json!({"organization_id": org, "user_id": user}),
+            )
+        })
+        .collect();
+    assert_eq!(send(store.as_ref(), events).await.accepted, 3);
+    let ask = ["bob", "carol", "nobody", "alice"].map(String::from);
+    let mut got: Vec<String> = store
+        .get_members("ny", &ask)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect();
+    got.sort();
+    // carol is another organisation's member: never part of ny's answer.
+    assert_eq!(got, ["alice", "bob"]);
+    let sf: Vec<String> = store
+        .get_members("sf", &ask)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect();
+    assert_eq!(sf, ["carol"]);
+    for (user, org) in [("alice", "ny"), ("carol", "sf")] {
+        let one = store.get_member(org, user).await.unwrap();
+        let batch = store.get_members(org, &[user.to_owned()]).await.unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].user_id, one.user_id);
+        assert_eq!(batch[0].team_id, one.team_id);
+        assert_eq!(batch[0].email, one.email);
+    }
+    assert!(store.get_members("ny", &[]).await.unwrap().is_empty());
 }

@@ -71,9 +71,11 @@ pub async fn accept_csv(mut req: Request<Body>, next: axum::middleware::Next) ->
 /// A text cell a spreadsheet would evaluate gets a leading `'`; numbers
 /// (money strings included) are left as they are.
 pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
-    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if !cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        return cell.into();
+    }
     let number = cell.parse::<f64>().is_ok() && !cell.starts_with(['\t', '\r']);
-    if risky && !number {
+    if !number {
         format!("'{cell}").into()
     } else {
         cell.into()

@@ -17,7 +17,6 @@ use serde_json::{json, Map, Value};
 use spendlens_domain::money::{div_round, format_usd};
 use spendlens_domain::time::{Day, Period};
 use spendlens_domain::Catalog;
-use spendlens_store::contract::not_found_as_none;
 use spendlens_store::model::{Member, Org};
 use spendlens_store::query::{Dim, FigureQuery, Figures, Filter, GroupRow};
 use std::cmp::Ordering;
@@ -447,14 +446,9 @@ pub async fn users(
         |(id, _)| id,
     )?;
     if !everyone {
-        let found = futures_util::future::join_all(
-            w.rows.iter().map(|(id, _)| s.store.get_member(&org, id)),
-        )
-        .await;
-        for m in found {
-            if let Some(m) = not_found_as_none(m)? {
-                members.insert(m.user_id.clone(), m);
-            }
+        let ids: Vec<String> = w.rows.iter().map(|(id, _)| id.clone()).collect();
+        for m in s.store.get_members(&org, &ids).await? {
+            members.insert(m.user_id.clone(), m);
         }
     }
     let team_departments: HashMap<String, Option<String>> = s

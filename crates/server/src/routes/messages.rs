@@ -69,6 +69,63 @@ fn row(e: &StoredEvent) -> Map<String, Value> {
     m
 }
 
+/// One event as a CSV record: the cells `export::encode_row` makes of
+/// `row(e)` (a test keeps them equal), written straight from the event, since
+/// a 2,000,000-row download spent most of its time building and dropping
+/// those JSON objects.
+fn csv_record(e: &StoredEvent, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    fn opt(v: &Option<String>) -> std::borrow::Cow<'_, str> {
+        v.as_deref().map(export::neutralise).unwrap_or_default()
+    }
+    for text in [
+        export::neutralise(&e.event_id),
+        e.occurred_at.to_string().into(),
+        export::neutralise(&e.user_id),
+        opt(&e.team_id),
+        opt(&e.department),
+        opt(&e.api_key_id),
+        opt(&e.provider),
+        export::neutralise(&e.model),
+        export::neutralise(&e.conversation_id),
+    ] {
+        w.write_field(text.as_bytes())?;
+    }
+    let mut number = itoa::Buffer::new();
+    for n in [
+        e.tokens_in,
+        e.tokens_out,
+        e.cached_tokens_in,
+        e.cache_write_tokens_in,
+    ] {
+        w.write_field(number.format(n))?;
+    }
+    for money in [e.total_cost, e.actual_api_cost] {
+        w.write_field(export::neutralise(&format_usd(money.into())).as_bytes())?;
+    }
+    w.write_field(if e.unpriced { "true" } else { "false" })?;
+    w.write_record(None::<&[u8]>)
+}
+
+/// A batch of events as bytes of `format`.
+fn encode_batch(format: Format, batch: &[StoredEvent], first: &mut bool) -> Vec<u8> {
+    let out = Vec::with_capacity(batch.len() * 200);
+    if format == Format::Csv {
+        let mut w = csv::WriterBuilder::new().from_writer(out);
+        for e in batch {
+            // Writing to memory cannot fail.
+            let _ = csv_record(e, &mut w);
+        }
+        *first = false;
+        return w.into_inner().unwrap_or_default();
+    }
+    let mut out = out;
+    for e in batch {
+        export::encode_row(format, COLUMNS, &row(e), *first, &mut out);
+        *first = false;
+    }
+    out
+}
+
 async fn messages(
     State(s): State<AppState>,
     who: Principal,
@@ -144,11 +201,7 @@ async fn messages(
             }
             match rx.recv().await {
                 Some(batch) => {
-                    let mut out = Vec::with_capacity(batch.len() * 200);
-                    for e in &batch {
-                        export::encode_row(format, COLUMNS, &row(e), first, &mut out);
-                        first = false;
-                    }
+                    let out = encode_batch(format, &batch, &mut first);
                     Some((Ok(Bytes::from(out)), (None, rx, first, reader)))
                 }
                 None => {
@@ -173,4 +226,70 @@ async fn messages(
         },
     );
     Ok(export::stream(format, &name, stream))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(over: impl FnOnce(&mut StoredEvent)) -> StoredEvent {
+        let mut e = StoredEvent {
+            organization_id: "acme".into(),
+            event_id: "ev-1".into(),
+            occurred_at: "2026-11-04T12:00:00.123456Z".parse().unwrap(),
+            day: 20_761,
+            user_id: "alice".into(),
+            team_id: Some("t-1".into()),
+            department: Some("R&D, \"labs\"".into()),
+            api_key_id: None,
+            provider: Some("openai".into()),
+            model: "gpt-4o".into(),
+            conversation_id: "c-1".into(),
+            tokens_in: 1_000,
+            tokens_out: 0,
+            cached_tokens_in: 7,
+            cache_write_tokens_in: u64::MAX,
+            total_cost: 1,
+            actual_api_cost: -2_500_000_000,
+            unpriced: false,
+        };
+        over(&mut e);
+        e
+    }
+
+    #[test]
+    fn csv_cells_are_those_of_the_json_row() {
+        let events = [
+            event(|_| {}),
+            event(|e| {
+                e.event_id = "=HYPERLINK(\"x\")".into();
+                e.user_id = "+1 555".into();
+                e.team_id = None;
+                e.department = Some("@sum".into());
+                e.api_key_id = Some("-12".into());
+                e.model = "\tmodel".into();
+                e.conversation_id = "line\nbreak".into();
+                e.unpriced = true;
+                e.total_cost = i64::MAX;
+            }),
+        ];
+        let mut first = true;
+        let fast = encode_batch(Format::Csv, &events, &mut first);
+        let mut slow = Vec::new();
+        for e in &events {
+            export::encode_row(Format::Csv, COLUMNS, &row(e), true, &mut slow);
+        }
+        assert_eq!(
+            String::from_utf8(fast).unwrap(),
+            String::from_utf8(slow).unwrap()
+        );
+        assert!(!first);
+        let text = String::from_utf8(encode_batch(Format::Csv, &events[1..], &mut true)).unwrap();
+        assert!(text.starts_with("\"'=HYPERLINK"), "{text}");
+        assert!(
+            text.contains(",-12,"),
+            "a negative number stays a number: {text}"
+        );
+        assert!(text.contains(",true\n"), "{text}");
+    }
 }

@@ -277,6 +277,11 @@ impl Store for PgStore {
         self.read(|c| Box::pin(async move { read::get_member(c, &org, &user).await }))
             .await
     }
+    async fn get_members(&self, org: &str, users: &[String]) -> Result<Vec<Member>> {
+        let (org, users) = (org.to_owned(), users.to_vec());
+        self.read(|c| Box::pin(async move { read::get_members(c, &org, &users).await }))
+            .await
+    }
     async fn list_members(&self, org: &str) -> Result<Vec<Member>> {
         owned!(org);
         self.read(|c| Box::pin(async move { read::list_members(c, &org).await }))

@@ -198,6 +198,16 @@ pub async fn get_member(c: &mut PgConnection, org: &str, user: &str) -> Result<M
     row.map(member_from)
         .ok_or_else(|| crate::contract::StoreError::NotFound(format!("member {user}")))
 }
+pub async fn get_members(c: &mut PgConnection, org: &str, users: &[String]) -> Result<Vec<Member>> {
+    let id = super::scope::enter_org(c, org).await?;
+    let rows: Vec<MemberTuple> = sqlx::query_as(&format!("{MEMBER_SQL} AND u.ext_id = ANY($2)"))
+        .bind(id)
+        .bind(users)
+        .fetch_all(&mut *c)
+        .await
+        .map_err(super::db_err)?;
+    Ok(rows.into_iter().map(member_from).collect())
+}
 pub async fn list_members(c: &mut PgConnection, org: &str) -> Result<Vec<Member>> {
     let id = super::scope::enter_org(c, org).await?;
     let rows: Vec<MemberTuple> = sqlx::query_as(&format!("{MEMBER_SQL} ORDER BY u.ext_id"))

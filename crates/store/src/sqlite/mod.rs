@@ -253,6 +253,10 @@ impl Store for SqliteStore {
         let (org, user) = (org.to_owned(), user.to_owned());
         self.read(move |c| read::get_member(c, &org, &user)).await
     }
+    async fn get_members(&self, org: &str, users: &[String]) -> Result<Vec<Member>> {
+        let (org, users) = (org.to_owned(), users.to_vec());
+        self.read(move |c| read::get_members(c, &org, &users)).await
+    }
     async fn list_members(&self, org: &str) -> Result<Vec<Member>> {
         let org = org.to_owned();
         self.read(move |c| read::list_members(c, &org)).await

@@ -88,6 +88,24 @@ pub fn get_member(c: &Connection, org: &str, user: &str) -> Result<Member> {
         .ok_or_else(|| StoreError::NotFound(format!("member {user}")))
 }
 
+pub fn get_members(c: &Connection, org: &str, users: &[String]) -> Result<Vec<Member>> {
+    let id = org_id(c, org)?;
+    let mut s = c
+        .prepare_cached(&format!("{MEMBER_SQL} AND u.ext_id = ?2"))
+        .map_err(sql_err)?;
+    let mut out = Vec::with_capacity(users.len());
+    for user in users {
+        if let Some(m) = s
+            .query_row(params![id, user], member_row)
+            .optional()
+            .map_err(sql_err)?
+        {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
 pub fn list_members(c: &Connection, org: &str) -> Result<Vec<Member>> {
     let id = org_id(c, org)?;
     let mut s = c
