@@ -7,6 +7,7 @@
 //! as a bitmap, and a range's people are the union.
 
 use super::org_days::{add, bits, people_at, read_bits, sums_from, DayRow, ADD_SUMS, SUMS};
+use super::people_union::PeopleUnion;
 use super::{blocks, sql_err};
 use crate::aggregate::{CellDelta, CellKey, Groups, GRAIN_DAY};
 use crate::contract::Result;
@@ -294,7 +295,7 @@ pub fn figures(
     };
     let number = number as i64;
     let (from, to) = (i64::from(q.period.from.0), i64::from(q.period.to.0));
-    let mut groups: HashMap<Vec<i64>, (Figures, RoaringBitmap)> = HashMap::new();
+    let mut groups: HashMap<Vec<i64>, (Figures, PeopleUnion)> = HashMap::new();
     let mut take = |day: i64, value: i64, r: &rusqlite::Row| -> Result<()> {
         let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
         let key: Vec<i64> = q
@@ -310,7 +311,7 @@ pub fn figures(
                 users.insert(value as u32);
             }
         } else {
-            *users |= people_at(r, 9).map_err(sql_err)?;
+            users.add(&people_at(r, 9).map_err(sql_err)?);
         }
         Ok(())
     };

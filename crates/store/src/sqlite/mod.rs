@@ -19,6 +19,7 @@ mod lifecycle;
 mod messages;
 mod migrate;
 mod org_days;
+mod people_union;
 mod person_cum;
 mod prices;
 mod structure;

@@ -333,7 +333,7 @@ pub fn figures(
         return Ok(out);
     }
     let mut all = Figures::default();
-    let mut users = RoaringBitmap::new();
+    let mut users = super::people_union::PeopleUnion::default();
     let split = blocks::split(from, to);
     for (table, range) in [
         (&DAYS, split.days[0]),
@@ -341,7 +341,7 @@ pub fn figures(
         (&DAYS, split.days[1]),
     ] {
         each_row(conn, table, Some(org), range, |_, _, sums, people| {
-            users |= people;
+            users.add(&people);
             all.add_disjoint(&Figures::from_sums(sums));
             Ok(())
         })?;
