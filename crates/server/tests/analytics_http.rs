@@ -532,8 +532,82 @@ async fn exports_equal_the_json_lists_and_stream_every_message() {
         .await
         .unwrap();
     let mut csv = csv::Reader::from_reader(csv_text.as_bytes());
-    let csv_ids: Vec<String> = csv.records().map(|r| r.unwrap()[0].to_owned()).collect();
+    let records: Vec<csv::StringRecord> = csv.records().map(|r| r.unwrap()).collect();
+    let csv_ids: Vec<&str> = records.iter().map(|r| &r[0]).collect();
     assert_eq!(csv_ids, ids);
+    // Every name a row carries is the event's own (the download names ids from memory).
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    for (r, e) in records.iter().zip(&want) {
+        let got: Vec<&str> = (2..9).map(|i| &r[i]).collect();
+        let expected = [
+            e.user_id.clone(),
+            opt(&e.team_id),
+            opt(&e.department),
+            opt(&e.api_key_id),
+            opt(&e.provider),
+            e.model.clone(),
+            e.conversation_id.clone(),
+        ];
+        assert_eq!(got, expected, "{}", e.event_id);
+    }
+    // Each named filter keeps that value's events alone.
+    let first = want
+        .iter()
+        .find(|e| e.api_key_id.is_some() && e.team_id.is_some())
+        .unwrap();
+    for (param, value, keep) in [
+        (
+            "user_id",
+            first.user_id.clone(),
+            Box::new(|e: &StoredEvent| e.user_id == first.user_id)
+                as Box<dyn Fn(&StoredEvent) -> bool>,
+        ),
+        (
+            "team_id",
+            opt(&first.team_id),
+            Box::new(|e: &StoredEvent| e.team_id == first.team_id),
+        ),
+        (
+            "api_key_id",
+            opt(&first.api_key_id),
+            Box::new(|e: &StoredEvent| e.api_key_id == first.api_key_id),
+        ),
+        (
+            "model",
+            first.model.clone(),
+            Box::new(|e: &StoredEvent| e.model == first.model),
+        ),
+        (
+            "user_id",
+            "nobody-at-all".to_owned(),
+            Box::new(|_: &StoredEvent| false),
+        ),
+    ] {
+        let js: Value = s
+            .http
+            .get(s.url(&format!(
+                "/v1/orgs/acme/messages?{range}&format=json&{param}={value}"
+            )))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let got: Vec<&str> = js
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["event_id"].as_str().unwrap())
+            .collect();
+        let expected: Vec<&str> = want
+            .iter()
+            .filter(|e| keep(e))
+            .map(|e| e.event_id.as_str())
+            .collect();
+        assert_eq!(got, expected, "{param}={value}");
+    }
     let nd = s
         .http
         .get(s.url(&format!("/v1/orgs/acme/messages?{range}&format=ndjson")))

@@ -1,12 +1,12 @@
 //! Reading event detail in time order, in pages or as one long stream.
 
-use super::read::{event_row, EVENT_SELECT};
+use super::read::Names;
 use super::sql_err;
 use crate::contract::{Result, StoreError};
 use crate::model::StoredEvent;
-use crate::query::EventQuery;
+use crate::query::{Dim, EventQuery};
 use rusqlite::types::Value as Sql;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, Row};
 
 /// Rows go to `emit` in batches; it returns false to stop (the reader hung up).
 pub fn stream(
@@ -24,7 +24,15 @@ pub fn stream(
     // the (org, occurred_at) index does the work, then check the day exactly.
     let lo = (i64::from(q.period.from.0) - 1) * 86_400_000_000;
     let hi = (i64::from(q.period.to.0) + 1) * 86_400_000_000;
-    let mut sql = format!("{EVENT_SELECT} WHERE e.org = ?1 AND e.occurred_at >= ?2 AND e.occurred_at < ?3 AND e.day >= ?4 AND e.day < ?5");
+    // Names come from a per-download memory of each id's name rather than
+    // six joins per row, which took half of a 2,000,000-row download's reading.
+    let mut sql = String::from(
+        "SELECT e.event_id, e.occurred_at, e.day, e.user, e.team, e.dept, e.key, e.provider, e.model,
+         cv.ext_id, e.tokens_in, e.tokens_out, e.cached_in, e.cache_write_in, e.total_cost,
+         e.actual_cost, e.cost_flags
+         FROM events e JOIN conversations cv ON cv.id = e.conv
+         WHERE e.org = ?1 AND e.occurred_at >= ?2 AND e.occurred_at < ?3 AND e.day >= ?4 AND e.day < ?5"
+    );
     let mut args: Vec<Sql> = vec![
         org.into(),
         lo.into(),
@@ -33,20 +41,37 @@ pub fn stream(
         i64::from(q.period.to.0).into(),
     ];
     let f = &q.filter;
-    for (want, null_col, text_col) in [
-        (&f.user, "e.user = 0", "u.ext_id"),
-        (&f.team, "e.team = 0", "t.ext_id"),
-        (&f.department, "e.dept = 0", "d.name"),
-        (&f.api_key, "e.key = 0", "k.ext_id"),
-        (&f.model, "e.model = 0", "m.name"),
-        (&f.provider, "e.provider = 0", "p.name"),
+    // A named value is its id (no id: the subquery is NULL and nothing matches).
+    for (want, column, id_of) in [
+        (&f.user, "e.user", "SELECT id FROM users WHERE ext_id = ?"),
+        (
+            &f.team,
+            "e.team",
+            "SELECT id FROM teams WHERE org = ?1 AND ext_id = ?",
+        ),
+        (
+            &f.department,
+            "e.dept",
+            "SELECT id FROM departments WHERE org = ?1 AND name = ?",
+        ),
+        (
+            &f.api_key,
+            "e.key",
+            "SELECT id FROM api_keys WHERE org = ?1 AND ext_id = ?",
+        ),
+        (&f.model, "e.model", "SELECT id FROM models WHERE name = ?"),
+        (
+            &f.provider,
+            "e.provider",
+            "SELECT id FROM providers WHERE name = ?",
+        ),
     ] {
         match want {
             None => {}
-            Some(None) => sql.push_str(&format!(" AND {null_col}")),
+            Some(None) => sql.push_str(&format!(" AND {column} = 0")),
             Some(Some(v)) => {
                 args.push(v.clone().into());
-                sql.push_str(&format!(" AND {text_col} = ?{}", args.len()));
+                sql.push_str(&format!(" AND {column} = ({id_of}{})", args.len()));
             }
         }
     }
@@ -65,9 +90,10 @@ pub fn stream(
     }
     let mut s = c.prepare(&sql).map_err(sql_err)?;
     let mut rows = s.query(rusqlite::params_from_iter(args)).map_err(sql_err)?;
+    let mut names = Names::default();
     let mut out = Vec::with_capacity(batch);
     while let Some(r) = rows.next().map_err(sql_err)? {
-        let e = event_row(r, &q.org).map_err(sql_err)?;
+        let e = named_row(c, &mut names, r, &q.org)?;
         out.push(e);
         if out.len() == batch && !emit(std::mem::replace(&mut out, Vec::with_capacity(batch))) {
             return Ok(());
@@ -77,4 +103,40 @@ pub fn stream(
         emit(out);
     }
     Ok(())
+}
+
+/// A row of the download's query as an event, its ids named.
+fn named_row(c: &Connection, names: &mut Names, r: &Row, org: &str) -> Result<StoredEvent> {
+    let id = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
+    let mut name = |dim: Dim, i: usize| -> Result<Option<String>> { names.name(c, dim, id(i)?) };
+    let (user, team, department, api_key, provider, model) = (
+        name(Dim::User, 3)?,
+        name(Dim::Team, 4)?,
+        name(Dim::Department, 5)?,
+        name(Dim::ApiKey, 6)?,
+        name(Dim::Provider, 7)?,
+        name(Dim::Model, 8)?,
+    );
+    let flags: i64 = id(16)?;
+    let count = |i: usize| id(i).map(|n| n as u64);
+    Ok(StoredEvent {
+        organization_id: org.to_owned(),
+        event_id: r.get(0).map_err(sql_err)?,
+        occurred_at: super::ts(id(1)?),
+        day: r.get(2).map_err(sql_err)?,
+        user_id: user.unwrap_or_default(),
+        team_id: team,
+        department,
+        api_key_id: api_key,
+        provider,
+        model: model.unwrap_or_default(),
+        conversation_id: r.get(9).map_err(sql_err)?,
+        tokens_in: count(10)?,
+        tokens_out: count(11)?,
+        cached_tokens_in: count(12)?,
+        cache_write_tokens_in: count(13)?,
+        total_cost: id(14)?,
+        actual_api_cost: id(15)?,
+        unpriced: flags & crate::aggregate::UNPRICED != 0,
+    })
 }

@@ -561,7 +561,7 @@ fn hour_day(zones: &[(i64, TimeZone)], hour: i64) -> Day {
 
 /// Internal id → external name, looked up once per id per query.
 #[derive(Default)]
-struct Names {
+pub(super) struct Names {
     looked_up: HashMap<(u8, i64), Option<String>>,
     /// The organisation's people, when read at once.
     people: Option<super::read_cache::People>,
@@ -585,7 +585,7 @@ impl Names {
         Ok(())
     }
 
-    fn name(&mut self, c: &Connection, dim: Dim, id: i64) -> Result<Option<String>> {
+    pub(super) fn name(&mut self, c: &Connection, dim: Dim, id: i64) -> Result<Option<String>> {
         let slot = dim as u8;
         if dim == Dim::User {
             if let Some(n) = self.people.as_ref().and_then(|p| p.get(&id)) {
