@@ -583,19 +583,11 @@ async fn exports_equal_the_json_lists_and_stream_every_message() {
             Box::new(|_: &StoredEvent| false),
         ),
     ] {
-        let js: Value = s
-            .http
-            .get(s.url(&format!(
-                "/v1/orgs/acme/messages?{range}&format=json&{param}={value}"
-            )))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let got: Vec<&str> = js
+        let path = format!("/v1/orgs/acme/messages?{range}&format=json&{param}={value}");
+        let a = s.get(ADMIN, &path).await;
+        assert_eq!(a.status, 200, "{path}: {}", a.body);
+        let got: Vec<&str> = a
+            .body
             .as_array()
             .unwrap()
             .iter()

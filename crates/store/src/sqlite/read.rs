@@ -392,10 +392,6 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     } else {
         Some((first_full, end_month.0))
     };
-    let listed = |grain: u8, buckets: &mut dyn Iterator<Item = i32>| {
-        let b: Vec<String> = buckets.map(|d| d.to_string()).collect();
-        format!("grain = {grain} AND bucket IN ({})", b.join(", "))
-    };
     // Each part of the range is its own SELECT of a UNION ALL, so that each
     // seeks the key: an OR of them would scan the organisation's every cell.
     let ranges: Vec<String> = match months {
@@ -413,15 +409,15 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
             }
             vec![format!("grain = 0 AND bucket >= {s0} AND bucket < {s1}")]
         }
-        None if seek_person => vec![listed(1, &mut (from..to))],
+        None if seek_person => vec![listed(1, from..to)],
         None => vec![format!("grain = 1 AND bucket >= {from} AND bucket < {to}")],
         Some((m0, m1)) => {
             let d0 = spendlens_domain::time::Month(m0).first_day().0;
             let d1 = spendlens_domain::time::Month(m1).first_day().0;
             let mut parts = Vec::new();
             if seek_person {
-                parts.push(listed(2, &mut (m0..m1)));
-                parts.push(listed(1, &mut (from..d0).chain(d1..to)));
+                parts.push(listed(2, m0..m1));
+                parts.push(listed(1, (from..d0).chain(d1..to)));
             } else {
                 parts.push(format!("grain = 2 AND bucket >= {m0} AND bucket < {m1}"));
                 parts.push(format!("grain = 1 AND bucket >= {from} AND bucket < {d0}"));
@@ -502,6 +498,12 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         })
         .collect();
     named(c, org, q, rows)
+}
+
+/// `grain = g AND bucket IN (…)`: a seek per bucket in the cube's key.
+fn listed(grain: u8, buckets: impl Iterator<Item = i32>) -> String {
+    let b: Vec<String> = buckets.map(|d| d.to_string()).collect();
+    format!("grain = {grain} AND bucket IN ({})", b.join(", "))
 }
 
 /// Groups keyed by internal ids, with the names the answer shows.
