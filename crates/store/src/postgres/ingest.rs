@@ -17,14 +17,13 @@
 //! - what still deadlocks is rolled back whole and run again by `write`.
 
 use super::ctx::{Ctx, OrgInfo};
-use super::{db_err, resolve};
+use super::{db_err, prefetch, resolve};
 use crate::aggregate::{costs, Buckets, CubeDeltas, Groups};
 use crate::contract::{Result, StoreError};
 use crate::model::{BatchOutcome, IngestBatch, IngestScope, ItemError};
 use crate::rules::{conflict_message, price_at, Conv};
 use spendlens_domain::time::{local_day, local_hour_start, Day};
 use spendlens_domain::{Catalog, ErrorCode, Event};
-use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 
 /// A transaction found that another one created the same conversation after
@@ -78,6 +77,21 @@ pub async fn ingest(c: &mut Ctx, batches: Vec<IngestBatch>) -> Result<Vec<BatchO
     let mut outcomes: Vec<BatchOutcome> = Vec::with_capacity(batches.len());
     // Placement first (it reads only organisations and admin memberships,
     // which events do not change); the events an organisation takes wait.
+    let mut named: Vec<String> = Vec::new();
+    for batch in &batches {
+        match &batch.scope {
+            IngestScope::Org(org) => named.push(org.clone()),
+            IngestScope::Platform => named.extend(
+                batch
+                    .events
+                    .iter()
+                    .filter_map(|(_, e)| e.organization_id.clone()),
+            ),
+        }
+    }
+    named.sort();
+    named.dedup();
+    prefetch::orgs(c, &named).await?;
     let mut placed: Vec<(usize, usize, &Event, OrgInfo)> = Vec::new();
     for (b, batch) in batches.iter().enumerate() {
         let mut out = BatchOutcome::default();
@@ -111,7 +125,7 @@ pub async fn ingest(c: &mut Ctx, batches: Vec<IngestBatch>) -> Result<Vec<BatchO
         }
         outcomes.push(out);
     }
-    prefetch(c, &mut tx, &placed).await?;
+    prefetch::placed(c, &mut tx.keys, &mut tx.convs, &placed).await?;
     for (b, index, event, org) in &placed {
         let out = &mut outcomes[*b];
         let err = |code, field, message| item_error(*index, event, code, field, message);
@@ -162,107 +176,6 @@ fn item_error(
         message,
         line: None,
     }
-}
-
-/// Read what the placed events already have in the database, one query per
-/// kind and organisation: idempotency keys, conversations (locked, in id
-/// order, so concurrent transactions queue instead of deadlocking), people
-/// and their memberships.
-async fn prefetch(
-    c: &mut Ctx,
-    tx: &mut Tx,
-    placed: &[(usize, usize, &Event, OrgInfo)],
-) -> Result<()> {
-    let mut by_org: BTreeMap<i64, (Vec<String>, Vec<String>)> = BTreeMap::new();
-    let mut users: Vec<String> = Vec::new();
-    for (_, _, e, org) in placed {
-        let slot = by_org.entry(org.id).or_default();
-        slot.0.push(e.event_id.clone());
-        slot.1.push(e.conversation_id.clone());
-        users.push(e.user_id.clone());
-    }
-    users.sort();
-    users.dedup();
-    let rows: Vec<(i64, String, Option<String>)> =
-        sqlx::query_as("SELECT id, ext_id, email FROM users WHERE ext_id = ANY($1)")
-            .bind(&users)
-            .fetch_all(&mut *c.tx)
-            .await
-            .map_err(db_err)?;
-    let mut user_ids = Vec::with_capacity(rows.len());
-    for (id, ext, email) in rows {
-        if let Some(em) = email {
-            c.emails.insert(id, em);
-        }
-        c.users.insert(ext, id);
-        user_ids.push(id);
-    }
-    for (org, (mut ids, mut convs)) in by_org {
-        ids.sort();
-        ids.dedup();
-        convs.sort();
-        convs.dedup();
-        let keys: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT event_id, hash FROM event_keys WHERE org = $1 AND event_id = ANY($2)",
-        )
-        .bind(org)
-        .bind(&ids)
-        .fetch_all(&mut *c.tx)
-        .await
-        .map_err(db_err)?;
-        for (id, hash) in keys {
-            tx.keys.insert((org, id), hash);
-        }
-        let rows = sqlx::query(
-            "SELECT id, usr, first_at, first_event_id, first_day, first_team, first_dept, first_key,
-             first_model, first_provider, last_at, title, title_at, ext_id
-             FROM conversations WHERE org = $1 AND ext_id = ANY($2) ORDER BY id FOR UPDATE",
-        )
-        .bind(org)
-        .bind(&convs)
-        .fetch_all(&mut *c.tx)
-        .await
-        .map_err(db_err)?;
-        for r in rows {
-            let user: i64 = r.get(1);
-            tx.convs.insert(
-                (org, r.get(13)),
-                Conv {
-                    id: r.get(0),
-                    new: false,
-                    user,
-                    first_at: r.get(2),
-                    first_event_id: r.get(3),
-                    first_day: r.get(4),
-                    first_groups: Groups {
-                        user,
-                        team: r.get(5),
-                        dept: r.get(6),
-                        key: r.get(7),
-                        model: r.get(8),
-                        provider: r.get(9),
-                    },
-                    last_at: r.get(10),
-                    title: r.get(11),
-                    title_at: r.get(12),
-                    dirty: false,
-                },
-            );
-        }
-        let members: Vec<(i64, Option<i64>, Option<String>)> = sqlx::query_as(
-            "SELECT usr, team, department FROM members WHERE org = $1 AND usr = ANY($2)",
-        )
-        .bind(org)
-        .bind(&user_ids)
-        .fetch_all(&mut *c.tx)
-        .await
-        .map_err(db_err)?;
-        for (usr, team, department) in members {
-            c.members
-                .insert((org, usr), super::ctx::MemberInfo { team, department });
-        }
-    }
-    Ok(())
 }
 
 async fn place(c: &mut Ctx, scope: &IngestScope, e: &Event) -> Result<Place> {
@@ -683,22 +596,30 @@ async fn flush(c: &mut Ctx, mut tx: Tx) -> Result<()> {
         .map_err(db_err)?;
     }
     super::cells::add_cells(&mut c.tx, &tx.deltas.cells).await?;
-    for (org, at) in tx.org_last {
-        sqlx::query(
-            "UPDATE orgs SET last_event_at = GREATEST(coalesce(last_event_at, $2), $2) WHERE id = $1",
-        )
-        .bind(org)
-        .bind(at)
+    for (table, column, last) in [
+        ("orgs", "last_event_at", tx.org_last),
+        ("api_keys", "last_used_at", tx.key_last),
+    ] {
+        if last.is_empty() {
+            continue;
+        }
+        let (ids, at): (Vec<i64>, Vec<i64>) = last.into_iter().unzip();
+        // Locked in id order first: an UPDATE joined to the arrays would lock
+        // in whatever order its plan reads the table, and two servers could
+        // deadlock on the same rows.
+        sqlx::query(&format!(
+            "SELECT 1 FROM {table} WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+        ))
+        .bind(&ids)
         .execute(&mut *c.tx)
         .await
         .map_err(db_err)?;
-    }
-    for (key, at) in tx.key_last {
-        sqlx::query(
-            "UPDATE api_keys SET last_used_at = GREATEST(coalesce(last_used_at, $2), $2) WHERE id = $1",
-        )
-        .bind(key)
-        .bind(at)
+        sqlx::query(&format!(
+            "UPDATE {table} t SET {column} = GREATEST(coalesce(t.{column}, u.at), u.at)
+             FROM UNNEST($1::bigint[], $2::bigint[]) AS u(id, at) WHERE t.id = u.id"
+        ))
+        .bind(&ids)
+        .bind(&at)
         .execute(&mut *c.tx)
         .await
         .map_err(db_err)?;

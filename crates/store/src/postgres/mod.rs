@@ -19,12 +19,14 @@ mod budgets;
 mod cells;
 mod conversations;
 mod ctx;
+mod ensure;
 mod erasure;
 mod ingest;
 mod lifecycle;
 mod messages;
 mod migrate;
 mod org_days;
+mod prefetch;
 mod prices;
 mod read;
 mod reprice;
@@ -180,6 +182,12 @@ impl Store for PgStore {
     }
 
     async fn ingest(&self, batches: Vec<IngestBatch>) -> Result<Vec<BatchOutcome>> {
+        // The names first, committed on their own (ensure.rs says why).
+        self.write(|c| {
+            let b = batches.clone();
+            Box::pin(async move { ensure::names(c, &b).await })
+        })
+        .await?;
         self.write(|c| {
             let b = batches.clone();
             Box::pin(ingest::ingest(c, b))

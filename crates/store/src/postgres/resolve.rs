@@ -6,69 +6,12 @@
 use super::ctx::{Ctx, KeyInfo, MemberInfo, OrgInfo, TeamInfo};
 use super::{db_err, now_us};
 use crate::contract::Result;
-use spendlens_domain::{time::parse_timezone, Markup, Price};
-use sqlx::Row;
-use std::collections::HashMap;
 
 pub async fn org(c: &mut Ctx, ext: &str) -> Result<Option<OrgInfo>> {
-    if let Some(o) = c.orgs.get(ext) {
-        return Ok(Some(o.clone()));
+    if !c.orgs.contains_key(ext) {
+        super::prefetch::orgs(c, &[ext.to_owned()]).await?;
     }
-    let row = sqlx::query("SELECT id, markup_ppb FROM orgs WHERE ext_id = $1")
-        .bind(ext)
-        .fetch_optional(&mut *c.tx)
-        .await
-        .map_err(db_err)?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let (id, markup): (i64, i64) = (row.get(0), row.get(1));
-    let mut zones = Vec::new();
-    let rows = sqlx::query(
-        "SELECT effective_from, timezone FROM org_timezones WHERE org = $1 ORDER BY effective_from",
-    )
-    .bind(id)
-    .fetch_all(&mut *c.tx)
-    .await
-    .map_err(db_err)?;
-    for r in rows {
-        let (from, name): (i64, String) = (r.get(0), r.get(1));
-        let tz =
-            parse_timezone(&name).map_err(|e| anyhow::anyhow!("stored timezone {name}: {e}"))?;
-        zones.push((from, tz));
-    }
-    if zones.is_empty() {
-        zones.push((i64::MIN, jiff::tz::TimeZone::UTC));
-    }
-    let mut prices: HashMap<String, Vec<(i64, Price)>> = HashMap::new();
-    let rows = sqlx::query(
-        "SELECT model, effective_from, input, output, cached_input, cache_write FROM org_prices
-         WHERE org = $1 ORDER BY model, effective_from",
-    )
-    .bind(id)
-    .fetch_all(&mut *c.tx)
-    .await
-    .map_err(db_err)?;
-    for r in rows {
-        let price = Price {
-            input: r.get(2),
-            output: r.get(3),
-            cached_input: r.get(4),
-            cache_write: r.get(5),
-        };
-        prices
-            .entry(r.get::<String, _>(0))
-            .or_default()
-            .push((r.get(1), price));
-    }
-    let info = OrgInfo {
-        id,
-        markup: Markup(markup),
-        zones,
-        prices,
-    };
-    c.orgs.insert(ext.to_owned(), info.clone());
-    Ok(Some(info))
+    Ok(c.orgs.get(ext).cloned())
 }
 
 /// Ids of the organisations where an admin made `user` a member (at most 2:
