@@ -233,6 +233,26 @@ pub trait Store: Send + Sync + 'static {
         })
     }
 
+    /// `budget_context`, then the spends `plan` asks for given it, in one
+    /// snapshot: the budget check asks this before every LLM call, and each
+    /// trip to the store is a hop that under ingestion costs more than the
+    /// reads. The embedded store answers it in one read.
+    async fn budget_check(
+        &self,
+        org: &str,
+        user: Option<&str>,
+        plan: SpendPlan,
+    ) -> Result<(BudgetContext, Vec<i128>)> {
+        let ctx = self.budget_context(org, user).await?;
+        let asks = plan(&ctx);
+        let spent = if asks.is_empty() {
+            Vec::new()
+        } else {
+            self.spends(&ctx.org.id, asks).await?
+        };
+        Ok((ctx, spent))
+    }
+
     /// Create or replace a budget (by id).
     async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget>;
     async fn list_budgets(&self, org: &str) -> Result<Vec<Budget>>;

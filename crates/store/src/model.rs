@@ -300,6 +300,9 @@ pub struct BudgetContext {
 /// One scope's spend to read: scope, scope id (None for the organisation), days.
 pub type SpendAsk = (BudgetScope, Option<String>, spendlens_domain::time::Period);
 
+/// Which spends a budget check needs, given what it read (`Store::budget_check`).
+pub type SpendPlan = Box<dyn FnOnce(&BudgetContext) -> Vec<SpendAsk> + Send>;
+
 /// A budget as stored; the API shapes it (decimal amounts, status).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Budget {

@@ -1,6 +1,6 @@
-//! The budget check's two reads on every backend: the context (organisation,
+//! The budget check's reads on every backend: the context (organisation,
 //! budgets, the person's membership) and several scopes' spend at once, each
-//! equal to the sums of the events sent.
+//! equal to the sums of the events sent, and both in one trip.
 
 mod common;
 
@@ -115,6 +115,35 @@ async fn the_budget_reads_see_what_was_sent(b: Backend) {
         ]
     );
     assert_eq!(spent[..3], [31, 18, 20]);
+    // The same in one trip, the plan seeing the context it asks from.
+    let planned = asks.clone();
+    let (ctx, in_one) = store
+        .budget_check(
+            "ny",
+            Some("alice"),
+            Box::new(move |ctx| {
+                assert_eq!(
+                    ctx.member.as_ref().map(|m| m.user_id.as_str()),
+                    Some("alice")
+                );
+                assert_eq!(ctx.budgets.len(), 2);
+                planned
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!((ctx.org.id.as_str(), &in_one), ("ny", &spent));
+    let (_, none) = store
+        .budget_check("ny", None, Box::new(|_| Vec::new()))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert!(matches!(
+        store
+            .budget_check("nowhere", None, Box::new(|_| Vec::new()))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
     // The same, one scope at a time.
     for ((scope, id, p), want) in asks.into_iter().zip(&spent) {
         assert_eq!(

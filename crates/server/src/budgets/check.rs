@@ -5,7 +5,7 @@
 
 use super::status::{period_of, reached, today, State};
 use serde_json::{json, Value};
-use spendlens_store::model::BudgetScope;
+use spendlens_store::model::{Budget, BudgetContext, BudgetScope, SpendPlan};
 use spendlens_store::{Store, StoreError};
 
 pub async fn blocking(
@@ -14,36 +14,23 @@ pub async fn blocking(
     user: Option<&str>,
     key: Option<&str>,
 ) -> Result<Vec<Value>, StoreError> {
-    // Two reads in all (context, then every covering spend at once): each
-    // read is a hop to the blocking pool or the database, which under load
-    // costs more than the read itself.
-    let ctx = store.budget_context(org, user).await?;
-    let team = ctx.member.as_ref().and_then(|m| m.team_id.as_deref());
-    let department = ctx.member.as_ref().and_then(|m| m.department.as_deref());
-    let today = today(&ctx.org);
-    let covering: Vec<_> = ctx
-        .budgets
-        .iter()
-        .filter(|b| b.hard_limit)
-        .filter(|b| {
-            let id = b.scope_id.as_deref();
-            match b.scope {
-                BudgetScope::Org => true,
-                BudgetScope::User => id.is_some() && id == user,
-                BudgetScope::ApiKey => id.is_some() && id == key,
-                BudgetScope::Team => id.is_some() && id == team,
-                BudgetScope::Department => id.is_some() && id == department,
-            }
-        })
-        .collect();
-    if covering.is_empty() {
-        return Ok(Vec::new());
-    }
-    let asks = covering
-        .iter()
-        .map(|b| (b.scope, b.scope_id.clone(), period_of(b.period, today)))
-        .collect();
-    let spent = store.spends(&ctx.org.id, asks).await?;
+    // One trip to the store (context, then every covering spend, in one
+    // read): each trip is a hop to the blocking pool or the database, which
+    // under load costs more than the read itself.
+    let (user_owned, key_owned) = (user.map(str::to_owned), key.map(str::to_owned));
+    let plan: SpendPlan = Box::new(move |ctx| {
+        covering(ctx, user_owned.as_deref(), key_owned.as_deref())
+            .map(|b| {
+                (
+                    b.scope,
+                    b.scope_id.clone(),
+                    period_of(b.period, today(&ctx.org)),
+                )
+            })
+            .collect()
+    });
+    let (ctx, spent) = store.budget_check(org, user, plan).await?;
+    let covering: Vec<&Budget> = covering(&ctx, user, key).collect();
     Ok(covering
         .iter()
         .zip(spent)
@@ -53,4 +40,28 @@ pub async fn blocking(
                 "state": State::Exceeded.as_str()})
         })
         .collect())
+}
+
+/// The hard limits covering `user` and `key`: theirs, the organisation's, and
+/// those of the user's current team and department.
+fn covering<'a>(
+    ctx: &'a BudgetContext,
+    user: Option<&'a str>,
+    key: Option<&'a str>,
+) -> impl Iterator<Item = &'a Budget> {
+    let team = ctx.member.as_ref().and_then(|m| m.team_id.as_deref());
+    let department = ctx.member.as_ref().and_then(|m| m.department.as_deref());
+    ctx.budgets
+        .iter()
+        .filter(|b| b.hard_limit)
+        .filter(move |b| {
+            let id = b.scope_id.as_deref();
+            match b.scope {
+                BudgetScope::Org => true,
+                BudgetScope::User => id.is_some() && id == user,
+                BudgetScope::ApiKey => id.is_some() && id == key,
+                BudgetScope::Team => id.is_some() && id == team,
+                BudgetScope::Department => id.is_some() && id == department,
+            }
+        })
 }

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use spendlens_domain::money::{div_round, format_usd};
 use spendlens_domain::time::Period;
-use spendlens_store::model::{Member, Role};
+use spendlens_store::model::{Member, Org, Role};
 use spendlens_store::query::{Dim, FigureQuery, Figures, Filter};
 use std::collections::HashMap;
 
@@ -87,18 +87,26 @@ async fn person(
         filter: filter.clone(),
         group_by,
     };
-    let now = total(s.store.figures(&ask(period, &mine, vec![])).await?);
-    let before = total(
-        s.store
-            .figures(&ask(period.previous(), &mine, vec![]))
-            .await?,
-    );
-    let everyone = total(
-        s.store
-            .figures(&ask(period, &Filter::default(), vec![]))
-            .await?,
-    );
-
+    // Every figure in one trip and one snapshot (the person's and the
+    // organisation's average agree), the forecast and budgets beside it.
+    let asks = vec![
+        ask(period, &mine, vec![]),
+        ask(period.previous(), &mine, vec![]),
+        ask(period, &Filter::default(), vec![]),
+        ask(period, &mine, vec![Dim::Model]),
+        ask(period, &mine, vec![Dim::Day]),
+    ];
+    let (answers, forecast, budgets) = tokio::try_join!(
+        async { Ok::<_, ApiError>(s.store.figures_many(asks).await?) },
+        async {
+            Ok(crate::insights::series::month_forecast(s.store.as_ref(), &info, &mine).await?)
+        },
+        own_budgets(s, &info, user),
+    )?;
+    let mut answers = answers.into_iter();
+    let mut next = || answers.next().unwrap_or_default();
+    let (now, before, everyone) = (total(next()), total(next()), total(next()));
+    let (by_model, by_day) = (next(), next());
     let mut out = figures_json(&now);
     out.remove("active_users");
     out.remove("avg_cost_per_active_user");
@@ -141,10 +149,7 @@ async fn person(
         }),
     );
     // Model preferences: the share of the person's cost per model.
-    let mut models: Vec<Value> = s
-        .store
-        .figures(&ask(period, &mine, vec![Dim::Model]))
-        .await?
+    let mut models: Vec<Value> = by_model
         .into_iter()
         .map(|r| {
             let share = if now.total_cost == 0 { Value::Null } else { json!(r.figures.total_cost as f64 / now.total_cost as f64) };
@@ -159,10 +164,7 @@ async fn person(
     });
     out.insert("models".into(), Value::Array(models));
     // The trend: a dense daily series of the person's cost and messages.
-    let by_day: HashMap<String, Figures> = s
-        .store
-        .figures(&ask(period, &mine, vec![Dim::Day]))
-        .await?
+    let by_day: HashMap<String, Figures> = by_day
         .into_iter()
         .filter_map(|r| Some((r.key[0].clone()?, r.figures)))
         .collect();
@@ -174,23 +176,24 @@ async fn person(
         })
         .collect();
     out.insert("trend".into(), Value::Array(trend));
-    out.insert(
-        "forecast".into(),
-        crate::insights::series::month_forecast(s.store.as_ref(), &info, &mine).await?,
-    );
-    // The person's own budgets, with their status now.
-    let mut budgets = Vec::new();
-    for b in s.store.list_budgets(org).await? {
-        if b.scope == spendlens_store::model::BudgetScope::User
-            && b.scope_id.as_deref() == Some(user)
-        {
-            budgets.push(crate::budgets::status::with_status(s.store.as_ref(), &info, &b).await?);
-        }
-    }
+    out.insert("forecast".into(), forecast);
     out.insert("budgets".into(), Value::Array(budgets));
     let mut out = Value::Object(out);
     who.redact(&mut out);
     Ok(Json(out))
+}
+
+/// The person's own budgets, with their status now.
+async fn own_budgets(s: &AppState, info: &Org, user: &str) -> ApiResult<Vec<Value>> {
+    let mut budgets = Vec::new();
+    for b in s.store.list_budgets(&info.id).await? {
+        if b.scope == spendlens_store::model::BudgetScope::User
+            && b.scope_id.as_deref() == Some(user)
+        {
+            budgets.push(crate::budgets::status::with_status(s.store.as_ref(), info, &b).await?);
+        }
+    }
+    Ok(budgets)
 }
 
 pub async fn user_page(

@@ -6,8 +6,8 @@ use super::admin::audit;
 use super::read::org_id;
 use super::sql_err;
 use super::writer::WriterState;
-use crate::contract::{Result, StoreError};
-use crate::model::{Alert, Budget, Delivery, Webhook};
+use crate::contract::{not_found_as_none, Result, StoreError};
+use crate::model::{Alert, Budget, BudgetContext, Delivery, Webhook};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 
@@ -203,4 +203,16 @@ pub fn spend(
     })
     .map(i128::from)
     .map_err(sql_err)
+}
+
+/// The organisation, its budgets and `user`'s membership (`Store::budget_context`).
+pub fn context(c: &Connection, org: &str, user: Option<&str>) -> Result<BudgetContext> {
+    Ok(BudgetContext {
+        org: super::read::get_org(c, org)?,
+        budgets: list_budgets(c, org)?,
+        member: match user {
+            Some(u) => not_found_as_none(super::read::get_member(c, org, u))?,
+            None => None,
+        },
+    })
 }

@@ -30,7 +30,7 @@ mod reprice;
 mod resolve;
 mod writer;
 
-use crate::contract::{not_found_as_none, Result, Store, StoreError};
+use crate::contract::{Result, Store, StoreError};
 use crate::model::*;
 use crate::query::{FigureQuery, GroupRow};
 use async_trait::async_trait;
@@ -472,19 +472,28 @@ impl Store for SqliteStore {
         })
         .await
     }
-    async fn budget_context(&self, org: &str, user: Option<&str>) -> Result<BudgetContext> {
+    async fn budget_check(
+        &self,
+        org: &str,
+        user: Option<&str>,
+        plan: SpendPlan,
+    ) -> Result<(BudgetContext, Vec<i128>)> {
         let (org, user) = (org.to_owned(), user.map(str::to_owned));
         self.read(move |c| {
-            Ok(BudgetContext {
-                org: read::get_org(c, &org)?,
-                budgets: budgets::list_budgets(c, &org)?,
-                member: match user {
-                    Some(u) => not_found_as_none(read::get_member(c, &org, &u))?,
-                    None => None,
-                },
-            })
+            let ctx = budgets::context(c, &org, user.as_deref())?;
+            let asks = plan(&ctx);
+            let spent = asks
+                .iter()
+                .map(|(scope, id, period)| budgets::spend(c, &org, *scope, id.as_deref(), *period))
+                .collect::<Result<_>>()?;
+            Ok((ctx, spent))
         })
         .await
+    }
+    async fn budget_context(&self, org: &str, user: Option<&str>) -> Result<BudgetContext> {
+        let (org, user) = (org.to_owned(), user.map(str::to_owned));
+        self.read(move |c| budgets::context(c, &org, user.as_deref()))
+            .await
     }
     async fn list_budgets(&self, org: &str) -> Result<Vec<Budget>> {
         let org = org.to_owned();
@@ -527,8 +536,7 @@ impl Store for SqliteStore {
         self.read(move |c| read::figures(c, &q)).await
     }
     async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
-        self.read(move |c| queries.iter().map(|q| read::figures(c, q)).collect())
-            .await
+        self.read(move |c| read::figures_many(c, &queries)).await
     }
     async fn events(&self, org: &str) -> Result<Vec<StoredEvent>> {
         let org = org.to_owned();

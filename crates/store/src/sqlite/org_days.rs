@@ -279,19 +279,28 @@ fn each_row(
         return Ok(());
     }
     // Two statements rather than `?1 IS NULL OR org = ?1`, which SQLite
-    // cannot answer from the key and scans the whole table for.
-    let which = if org.is_some() {
-        "org = ?1"
-    } else {
-        "?1 IS NULL"
-    };
-    let mut s = conn
-        .prepare_cached(&format!(
+    // cannot answer from the key and scans the whole table for. All
+    // organisations: each seeks its own days (`CROSS JOIN` keeps `orgs` the
+    // outer loop), so a short range does not read every row of the table.
+    let sql = if org.is_some() {
+        format!(
             "SELECT org, day, {SUMS}, users
-             FROM {} WHERE {which} AND day >= ?2 AND day < ?3 ORDER BY org, day",
+             FROM {} WHERE org = ?1 AND day >= ?2 AND day < ?3 ORDER BY org, day",
             table.name
-        ))
-        .map_err(sql_err)?;
+        )
+    } else {
+        format!(
+            "SELECT d.org, d.day, {}, d.users
+             FROM orgs o CROSS JOIN {} d
+             WHERE ?1 IS NULL AND d.org = o.id AND d.day >= ?2 AND d.day < ?3 ORDER BY o.id, d.day",
+            SUMS.split(", ")
+                .map(|c| format!("d.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            table.name
+        )
+    };
+    let mut s = conn.prepare_cached(&sql).map_err(sql_err)?;
     let mut rows = s.query(params![org, lo, hi]).map_err(sql_err)?;
     while let Some(r) = rows.next().map_err(sql_err)? {
         let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
@@ -332,23 +341,47 @@ pub fn figures(
         )?;
         return Ok(out);
     }
-    let mut all = Figures::default();
-    let mut users = super::people_union::PeopleUnion::default();
+    if let Some(all) = totals(conn, Some(org), from, to)?.remove(&org) {
+        out.push((from as i32, all));
+    }
+    Ok(out)
+}
+
+/// Unfiltered totals of `[from, to)` of every organisation with spend in it,
+/// read for all of them at once: the platform endpoints ask this of 500
+/// organisations, and three statements for all beat three for each.
+pub fn figures_of_all(conn: &Connection, from: i32, to: i32) -> Result<HashMap<i64, Figures>> {
+    totals(conn, None, i64::from(from), i64::from(to))
+}
+
+/// Totals of `[from, to)` by organisation (one or all): whole blocks, and
+/// days only at either end.
+fn totals(
+    conn: &Connection,
+    org: Option<i64>,
+    from: i64,
+    to: i64,
+) -> Result<HashMap<i64, Figures>> {
+    let mut acc: HashMap<i64, (Figures, super::people_union::PeopleUnion)> = HashMap::new();
     let split = blocks::split(from, to);
     for (table, range) in [
         (&DAYS, split.days[0]),
         (&BLOCKS, split.blocks),
         (&DAYS, split.days[1]),
     ] {
-        each_row(conn, table, Some(org), range, |_, _, sums, people| {
+        each_row(conn, table, org, range, |org, _, sums, people| {
+            let (all, users) = acc.entry(org).or_default();
             users.add(&people);
             all.add_disjoint(&Figures::from_sums(sums));
             Ok(())
         })?;
     }
-    all.active_users = users.len();
-    if all.messages > 0 {
-        out.push((from as i32, all));
-    }
-    Ok(out)
+    Ok(acc
+        .into_iter()
+        .filter(|(_, (all, _))| all.messages > 0)
+        .map(|(org, (mut all, users))| {
+            all.active_users = users.len();
+            (org, all)
+        })
+        .collect())
 }
