@@ -19,14 +19,9 @@ pub async fn blocking(
     // under load costs more than the read itself.
     let (user_owned, key_owned) = (user.map(str::to_owned), key.map(str::to_owned));
     let plan: SpendPlan = Box::new(move |ctx| {
+        let today = today(&ctx.org);
         covering(ctx, user_owned.as_deref(), key_owned.as_deref())
-            .map(|b| {
-                (
-                    b.scope,
-                    b.scope_id.clone(),
-                    period_of(b.period, today(&ctx.org)),
-                )
-            })
+            .map(|b| (b.scope, b.scope_id.clone(), period_of(b.period, today)))
             .collect()
     });
     let (ctx, spent) = store.budget_check(org, user, plan).await?;

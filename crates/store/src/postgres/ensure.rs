@@ -18,26 +18,12 @@
 use super::db_err;
 use super::{ctx::Ctx, now_us};
 use crate::contract::Result;
-use crate::model::{IngestBatch, IngestScope};
+use crate::model::IngestBatch;
 use spendlens_domain::Catalog;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub async fn names(c: &mut Ctx, batches: &[IngestBatch]) -> Result<()> {
-    let org_of = |scope: &IngestScope, given: &Option<String>| match scope {
-        IngestScope::Org(org) => Some(org.clone()),
-        IngestScope::Platform => given.clone(),
-    };
-    let mut named: Vec<String> = batches
-        .iter()
-        .flat_map(|b| {
-            b.events
-                .iter()
-                .filter_map(|(_, e)| org_of(&b.scope, &e.organization_id))
-        })
-        .collect();
-    named.sort();
-    named.dedup();
-    super::prefetch::orgs(c, &named).await?;
+    super::prefetch::batch_orgs(c, batches).await?;
 
     let catalog = Catalog::builtin();
     let mut users: BTreeMap<&str, Option<&str>> = BTreeMap::new();
@@ -46,8 +32,8 @@ pub async fn names(c: &mut Ctx, batches: &[IngestBatch]) -> Result<()> {
     let (mut models, mut providers) = (BTreeSet::new(), BTreeSet::new());
     for batch in batches {
         for (_, e) in &batch.events {
-            let Some(org) = org_of(&batch.scope, &e.organization_id)
-                .and_then(|ext| c.orgs.get(&ext).map(|o| o.id))
+            let Some(org) = super::prefetch::org_of(&batch.scope, e)
+                .and_then(|ext| c.orgs.get(ext).map(|o| o.id))
             else {
                 continue;
             };

@@ -77,21 +77,7 @@ pub async fn ingest(c: &mut Ctx, batches: Vec<IngestBatch>) -> Result<Vec<BatchO
     let mut outcomes: Vec<BatchOutcome> = Vec::with_capacity(batches.len());
     // Placement first (it reads only organisations and admin memberships,
     // which events do not change); the events an organisation takes wait.
-    let mut named: Vec<String> = Vec::new();
-    for batch in &batches {
-        match &batch.scope {
-            IngestScope::Org(org) => named.push(org.clone()),
-            IngestScope::Platform => named.extend(
-                batch
-                    .events
-                    .iter()
-                    .filter_map(|(_, e)| e.organization_id.clone()),
-            ),
-        }
-    }
-    named.sort();
-    named.dedup();
-    prefetch::orgs(c, &named).await?;
+    prefetch::batch_orgs(c, &batches).await?;
     let mut placed: Vec<(usize, usize, &Event, OrgInfo)> = Vec::new();
     for (b, batch) in batches.iter().enumerate() {
         let mut out = BatchOutcome::default();

@@ -13,10 +13,32 @@ use super::ctx::{Ctx, KeyInfo, MemberInfo, OrgInfo, TeamInfo};
 use super::db_err;
 use crate::aggregate::Groups;
 use crate::contract::Result;
+use crate::model::{IngestBatch, IngestScope};
 use crate::rules::Conv;
 use spendlens_domain::{time::parse_timezone, Catalog, Event, Markup, Price};
 use sqlx::Row;
 use std::collections::{BTreeSet, HashMap};
+
+/// The organisation an event of this batch names: the token's, or the
+/// event's own for a platform ingest token.
+pub fn org_of<'a>(scope: &'a IngestScope, e: &'a Event) -> Option<&'a str> {
+    match scope {
+        IngestScope::Org(org) => Some(org),
+        IngestScope::Platform => e.organization_id.as_deref(),
+    }
+}
+
+/// Every organisation the batches name, into the transaction's cache.
+pub async fn batch_orgs(c: &mut Ctx, batches: &[IngestBatch]) -> Result<()> {
+    let mut named: Vec<String> = batches
+        .iter()
+        .flat_map(|b| b.events.iter().filter_map(|(_, e)| org_of(&b.scope, e)))
+        .map(str::to_owned)
+        .collect();
+    named.sort();
+    named.dedup();
+    orgs(c, &named).await
+}
 
 /// Organisations by external id, with their timezones and negotiated prices,
 /// into the transaction's cache. An unknown id is simply not cached.
