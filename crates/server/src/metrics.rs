@@ -50,6 +50,7 @@ pub struct Metrics {
     commit_events: Histogram,
     commit_failures: Counter,
     queue_depth: Gauge,
+    upkeep_backlog: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -73,6 +74,7 @@ impl Default for Metrics {
             commit_events: size_histogram(),
             commit_failures: Counter::default(),
             queue_depth: Gauge::default(),
+            upkeep_backlog: Gauge::default(),
         };
         let mut registry = Registry::default();
         let r = &mut registry;
@@ -131,6 +133,11 @@ impl Default for Metrics {
             "Events waiting to be written",
             m.queue_depth.clone(),
         );
+        r.register(
+            "spendlens_store_upkeep_backlog",
+            "Background upkeep waiting in the store (embedded store: cube buckets to pack)",
+            m.upkeep_backlog.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -172,8 +179,9 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self, queue_depth: usize) -> String {
+    pub fn render(&self, queue_depth: usize, upkeep_backlog: u64) -> String {
         self.queue_depth.set(queue_depth as i64);
+        self.upkeep_backlog.set(upkeep_backlog as i64);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

@@ -53,6 +53,19 @@ pub trait Store: Send + Sync + 'static {
             })
     }
 
+    /// Finish the upkeep the store does in the background and that changes
+    /// no answer, now; returns how much it did. The embedded store packs the
+    /// cube's sealed day and month buckets (sqlite/packs.rs); PostgreSQL has
+    /// none. For tests and `bench`, which must not depend on timing.
+    async fn finish_upkeep(&self) -> Result<usize> {
+        Ok(0)
+    }
+
+    /// How much of that upkeep is known to be waiting (0: none).
+    fn upkeep_backlog(&self) -> u64 {
+        0
+    }
+
     // --- ingestion -------------------------------------------------------
 
     /// Store several requests' events in one transaction (group commit) and

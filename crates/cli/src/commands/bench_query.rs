@@ -17,6 +17,31 @@ pub(super) fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Wait until the server reports no background upkeep left
+/// (`spendlens_store_upkeep_backlog` 0), so reads are timed on the store as
+/// it stays, not while it is still being packed. Returns the seconds waited.
+async fn settle(client: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    loop {
+        let text = client
+            .get(format!("{base}/metrics"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let backlog = text
+            .lines()
+            .find_map(|l| l.strip_prefix("spendlens_store_upkeep_backlog "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .ok_or_else(|| anyhow::anyhow!("/metrics has no spendlens_store_upkeep_backlog"))?;
+        if backlog == 0.0 {
+            return Ok(t.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 pub async fn run(args: &Args) -> anyhow::Result<()> {
     let anchor = today_utc();
     let spec = spec(&args.dataset, anchor)?;
@@ -70,6 +95,11 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         rss_now(server.child.id())
     );
     let client = reqwest::Client::new();
+    let waited = settle(&client, &server.base, &server.token).await?;
+    println!(
+        "the store's background upkeep (packing the cube's sealed buckets) finished {waited:.1} s after loading; server {}",
+        rss_now(server.child.id())
+    );
     let get = |path: String| {
         let (client, base, token) = (client.clone(), server.base.clone(), server.token.clone());
         async move {

@@ -27,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("migrations/0007_person_cum.sql"),
     ),
     ("0008_blocks", include_str!("migrations/0008_blocks.sql")),
+    (
+        "0009_cube_packs",
+        include_str!("migrations/0009_cube_packs.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

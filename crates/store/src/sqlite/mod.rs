@@ -19,6 +19,7 @@ mod lifecycle;
 mod messages;
 mod migrate;
 mod org_days;
+mod packs;
 mod people_union;
 mod person_cum;
 mod prices;
@@ -154,6 +155,12 @@ impl SqliteStore {
         })
     }
 
+    /// Stop (or restart) packing the cube in the background (packs.rs);
+    /// `finish_upkeep` still packs. For tests that must read the cells.
+    pub async fn pause_packing(&self, paused: bool) -> Result<()> {
+        self.writer.pause_packing(paused).await
+    }
+
     /// Run `f` on a read connection from the pool, off the async runtime.
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
@@ -286,6 +293,14 @@ impl Store for SqliteStore {
         self.writer
             .run(move |w| admin::create_api_key(w, &org, &id, &name, provider.as_deref(), &actor))
             .await
+    }
+    async fn finish_upkeep(&self) -> Result<usize> {
+        self.writer.pack_all().await
+    }
+    fn upkeep_backlog(&self) -> u64 {
+        self.writer
+            .backlog
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
     async fn backfill(&self, actor: &str) -> Result<BackfillOutcome> {
         let actor = actor.to_owned();

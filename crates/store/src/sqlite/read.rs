@@ -293,6 +293,19 @@ fn filter_id(c: &Connection, org: i64, dim: Dim, value: &Option<String>) -> Resu
         .map_err(sql_err)
 }
 
+/// Where a group column sits in a packed cell (packs.rs).
+fn pack_column(dim: Dim) -> Option<usize> {
+    match dim {
+        Dim::User => Some(0),
+        Dim::Team => Some(1),
+        Dim::Department => Some(2),
+        Dim::ApiKey => Some(3),
+        Dim::Model => Some(4),
+        Dim::Provider => Some(5),
+        Dim::Day | Dim::Week | Dim::Month | Dim::Hour => None,
+    }
+}
+
 fn column(dim: Dim) -> &'static str {
     match dim {
         Dim::User => "user",
@@ -425,9 +438,6 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     };
     // Months before this one end before `to`.
     let end_month = Day(to).month();
-    // A person's cells are found by seeking (day or month, person) in the
-    // cube's key, one bucket at a time, instead of reading every cell of the
-    // range: each bucket named.
     let seek_person = filter_ids.iter().any(|(d, _)| *d == Dim::User);
     let months = if by_day || first_full >= end_month.0 {
         None
@@ -436,36 +446,19 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     };
     // Each part of the range is its own SELECT of a UNION ALL, so that each
     // seeks the key: an OR of them would scan the organisation's every cell.
-    let ranges: Vec<String> = match months {
-        _ if by_hour => {
-            // Hours of the period's days, each day in the zone in force when
-            // it was lived: with one zone, the instants between the two day
-            // starts; after a timezone change, the widest such range, and the
-            // rows outside the period's days are dropped below.
-            let z = zones(c, org)?;
-            let starts = |d: Day| z.iter().map(move |(_, tz)| d.start_in(tz).as_second());
-            let s0 = starts(Day(from)).min().unwrap_or(0);
-            let s1 = starts(Day(to)).max().unwrap_or(0);
-            if z.len() > 1 {
-                hour_zones = Some(z);
-            }
-            vec![format!("grain = 0 AND bucket >= {s0} AND bucket < {s1}")]
-        }
-        None if seek_person => vec![listed(1, from..to)],
-        None => vec![format!("grain = 1 AND bucket >= {from} AND bucket < {to}")],
+    // Parts of day or month buckets read the buckets' packs first (packs.rs)
+    // and the cells of only the buckets without one.
+    let parts: Vec<(u8, i64, i64)> = match months {
+        _ if by_hour => vec![],
+        None => vec![(1, from.into(), to.into())],
         Some((m0, m1)) => {
             let d0 = spendlens_domain::time::Month(m0).first_day().0;
             let d1 = spendlens_domain::time::Month(m1).first_day().0;
-            let mut parts = Vec::new();
-            if seek_person {
-                parts.push(listed(2, m0..m1));
-                parts.push(listed(1, (from..d0).chain(d1..to)));
-            } else {
-                parts.push(format!("grain = 2 AND bucket >= {m0} AND bucket < {m1}"));
-                parts.push(format!("grain = 1 AND bucket >= {from} AND bucket < {d0}"));
-                parts.push(format!("grain = 1 AND bucket >= {d1} AND bucket < {to}"));
-            }
-            parts
+            vec![
+                (2, m0.into(), m1.into()),
+                (1, from.into(), d0.into()),
+                (1, d1.into(), to.into()),
+            ]
         }
     };
     let n = q.group_by.len();
@@ -474,14 +467,85 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
             "at most {MAX_KEYS} group keys, {n} asked"
         )));
     }
+    // A group keyed by person holds that one person: no bitmap to keep.
+    let by_person = q.group_by.contains(&Dim::User);
+    let mut groups: foldhash::HashMap<[i64; MAX_KEYS], ([i64; 9], roaring::RoaringBitmap)> =
+        Default::default();
+    // The cells are summed here rather than by SQL's GROUP BY, whose
+    // sorter and count(DISTINCT) cost more than the scan itself; distinct
+    // people per group are a bitmap of the cells' people.
+    let mut add = |key: [i64; MAX_KEYS], user: i64, cell: &[i64; 9]| -> Result<()> {
+        let (sums, people) = groups.entry(key).or_default();
+        for (v, d) in sums.iter_mut().zip(cell) {
+            // As SQL's sum() does: an error, never a wrapped figure.
+            *v = v
+                .checked_add(*d)
+                .ok_or_else(|| StoreError::Other(anyhow::anyhow!("integer overflow")))?;
+        }
+        if !by_person {
+            people.insert(user as u32);
+        }
+        Ok(())
+    };
+    let mut ranges: Vec<String> = Vec::new();
+    if by_hour {
+        // Hours of the period's days, each day in the zone in force when
+        // it was lived: with one zone, the instants between the two day
+        // starts; after a timezone change, the widest such range, and the
+        // rows outside the period's days are dropped below.
+        let z = zones(c, org)?;
+        let starts = |d: Day| z.iter().map(move |(_, tz)| d.start_in(tz).as_second());
+        let s0 = starts(Day(from)).min().unwrap_or(0);
+        let s1 = starts(Day(to)).max().unwrap_or(0);
+        if z.len() > 1 {
+            hour_zones = Some(z);
+        }
+        ranges.push(format!("grain = 0 AND bucket >= {s0} AND bucket < {s1}"));
+    }
+    let wanted: Vec<(usize, i64)> = filter_ids
+        .iter()
+        .filter_map(|(d, id)| Some((pack_column(*d)?, *id)))
+        .collect();
+    for (grain, lo, hi) in parts {
+        if lo >= hi {
+            continue;
+        }
+        if seek_person {
+            // A person's cells are found by seeking (bucket, person) in the
+            // cube's key, one bucket at a time, instead of reading every
+            // cell of the range (or of a pack): each bucket named.
+            ranges.push(listed(grain, lo..hi));
+            continue;
+        }
+        let packed = super::packs::read(c, org, grain, (lo, hi), |bucket, dims, sums| {
+            if wanted.iter().any(|(i, id)| dims[*i] != *id) {
+                return Ok(());
+            }
+            let mut key = [0i64; MAX_KEYS];
+            for (k, d) in key.iter_mut().zip(&q.group_by) {
+                *k = match d {
+                    Dim::Day | Dim::Hour => bucket,
+                    Dim::Week => bucket - (bucket + 3) % 7,
+                    Dim::Month => super::packs::month_of(grain, bucket),
+                    other => pack_column(*other).map_or(0, |i| dims[i]),
+                };
+            }
+            add(key, dims[super::packs::USER], sums)
+        })?;
+        if packed.is_empty() {
+            ranges.push(format!(
+                "grain = {grain} AND bucket >= {lo} AND bucket < {hi}"
+            ));
+        } else if (packed.len() as i64) < hi - lo {
+            let packed: std::collections::HashSet<i64> = packed.into_iter().collect();
+            ranges.push(listed(grain, (lo..hi).filter(|b| !packed.contains(b))));
+        }
+    }
     let select_keys: String = q
         .group_by
         .iter()
         .map(|d| format!("{}, ", column(*d)))
         .collect();
-    // The cells are summed here rather than by SQL's GROUP BY, whose
-    // sorter and count(DISTINCT) cost more than the scan itself; distinct
-    // people per group are a bitmap of the cells' people.
     let wheres = wheres.join(" AND ");
     let sql = ranges
         .iter()
@@ -493,11 +557,7 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
-    // A group keyed by person holds that one person: no bitmap to keep.
-    let by_person = q.group_by.contains(&Dim::User);
-    let mut groups: foldhash::HashMap<[i64; MAX_KEYS], ([i64; 9], roaring::RoaringBitmap)> =
-        Default::default();
-    {
+    if !ranges.is_empty() {
         let mut s = c.prepare(&sql).map_err(sql_err)?;
         let mut rows = s.query([]).map_err(sql_err)?;
         while let Some(r) = rows.next().map_err(sql_err)? {
@@ -505,16 +565,11 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
             for (i, k) in key.iter_mut().take(n).enumerate() {
                 *k = r.get(i).map_err(sql_err)?;
             }
-            let (sums, people) = groups.entry(key).or_default();
-            for (i, v) in sums.iter_mut().enumerate() {
-                // As SQL's sum() does: an error, never a wrapped figure.
-                *v = v
-                    .checked_add(r.get::<_, i64>(n + 1 + i).map_err(sql_err)?)
-                    .ok_or_else(|| StoreError::Other(anyhow::anyhow!("integer overflow")))?;
+            let mut cell = [0i64; 9];
+            for (i, v) in cell.iter_mut().enumerate() {
+                *v = r.get(n + 1 + i).map_err(sql_err)?;
             }
-            if !by_person {
-                people.insert(r.get::<_, i64>(n).map_err(sql_err)? as u32);
-            }
+            add(key, r.get(n).map_err(sql_err)?, &cell)?;
         }
     }
     let mut entries: Vec<_> = groups.into_iter().collect();
@@ -543,7 +598,7 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
 }
 
 /// `grain = g AND bucket IN (…)`: a seek per bucket in the cube's key.
-fn listed(grain: u8, buckets: impl Iterator<Item = i32>) -> String {
+fn listed(grain: u8, buckets: impl Iterator<Item = i64>) -> String {
     let b: Vec<String> = buckets.map(|d| d.to_string()).collect();
     format!("grain = {grain} AND bucket IN ({})", b.join(", "))
 }

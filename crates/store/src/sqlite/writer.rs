@@ -13,6 +13,8 @@ type Job = Box<dyn FnOnce(&mut WriterState) + Send>;
 
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    /// Cube buckets waiting to be packed (packs.rs).
+    pub backlog: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The writer's connection and its caches of internal ids. Only the writer
@@ -30,6 +32,8 @@ pub struct WriterState {
     pub members: HashMap<(i64, i64), MemberInfo>,
     pub emails: HashMap<i64, String>,
     pub recent_keys: RecentKeys,
+    /// What is left to pack (packs.rs).
+    packer: super::packs::Packer,
     /// Raised by the checkpoint thread when the WAL has grown too long.
     wal_big: Arc<AtomicBool>,
     /// Told of every COMMIT, so what reads cached is reused only by reads
@@ -38,6 +42,47 @@ pub struct WriterState {
 }
 
 impl WriterState {
+    fn truncate_wal_if_big(&mut self) {
+        if self.wal_big.swap(false, Ordering::Relaxed) {
+            // Between two transactions, where the checkpoint thread's
+            // truncation loses the race (checkpoint.rs); without waiting, so
+            // a long read (an export) never stalls ingestion: the checkpoint
+            // thread raises the flag again.
+            match super::checkpoint::truncate_now(&self.conn) {
+                Ok((done, took)) => {
+                    tracing::debug!(done, ms = took.as_millis() as u64, "WAL truncation")
+                }
+                Err(e) => tracing::warn!(error = %e, "WAL truncation failed"),
+            }
+        }
+    }
+
+    /// One packing transaction of at most `budget` (None: until nothing is
+    /// left); returns the buckets packed.
+    fn pack(&mut self, budget: Option<std::time::Duration>) -> Result<usize> {
+        let today =
+            spendlens_domain::time::local_day(jiff::Timestamp::now(), &jiff::tz::TimeZone::UTC);
+        let mut packer = std::mem::take(&mut self.packer);
+        let out = in_transaction(self, |w| packer.step(&w.conn, today, budget));
+        if out.is_err() {
+            packer.retry_later();
+        }
+        self.packer = packer;
+        out
+    }
+
+    /// A packing turn of the writer's loop: failures are logged and retried
+    /// at the next scan.
+    fn pack_a_little(&mut self) {
+        match self.pack(Some(super::packs::STEP_FOR)) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(buckets = n, "packed cube buckets"),
+            Err(e) => {
+                tracing::warn!(error = %e, "packing cube buckets failed; the next scan retries")
+            }
+        }
+    }
+
     pub fn clear(&mut self) {
         self.orgs.clear();
         self.users.clear();
@@ -75,35 +120,82 @@ impl Writer {
             members: HashMap::new(),
             emails: HashMap::new(),
             recent_keys: RecentKeys::default(),
+            packer: Default::default(),
             wal_big,
             cache,
         };
         state.recent_keys = RecentKeys::load(&state.conn)?;
+        let backlog = state.packer.backlog();
         std::thread::Builder::new()
             .name("spendlens-sqlite-writer".into())
-            .spawn(move || {
-                while let Ok(job) = rx.recv() {
-                    job(&mut state);
-                    if state.wal_big.swap(false, Ordering::Relaxed) {
-                        // Between two transactions, where the checkpoint
-                        // thread's truncation loses the race (checkpoint.rs);
-                        // without waiting, so a long read (an export) never
-                        // stalls ingestion: the checkpoint thread raises the flag again.
-                        match super::checkpoint::truncate_now(&state.conn) {
-                            Ok((done, took)) => {
-                                tracing::debug!(
-                                    done,
-                                    ms = took.as_millis() as u64,
-                                    "WAL truncation"
-                                )
+            .spawn(move || loop {
+                // Packing (packs.rs) fills the writer's idle time, and takes a
+                // short turn now and then when it is never idle.
+                let job = match rx.try_recv() {
+                    Ok(job) => Some(job),
+                    Err(mpsc::TryRecvError::Disconnected) => break,
+                    Err(mpsc::TryRecvError::Empty) if state.packer.has_work(true) => None,
+                    Err(mpsc::TryRecvError::Empty) => {
+                        match rx.recv_timeout(state.packer.wait_for()) {
+                            Ok(job) => Some(job),
+                            Err(mpsc::RecvTimeoutError::Timeout) => {
+                                state.packer.wrote();
+                                None
                             }
-                            Err(e) => tracing::warn!(error = %e, "WAL truncation failed"),
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
                         }
                     }
+                };
+                match job {
+                    Some(job) => {
+                        job(&mut state);
+                        state.truncate_wal_if_big();
+                        state.packer.wrote();
+                        if state.packer.due_while_busy() {
+                            state.pack_a_little();
+                        }
+                    }
+                    None if state.packer.has_work(true) => state.pack_a_little(),
+                    None => {}
                 }
             })
             .map_err(|e| StoreError::Other(anyhow::anyhow!("cannot start writer thread: {e}")))?;
-        Ok(Writer { tx })
+        Ok(Writer { tx, backlog })
+    }
+
+    /// Scan for sealed buckets now and pack every one, in one transaction.
+    pub async fn pack_all(&self) -> Result<usize> {
+        self.on_thread(|state| {
+            state.packer.rescan_now();
+            state.pack(None)
+        })
+        .await
+    }
+
+    /// Stop (or restart) packing in the background; `pack_all` still packs.
+    pub async fn pause_packing(&self, paused: bool) -> Result<()> {
+        self.on_thread(move |state| {
+            state.packer.pause(paused);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Run `f` on the writer thread, outside any transaction.
+    async fn on_thread<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut WriterState) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (done_tx, done_rx) = oneshot::channel();
+        let job: Job = Box::new(move |state: &mut WriterState| {
+            let _ = done_tx.send(f(state));
+        });
+        self.tx
+            .send(job)
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("writer thread stopped")))?;
+        done_rx
+            .await
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("writer thread stopped")))?
     }
 
     /// Run `f` on the writer thread inside one transaction: committed when it
@@ -113,8 +205,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut WriterState) -> Result<T> + Send + 'static,
     {
-        let (done_tx, done_rx) = oneshot::channel();
-        let job: Job = Box::new(move |state: &mut WriterState| {
+        self.on_thread(move |state| {
             let out = in_transaction(state, f);
             if out.is_err() {
                 state.clear();
@@ -122,14 +213,9 @@ impl Writer {
                 // The keys stay in the log and in memory; the next commit tries again.
                 tracing::warn!(error = %e, "merging idempotency keys failed");
             }
-            let _ = done_tx.send(out);
-        });
-        self.tx
-            .send(job)
-            .map_err(|_| StoreError::Other(anyhow::anyhow!("writer thread stopped")))?;
-        done_rx
-            .await
-            .map_err(|_| StoreError::Other(anyhow::anyhow!("writer thread stopped")))?
+            out
+        })
+        .await
     }
 }
 
