@@ -476,11 +476,14 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     // people per group are a bitmap of the cells' people.
     let mut add = |key: [i64; MAX_KEYS], user: i64, cell: &[i64; 9]| -> Result<()> {
         let (sums, people) = groups.entry(key).or_default();
+        let mut overflow = false;
         for (v, d) in sums.iter_mut().zip(cell) {
+            let (sum, o) = v.overflowing_add(*d);
+            (*v, overflow) = (sum, overflow | o);
+        }
+        if overflow {
             // As SQL's sum() does: an error, never a wrapped figure.
-            *v = v
-                .checked_add(*d)
-                .ok_or_else(|| StoreError::Other(anyhow::anyhow!("integer overflow")))?;
+            return Err(StoreError::Other(anyhow::anyhow!("integer overflow")));
         }
         if !by_person {
             people.insert(user as u32);
