@@ -248,10 +248,12 @@ const IDLE_SCAN_EVERY: Duration = Duration::from_secs(5);
 const BUSY_SCAN_EVERY: Duration = Duration::from_secs(30);
 /// Without writes, days still seal as time passes.
 const QUIET_SCAN_EVERY: Duration = Duration::from_secs(60);
+/// The writer is idle after this long without a job.
+pub const IDLE_AFTER: Duration = Duration::from_millis(100);
 /// How long one packing transaction may hold the writer while events wait.
 pub const STEP_FOR: Duration = Duration::from_millis(40);
 /// Under steady ingestion, one packing transaction at most this often.
-const BUSY_EVERY: Duration = Duration::from_secs(1);
+const BUSY_EVERY: Duration = Duration::from_secs(30);
 
 impl Packer {
     pub fn backlog(&self) -> Arc<AtomicU64> {
