@@ -28,7 +28,7 @@ pub const USER: usize = 0;
 pub type Sums = [i64; 9];
 
 /// What a pack is: the cells of one (organisation, grain, bucket).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Bucket {
     pub org: i64,
     pub grain: u8,
@@ -336,9 +336,15 @@ impl Packer {
             self.scanned = Some(started);
             self.dirty = false;
             self.queue = unpacked(c, sealed_before(today_utc))?;
-            // Popped from the end: oldest last, so recent history, the most
-            // asked, is packed first.
-            self.queue.sort_unstable();
+            // Popped from the end: recent history, the most asked, is
+            // packed first (a month counts from its first day).
+            self.queue.sort_unstable_by_key(|b| {
+                let day = match b.grain {
+                    2 => i64::from(spendlens_domain::time::Month(b.bucket as i32).first_day().0),
+                    _ => b.bucket,
+                };
+                (day, b.org, b.grain)
+            });
         }
         let mut done = 0;
         while let Some(b) = self.queue.pop() {
