@@ -463,6 +463,14 @@ pub async fn sqlite_to_postgres(
         copied.push((table.to_owned(), done));
     }
     tx.commit().await.map_err(crate::postgres::db_err)?;
+    // Bulk-loaded tables have no statistics until autovacuum gets round to
+    // them, and until then the planner takes the cube for empty: a person
+    // list planned that way took 18 ms instead of 14 on `medium`.
+    // The copy is committed by now, so a failure here only warns.
+    progress("statistics (ANALYZE)", 0, 0);
+    if let Err(e) = sqlx::query("ANALYZE").execute(pg.pool()).await {
+        tracing::warn!(error = %e, "copied, but ANALYZE failed: run it before serving");
+    }
     drop(sqlite);
     Ok(copied)
 }
