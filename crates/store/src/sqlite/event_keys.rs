@@ -86,10 +86,14 @@ impl RecentKeys {
         let started = std::time::Instant::now();
         let n = self.map.len();
         conn.execute_batch(
+            // `OR IGNORE`, not `ON CONFLICT DO NOTHING`: an upsert may still
+            // abort on another constraint, so SQLite keeps a statement
+            // journal of every page it changes: hundreds of MB on the heap
+            // for a merge into `large`'s keys. With OR IGNORE nothing can
+            // abort halfway (an error rolls the whole transaction back).
             "BEGIN IMMEDIATE;
-             INSERT INTO event_keys (org, event_id, hash)
-                 SELECT org, event_id, hash FROM event_keys_log ORDER BY org, event_id
-                 ON CONFLICT (org, event_id) DO NOTHING;
+             INSERT OR IGNORE INTO event_keys (org, event_id, hash)
+                 SELECT org, event_id, hash FROM event_keys_log ORDER BY org, event_id;
              DELETE FROM event_keys_log;
              COMMIT;",
         )
