@@ -93,10 +93,11 @@ impl PgStore {
             // text; lock waits under concurrent ingestion are expected and
             // retried, and the server's own store timings are in /metrics.
             .disable_statement_logging()
-            // The cube's GROUP BY over a large organisation's range passes
-            // the JIT's cost threshold, and compiling it took longer than
-            // running it (45 ms before a 30 ms answer on `medium`); nothing
-            // spendlens asks runs long enough to repay compilation.
+            // A large organisation's GROUP BY over the cube can pass the
+            // JIT's cost threshold, and compiling one took longer than
+            // running it (45 ms before a 30 ms answer: `medium`, threshold
+            // lowered to see it); nothing spendlens asks runs long enough
+            // to repay compilation.
             .options([("jit", "off")]);
         let size = std::env::var("SPENDLENS_PG_POOL")
             .ok()
