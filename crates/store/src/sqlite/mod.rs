@@ -97,9 +97,10 @@ fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> 
     conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
     // Statement journals and temporary B-trees in files (which the kernel's
     // page cache holds), not on the heap: a statement journal holds every
-    // page a multi-row statement changes. One (the idempotency keys' merge,
-    // event_keys.rs) made SQLite's heap peak at 496 MB while loading `large`,
-    // which the C allocator then kept: RSS 565 MB with 77 MB in use.
+    // page a multi-row statement changes, and heap that SQLite needed once
+    // the C allocator keeps. The idempotency keys' merge, which made SQLite
+    // peak at 496 MB while loading `large`, no longer needs one
+    // (event_keys.rs); this keeps any other such statement off the heap.
     conn.pragma_update(None, "temp_store", "FILE")?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(())

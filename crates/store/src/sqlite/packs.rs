@@ -14,7 +14,7 @@
 use super::sql_err;
 use crate::contract::{Result, StoreError};
 use rusqlite::{params, Connection};
-use spendlens_domain::time::Day;
+use spendlens_domain::time::{Day, Month};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -340,7 +340,7 @@ impl Packer {
             // packed first (a month counts from its first day).
             self.queue.sort_unstable_by_key(|b| {
                 let day = match b.grain {
-                    2 => i64::from(spendlens_domain::time::Month(b.bucket as i32).first_day().0),
+                    2 => i64::from(Month(b.bucket as i32).first_day().0),
                     _ => b.bucket,
                 };
                 (day, b.org, b.grain)
