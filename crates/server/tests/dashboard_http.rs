@@ -363,6 +363,18 @@ async fn the_session_cookie_authorises_csv_downloads_and_never_writes() {
 #[tokio::test]
 async fn budgets_forecast_anomalies_and_savings_are_on_the_pages() {
     let w = world().await;
+    // Budgets are of the current period: spend in it, whatever today is.
+    let now = (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60)).to_string();
+    let a =
+        w.s.events(
+            &w.ingest,
+            &[event(
+                "now1",
+                json!({"occurred_at": now, "actual_api_cost": "0.050000000"}),
+            )],
+        )
+        .await;
+    assert_eq!(a.body["accepted"], 1, "{}", a.body);
     for b in [
         json!({"id": "acme-month", "scope": "org", "period": "monthly", "amount": "0.01"}),
         json!({"id": "bob-day", "scope": "user", "scope_id": "bob", "period": "daily", "amount": "100", "hard_limit": true}),
