@@ -298,6 +298,46 @@ const TABLES: &[(&str, &[Col], Option<&str>)] = &[
         ],
         None,
     ),
+    (
+        "dim_days",
+        &[
+            ("org", "org", Int),
+            ("dim", "dim", Small),
+            ("day", "day", Int),
+            ("value", "value", Int),
+            ("total_cost", "total_cost", Int),
+            ("actual_cost", "actual_cost", Int),
+            ("messages", "messages", Int),
+            ("tokens_in", "tokens_in", Int),
+            ("tokens_out", "tokens_out", Int),
+            ("cached_in", "cached_in", Int),
+            ("cache_write_in", "cache_write_in", Int),
+            ("unpriced", "unpriced", Int),
+            ("convs", "convs", Int),
+            ("users", "users", Bytes),
+        ],
+        None,
+    ),
+    (
+        "dim_blocks",
+        &[
+            ("org", "org", Int),
+            ("dim", "dim", Small),
+            ("day", "day", Int),
+            ("value", "value", Int),
+            ("total_cost", "total_cost", Int),
+            ("actual_cost", "actual_cost", Int),
+            ("messages", "messages", Int),
+            ("tokens_in", "tokens_in", Int),
+            ("tokens_out", "tokens_out", Int),
+            ("cached_in", "cached_in", Int),
+            ("cache_write_in", "cache_write_in", Int),
+            ("unpriced", "unpriced", Int),
+            ("convs", "convs", Int),
+            ("users", "users", Bytes),
+        ],
+        None,
+    ),
 ];
 
 /// The table a row source lands in (the key set's union lands in event_keys).
@@ -462,6 +502,8 @@ pub async fn sqlite_to_postgres(
         }
         copied.push((table.to_owned(), done));
     }
+    progress("dim_blocks (people)", 0, 0);
+    crate::postgres::dim_days::add_person_blocks(&mut tx).await?;
     tx.commit().await.map_err(crate::postgres::db_err)?;
     // Bulk-loaded tables have no statistics until autovacuum gets round to
     // them, and until then the planner takes the cube for empty: a person

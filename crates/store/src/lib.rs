@@ -1,6 +1,7 @@
 //! The storage contract of spendlens and its backends.
 
 pub mod aggregate;
+mod blocks;
 pub mod contract;
 pub mod copy;
 pub mod model;

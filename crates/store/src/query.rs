@@ -23,6 +23,17 @@ pub enum Dim {
     Hour,
 }
 
+/// The dimensions the per-dimension day tables keep (`dim_days`), in the
+/// order of their stored number.
+pub(crate) const DAY_TABLE_DIMS: [Dim; 6] = [
+    Dim::User,
+    Dim::Team,
+    Dim::Department,
+    Dim::ApiKey,
+    Dim::Model,
+    Dim::Provider,
+];
+
 impl Dim {
     pub fn parse(s: &str) -> Option<Dim> {
         Some(match s {
@@ -37,6 +48,22 @@ impl Dim {
             "month" => Dim::Month,
             _ => return None,
         })
+    }
+
+    pub(crate) fn is_time(self) -> bool {
+        matches!(self, Dim::Day | Dim::Week | Dim::Month)
+    }
+
+    /// The group key, for this group-by dimension, of a stored day row of
+    /// some dimension's `value`, as the cube path computes it: ids; days as
+    /// day numbers, weeks by their Monday, months by month number.
+    pub(crate) fn key_of(self, day: i64, value: i64) -> i64 {
+        match self {
+            Dim::Day => day,
+            Dim::Week => day - (day + 3).rem_euclid(7),
+            Dim::Month => i64::from(spendlens_domain::time::Day(day as i32).month().0),
+            _ => value,
+        }
     }
 }
 
@@ -75,6 +102,31 @@ pub struct FigureQuery {
     pub period: Period,
     pub filter: Filter,
     pub group_by: Vec<Dim>,
+}
+
+impl FigureQuery {
+    /// The stored number (in `DAY_TABLE_DIMS`) of the one dimension this
+    /// question is about — grouped by it, filtered to one of its values
+    /// (`filters`, as internal ids), or both, and optionally by day, week or
+    /// month — or `None` when it needs the cube.
+    pub(crate) fn day_table_dim(&self, filters: &[(Dim, i64)]) -> Option<i64> {
+        if self.group_by.contains(&Dim::Hour) || filters.len() > 1 {
+            return None;
+        }
+        let mut dims: Vec<Dim> = self
+            .group_by
+            .iter()
+            .filter(|d| !d.is_time())
+            .copied()
+            .collect();
+        dims.extend(filters.iter().map(|(d, _)| *d));
+        dims.dedup();
+        let [dim] = dims[..] else { return None };
+        DAY_TABLE_DIMS
+            .iter()
+            .position(|d| *d == dim)
+            .map(|n| n as i64)
+    }
 }
 
 /// The additive figures plus the two that are not (active users, conversations).

@@ -32,6 +32,8 @@ async fn counts(url: &str, org: Option<i64>) -> Vec<(String, i64)> {
         "conversations",
         "event_keys",
         "org_days",
+        "dim_days",
+        "dim_blocks",
         "spend_days",
         "members",
         "api_keys",

@@ -88,6 +88,7 @@ pub async fn erase_user(
     )
     .await?;
     recompute_org_days(&mut c.tx, org_row, i64::MIN).await?;
+    super::dim_days::recompute(&mut c.tx, org_row, i64::MIN).await?;
     sqlx::query("DELETE FROM members WHERE org = $1 AND usr = $2")
         .bind(org_row)
         .bind(old)

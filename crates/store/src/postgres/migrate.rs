@@ -11,6 +11,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_row_security",
         include_str!("migrations/0002_row_security.sql"),
     ),
+    (
+        "0003_dim_days",
+        include_str!("migrations/0003_dim_days.sql"),
+    ),
 ];
 
 /// Any number; the same in every spendlens process.
@@ -23,7 +27,11 @@ pub async fn run(pool: &PgPool) -> Result<()> {
         .execute(&mut *c)
         .await
         .map_err(db_err)?;
-    let out = apply(&mut c).await;
+    let mut out = apply(&mut c).await;
+    if out.is_ok() {
+        // Under the lock, so that one server fills while the others wait.
+        out = super::dim_days::fill_if_new(pool).await;
+    }
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(LOCK)
         .execute(&mut *c)

@@ -19,6 +19,7 @@ mod budgets;
 mod cells;
 mod conversations;
 mod ctx;
+pub(crate) mod dim_days;
 mod ensure;
 mod erasure;
 mod ingest;

@@ -18,12 +18,12 @@ use sqlx::{PgConnection, Row};
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Default)]
-struct DayRow {
-    d: CellDelta,
-    users: RoaringBitmap,
+pub(super) struct DayRow {
+    pub(super) d: CellDelta,
+    pub(super) users: RoaringBitmap,
 }
 
-fn add(a: &mut CellDelta, b: &CellDelta) {
+pub(super) fn add(a: &mut CellDelta, b: &CellDelta) {
     a.total_cost += b.total_cost;
     a.actual_cost += b.actual_cost;
     a.messages += b.messages;
@@ -36,7 +36,7 @@ fn add(a: &mut CellDelta, b: &CellDelta) {
 }
 
 /// The same serialization as SQLite's BLOB, so the two stores hold the same bytes.
-fn bits(users: &RoaringBitmap) -> Vec<u8> {
+pub(super) fn bits(users: &RoaringBitmap) -> Vec<u8> {
     let mut out = Vec::with_capacity(users.serialized_size());
     users
         .serialize_into(&mut out)
@@ -44,7 +44,7 @@ fn bits(users: &RoaringBitmap) -> Vec<u8> {
     out
 }
 
-fn read_bits(blob: &[u8]) -> RoaringBitmap {
+pub(super) fn read_bits(blob: &[u8]) -> RoaringBitmap {
     RoaringBitmap::deserialize_from(blob).unwrap_or_default()
 }
 

@@ -303,7 +303,8 @@ pub async fn events(c: &mut PgConnection, org: &str) -> Result<Vec<StoredEvent>>
         .collect::<std::result::Result<_, sqlx::Error>>()
         .map_err(super::db_err)
 }
-/// Figures from the cube. Whole months inside the period are read from month
+/// Figures from the cube, or from dim_days when one dimension is asked about.
+/// Whole months inside the period are read from month
 /// rows, the rest from day rows, unless days or weeks are grouped; unfiltered
 /// totals and daily series come from org_days.
 pub async fn figures(c: &mut PgConnection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
@@ -327,7 +328,7 @@ pub async fn figures(c: &mut PgConnection, q: &FigureQuery) -> Result<Vec<GroupR
             match filter_id(c, org, dim, v).await? {
                 Some(id) => {
                     wheres.push(format!("{} = {id}", cube_column(dim)));
-                    fixed.push(dim);
+                    fixed.push((dim, id));
                 }
                 None => return Ok(Vec::new()),
             }
@@ -347,6 +348,27 @@ pub async fn figures(c: &mut PgConnection, q: &FigureQuery) -> Result<Vec<GroupR
                 } else {
                     vec![]
                 },
+                figures,
+            })
+            .collect());
+    }
+    // One dimension (grouped, filtered or both): its own day rows.
+    if let Some(rows) = super::dim_days::figures(c, org, q, &fixed).await? {
+        let mut names = Names::default();
+        for (i, dim) in q.group_by.iter().enumerate() {
+            names
+                .load(c, *dim, rows.iter().map(|(k, _)| k[i]).collect())
+                .await?;
+        }
+        return Ok(rows
+            .into_iter()
+            .map(|(k, figures)| GroupRow {
+                key: q
+                    .group_by
+                    .iter()
+                    .zip(k)
+                    .map(|(dim, id)| names.name(*dim, id))
+                    .collect(),
                 figures,
             })
             .collect());
@@ -402,7 +424,7 @@ pub async fn figures(c: &mut PgConnection, q: &FigureQuery) -> Result<Vec<GroupR
     };
     // Grouped by person, each group is one person: counting them distinct
     // would sort every group's cells for nothing (a fifth of the people list).
-    let people = if q.group_by.contains(&Dim::User) || fixed.contains(&Dim::User) {
+    let people = if q.group_by.contains(&Dim::User) || fixed.iter().any(|(d, _)| *d == Dim::User) {
         "1::bigint"
     } else {
         "count(DISTINCT usr)"

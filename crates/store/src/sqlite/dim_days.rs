@@ -8,26 +8,18 @@
 
 use super::org_days::{add, bits, people_at, read_bits, sums_from, DayRow, ADD_SUMS, SUMS};
 use super::people_union::PeopleUnion;
-use super::{blocks, sql_err};
+use super::sql_err;
 use crate::aggregate::{CellDelta, CellKey, Groups, GRAIN_DAY};
+use crate::blocks;
 use crate::contract::Result;
-use crate::query::{Dim, FigureQuery, Figures};
+use crate::query::{Dim, FigureQuery, Figures, DAY_TABLE_DIMS};
 use roaring::RoaringBitmap;
 use rusqlite::{params, Connection, OptionalExtension};
-use spendlens_domain::time::Day;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// The dimensions kept, in the order of their stored number. A person row's
 /// people are that person alone, so its bitmap is not stored (left empty).
-const DIMS: [Dim; 6] = [
-    Dim::User,
-    Dim::Team,
-    Dim::Department,
-    Dim::ApiKey,
-    Dim::Model,
-    Dim::Provider,
-];
 const PERSON: i64 = 0;
 
 fn value(g: &Groups, dim: usize) -> i64 {
@@ -46,7 +38,7 @@ type RowKey = (i64, i64, i64, i64);
 
 fn fold(rows: &mut HashMap<RowKey, DayRow>, org: i64, day: i64, g: &Groups, d: &CellDelta) {
     let active = d.messages != 0 || d.convs != 0;
-    for dim in 0..DIMS.len() {
+    for dim in 0..DAY_TABLE_DIMS.len() {
         let row = rows
             .entry((org, dim as i64, day, value(g, dim)))
             .or_default();
@@ -257,18 +249,6 @@ pub fn fill_if_new(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// The group key of a stored row for one group-by dimension, as the cube
-/// path computes it (ids; days as day numbers, weeks by their Monday, months
-/// by month number).
-fn key_part(dim: Dim, day: i64, value: i64) -> i64 {
-    match dim {
-        Dim::Day => day,
-        Dim::Week => day - (day + 3).rem_euclid(7),
-        Dim::Month => i64::from(Day(day as i32).month().0),
-        _ => value,
-    }
-}
-
 /// A group's key as ids (see `key_part`) and its figures.
 pub type KeyedFigures = (Vec<i64>, Figures);
 
@@ -282,27 +262,14 @@ pub fn figures(
     q: &FigureQuery,
     filters: &[(Dim, i64)],
 ) -> Result<Option<Vec<KeyedFigures>>> {
-    let time = |d: &Dim| matches!(d, Dim::Day | Dim::Week | Dim::Month);
-    if q.group_by.contains(&Dim::Hour) || filters.len() > 1 {
-        return Ok(None);
-    }
-    let mut dims: Vec<Dim> = q.group_by.iter().filter(|d| !time(d)).copied().collect();
-    dims.extend(filters.iter().map(|(d, _)| *d));
-    dims.dedup();
-    let [dim] = dims[..] else { return Ok(None) };
-    let Some(number) = DIMS.iter().position(|d| *d == dim) else {
+    let Some(number) = q.day_table_dim(filters) else {
         return Ok(None);
     };
-    let number = number as i64;
     let (from, to) = (i64::from(q.period.from.0), i64::from(q.period.to.0));
     let mut groups: HashMap<Vec<i64>, (Figures, PeopleUnion)> = HashMap::new();
     let mut take = |day: i64, value: i64, r: &rusqlite::Row| -> Result<()> {
         let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
-        let key: Vec<i64> = q
-            .group_by
-            .iter()
-            .map(|d| key_part(*d, day, value))
-            .collect();
+        let key: Vec<i64> = q.group_by.iter().map(|d| d.key_of(day, value)).collect();
         let (f, users) = groups.entry(key).or_default();
         f.add_disjoint(&Figures::from_sums(sums_from(r, 0).map_err(sql_err)?));
         if number == PERSON {
@@ -317,16 +284,17 @@ pub fn figures(
     };
     // Whole blocks where no day, week or month is asked (a person's rows
     // have none): the range's ends from the day rows, the rest from blocks.
-    let parts: Vec<(&Table, (i64, i64), i64)> = if number == PERSON || q.group_by.iter().any(time) {
-        vec![(&DAYS, (from, to), 1)]
-    } else {
-        let split = blocks::split(from, to);
-        vec![
-            (&DAYS, split.days[0], 1),
-            (&BLOCKS, split.blocks, blocks::SPAN),
-            (&DAYS, split.days[1], 1),
-        ]
-    };
+    let parts: Vec<(&Table, (i64, i64), i64)> =
+        if number == PERSON || q.group_by.iter().any(|d| d.is_time()) {
+            vec![(&DAYS, (from, to), 1)]
+        } else {
+            let split = blocks::split(from, to);
+            vec![
+                (&DAYS, split.days[0], 1),
+                (&BLOCKS, split.blocks, blocks::SPAN),
+                (&DAYS, split.days[1], 1),
+            ]
+        };
     for (table, (lo, hi), step) in parts {
         if let Some((_, id)) = filters.first() {
             // One value: a point lookup per day (or block) of the period.

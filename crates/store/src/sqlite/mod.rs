@@ -7,7 +7,6 @@
 
 mod admin;
 mod backfill;
-mod blocks;
 mod budgets;
 mod checkpoint;
 mod conversations;

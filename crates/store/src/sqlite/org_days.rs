@@ -3,8 +3,9 @@
 //! people over a range are the union of the days' bitmaps, so the answer is
 //! exact for any range and costs one row per day.
 
-use super::{blocks, sql_err};
+use super::sql_err;
 use crate::aggregate::{CellDelta, CellKey, GRAIN_DAY};
+use crate::blocks;
 use crate::contract::Result;
 use crate::query::Figures;
 use roaring::RoaringBitmap;
