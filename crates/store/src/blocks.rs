@@ -1,10 +1,11 @@
-//! Eight-day blocks of the day tables (migration 0008). `org_blocks` and
-//! `dim_blocks` hold what `org_days` and `dim_days` hold, summed over the
-//! eight days starting at a day number divisible by eight, the people of
-//! those days united. A range reads its whole blocks from them and only the
-//! days at either end from the day tables, so a 180-day answer unions about
-//! 30 bitmaps per group instead of 180, and the platform's 500
-//! organisations read about 15,000 rows instead of 90,000.
+//! Eight-day blocks of the day tables (SQLite's migration 0008; PostgreSQL's
+//! 0003, `dim_blocks` only). `org_blocks` and `dim_blocks` hold what
+//! `org_days` and `dim_days` hold, summed over the eight days starting at a
+//! day number divisible by eight, the people of those days united. A range
+//! reads its whole blocks from them and only the days at either end from the
+//! day tables, so a 180-day answer unions about 30 bitmaps per group instead
+//! of 180, and the platform's 500 organisations read about 15,000 rows
+//! instead of 90,000.
 
 /// Days per block. Eight keeps the ends short (at most seven days each) and
 /// the write cost one more row per day row.

@@ -303,10 +303,10 @@ pub async fn events(c: &mut PgConnection, org: &str) -> Result<Vec<StoredEvent>>
         .collect::<std::result::Result<_, sqlx::Error>>()
         .map_err(super::db_err)
 }
-/// Figures from the cube, or from dim_days when one dimension is asked about.
-/// Whole months inside the period are read from month
-/// rows, the rest from day rows, unless days or weeks are grouped; unfiltered
-/// totals and daily series come from org_days.
+/// Figures from the cube: whole months inside the period from month rows,
+/// the rest from day rows, unless days or weeks are grouped. Unfiltered
+/// totals and daily series come from org_days, and questions about one
+/// dimension from dim_days.
 pub async fn figures(c: &mut PgConnection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     use crate::query::{Dim, Figures};
     use spendlens_domain::time::{Day, Month};
