@@ -30,6 +30,20 @@ pub struct Groups {
     pub provider: i64,
 }
 
+impl Groups {
+    /// The group's values in `query::DAY_TABLE_DIMS` order.
+    pub(crate) fn day_table_values(&self) -> [i64; 6] {
+        [
+            self.user,
+            self.team,
+            self.dept,
+            self.key,
+            self.model,
+            self.provider,
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CellKey {
     pub org: i64,

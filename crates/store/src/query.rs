@@ -34,6 +34,10 @@ pub(crate) const DAY_TABLE_DIMS: [Dim; 6] = [
     Dim::Provider,
 ];
 
+/// The stored number of the person dimension in `DAY_TABLE_DIMS`. A person's
+/// rows keep no bitmap of people: their group is that person.
+pub(crate) const PERSON: i64 = 0;
+
 impl Dim {
     pub fn parse(s: &str) -> Option<Dim> {
         Some(match s {

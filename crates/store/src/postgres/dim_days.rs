@@ -17,27 +17,18 @@ use super::org_days::{add, bits, read_bits, DayRow};
 use crate::aggregate::{CellDelta, CellKey, Groups, GRAIN_DAY};
 use crate::blocks;
 use crate::contract::{Result, StoreError};
-use crate::query::{Dim, FigureQuery, Figures, DAY_TABLE_DIMS};
+use crate::query::{Dim, FigureQuery, Figures, PERSON};
 use futures_util::TryStreamExt;
 use roaring::RoaringBitmap;
 use sqlx::{PgConnection, Row};
 use std::collections::{BTreeMap, HashMap};
 
-/// The dimensions kept, in the order of their stored number.
-const PERSON: i64 = 0;
-
 const SUMS: &str =
     "total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs";
 
-fn value(g: &Groups, dim: usize) -> i64 {
-    match dim {
-        0 => g.user,
-        1 => g.team,
-        2 => g.dept,
-        3 => g.key,
-        4 => g.model,
-        _ => g.provider,
-    }
+/// `each` applied to every sum column, joined by commas.
+fn each_sum(each: impl Fn(&str) -> String) -> String {
+    SUMS.split(", ").map(each).collect::<Vec<_>>().join(", ")
 }
 
 /// (org, dim, day, value); a BTreeMap keeps the rows in lock order.
@@ -46,12 +37,10 @@ type Rows = BTreeMap<RowKey, DayRow>;
 
 fn fold(rows: &mut Rows, org: i64, day: i64, g: &Groups, d: &CellDelta) {
     let active = d.messages != 0 || d.convs != 0;
-    for dim in 0..DAY_TABLE_DIMS.len() {
-        let row = rows
-            .entry((org, dim as i64, day, value(g, dim)))
-            .or_default();
+    for (dim, value) in (0..).zip(g.day_table_values()) {
+        let row = rows.entry((org, dim, day, value)).or_default();
         add(&mut row.d, d);
-        if active && dim as i64 != PERSON {
+        if active && dim != PERSON {
             row.users.insert(g.user as u32);
         }
     }
@@ -104,11 +93,7 @@ async fn merge(c: &mut PgConnection, table: &str, rows: &Rows) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let add_sums = SUMS
-        .split(", ")
-        .map(|s| format!("{s} = {table}.{s} + excluded.{s}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let add_sums = each_sum(|s| format!("{s} = {table}.{s} + excluded.{s}"));
     // The arrays are in key order, and so are the rows this locks.
     let sql = format!(
         "INSERT INTO {table} (org, dim, day, value, {SUMS}, users)
@@ -309,11 +294,7 @@ pub async fn fill_if_new(pool: &sqlx::PgPool) -> Result<()> {
 /// After `spendlens copy` has copied SQLite's rows: its blocks hold no
 /// person rows, which these blocks do (see the migration).
 pub async fn add_person_blocks(c: &mut PgConnection) -> Result<()> {
-    let sums = SUMS
-        .split(", ")
-        .map(|s| format!("SUM({s})::bigint"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let sums = each_sum(|s| format!("SUM({s})::bigint"));
     sqlx::query(&format!(
         "INSERT INTO dim_blocks (org, dim, day, value, {SUMS}, users)
          SELECT org, dim, day - ((day % {span}) + {span}) % {span}, value, {sums}, $1
@@ -377,11 +358,7 @@ async fn by_value(
     one: Option<i64>,
 ) -> Result<Vec<KeyedFigures>> {
     let split = blocks::split(from, to);
-    let sums = SUMS
-        .split(", ")
-        .map(|s| format!("SUM({s})::bigint"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let sums = each_sum(|s| format!("SUM({s})::bigint"));
     // A person's group is that person: active when anything happened.
     let people = if number == PERSON {
         "(SUM(messages) > 0 OR SUM(convs) > 0)"

@@ -12,38 +12,21 @@ use super::sql_err;
 use crate::aggregate::{CellDelta, CellKey, Groups, GRAIN_DAY};
 use crate::blocks;
 use crate::contract::Result;
-use crate::query::{Dim, FigureQuery, Figures, DAY_TABLE_DIMS};
+use crate::query::{Dim, FigureQuery, Figures, PERSON};
 use roaring::RoaringBitmap;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::sync::LazyLock;
-
-/// The dimensions kept, in the order of their stored number. A person row's
-/// people are that person alone, so its bitmap is not stored (left empty).
-const PERSON: i64 = 0;
-
-fn value(g: &Groups, dim: usize) -> i64 {
-    match dim {
-        0 => g.user,
-        1 => g.team,
-        2 => g.dept,
-        3 => g.key,
-        4 => g.model,
-        _ => g.provider,
-    }
-}
 
 /// (org, dim, day, value)
 type RowKey = (i64, i64, i64, i64);
 
 fn fold(rows: &mut HashMap<RowKey, DayRow>, org: i64, day: i64, g: &Groups, d: &CellDelta) {
     let active = d.messages != 0 || d.convs != 0;
-    for dim in 0..DAY_TABLE_DIMS.len() {
-        let row = rows
-            .entry((org, dim as i64, day, value(g, dim)))
-            .or_default();
+    for (dim, value) in (0..).zip(g.day_table_values()) {
+        let row = rows.entry((org, dim, day, value)).or_default();
         add(&mut row.d, d);
-        if active && dim as i64 != PERSON {
+        if active && dim != PERSON {
             row.users.insert(g.user as u32);
         }
     }
