@@ -197,10 +197,50 @@ fn parse_nanos(text: &str, max: i128, label: &'static str) -> Result<i128, Money
 /// Format an amount (or a sum) as USD with exactly 9 fractional digits:
 /// `2500000000000` → `"2500.000000000"`, `-1` → `"-0.000000001"`.
 pub fn format_usd(nanos: i128) -> String {
-    let sign = if nanos < 0 { "-" } else { "" };
+    let mut out = String::with_capacity(24);
+    push_usd(&mut out, nanos);
+    out
+}
+
+/// `format_usd` appended to `out`: a download writes two amounts per row,
+/// millions of rows, and `format!` with 128-bit division was a tenth of its
+/// time.
+pub fn push_usd(out: &mut String, nanos: i128) {
+    if nanos < 0 {
+        out.push('-');
+    }
     let abs = nanos.unsigned_abs();
-    let per = NANOS_PER_USD as u128;
-    format!("{sign}{}.{:09}", abs / per, abs % per)
+    let (whole, frac) = match u64::try_from(abs) {
+        Ok(a) => (
+            u128::from(a / NANOS_PER_USD as u64),
+            a % NANOS_PER_USD as u64,
+        ),
+        Err(_) => (
+            abs / NANOS_PER_USD as u128,
+            (abs % NANOS_PER_USD as u128) as u64,
+        ),
+    };
+    let mut digits = [0u8; 39];
+    let mut at = digits.len();
+    let mut rest = whole;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let mut fraction = [b'0'; 10];
+    fraction[0] = b'.';
+    let mut rest = frac;
+    for d in fraction[1..].iter_mut().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    // Only ASCII digits and a point were written.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    out.push_str(std::str::from_utf8(&fraction).unwrap_or_default());
 }
 
 /// Read back a sum written by `format_usd` (sums may exceed an event's
@@ -607,6 +647,21 @@ mod tests {
             format_usd(i128::MAX),
             "170141183460469231731687303715.884105727"
         );
+        // Either side of the 64-bit fast path, against plain 128-bit division.
+        let max64 = i128::from(u64::MAX);
+        for n in [
+            max64,
+            max64 + 1,
+            -max64,
+            -max64 - 1,
+            i128::from(i64::MIN),
+            999_999_999,
+        ] {
+            let abs = n.unsigned_abs();
+            let sign = if n < 0 { "-" } else { "" };
+            let expected = format!("{sign}{}.{:09}", abs / 1_000_000_000, abs % 1_000_000_000);
+            assert_eq!(format_usd(n), expected);
+        }
         assert_eq!(Nanos(1_500_000_000).to_string(), "1.500000000");
         assert_eq!(serde_json::to_string(&Nanos(1)).unwrap(), "\"0.000000001\"");
     }

@@ -297,12 +297,14 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         .bearer_auth(&server.token)
         .send()
         .await?;
-    let body = resp.bytes().await?;
-    let lines = body
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        .saturating_sub(1);
+    // Counted chunk by chunk: holding the whole download (400 MB for
+    // `large`) would time this client's copying rather than the server.
+    let mut resp = resp.error_for_status()?;
+    let mut newlines = 0usize;
+    while let Some(chunk) = resp.chunk().await? {
+        newlines += chunk.iter().filter(|b| **b == b'\n').count();
+    }
+    let lines = newlines.saturating_sub(1);
     let secs = t.elapsed().as_secs_f64();
     println!(
         "\nexport: {lines} messages as CSV in {secs:.2} s = {:.0} rows/s; server peak RSS {} MB before, {} MB after",

@@ -11,6 +11,7 @@ mod budgets;
 mod checkpoint;
 mod conversations;
 mod dim_days;
+mod download;
 mod erasure;
 mod event_keys;
 mod ingest;
@@ -172,48 +173,86 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let pool = self.readers.clone();
-        let path = self.path.clone();
-        let cache = self.cache.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = match pool
-                .lock()
-                .map_err(|_| anyhow::anyhow!("reader pool poisoned"))?
-                .pop()
-            {
-                Some(c) => c,
-                None => {
-                    let c = Connection::open_with_flags(
-                        &path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )
+        let reader = self.reader();
+        tokio::task::spawn_blocking(move || reader.run(f))
+            .await
+            .map_err(|e| StoreError::Other(anyhow::anyhow!("read task failed: {e}")))?
+    }
+
+    /// `read` for a short read that someone waits on, run on this thread:
+    /// when ingestion keeps both cores busy, handing the read to a blocking
+    /// thread and back costs more than the read (the budget check an IDE
+    /// asks before each call). The runtime moves this worker's other tasks
+    /// to another thread meanwhile (`block_in_place`), so nothing stalls.
+    async fn read_here<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(RuntimeFlavor::MultiThread) => {
+                let reader = self.reader();
+                tokio::task::block_in_place(move || reader.run(f))
+            }
+            _ => self.read(f).await,
+        }
+    }
+
+    fn reader(&self) -> Reader {
+        Reader {
+            pool: self.readers.clone(),
+            path: self.path.clone(),
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+/// What a read needs: the pool of read connections and the read cache.
+struct Reader {
+    pool: Arc<Mutex<Vec<Connection>>>,
+    path: std::path::PathBuf,
+    cache: Arc<read_cache::ReadCache>,
+}
+
+impl Reader {
+    fn run<T>(self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let Reader { pool, path, cache } = self;
+        let conn = match pool
+            .lock()
+            .map_err(|_| anyhow::anyhow!("reader pool poisoned"))?
+            .pop()
+        {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(sql_err)?;
+                c.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
+                c.pragma_update(None, "cache_size", -READER_CACHE_KB)
                     .map_err(sql_err)?;
-                    c.busy_timeout(BUSY_TIMEOUT).map_err(sql_err)?;
-                    c.pragma_update(None, "cache_size", -READER_CACHE_KB)
-                        .map_err(sql_err)?;
-                    c.pragma_update(None, "mmap_size", MMAP_BYTES)
-                        .map_err(sql_err)?;
-                    c
-                }
-            };
-            // One snapshot per read: an answer made of several statements
-            // (two slices of running totals, a list and its names) never
-            // mixes states before and after a write; one lock, not one per statement.
-            conn.execute_batch("BEGIN").map_err(sql_err)?;
-            let out = cache.with_snapshot(&conn, f);
-            if conn.execute_batch("COMMIT").is_err() {
-                // A connection left inside a transaction would pin an old snapshot.
-                return out;
+                c.pragma_update(None, "mmap_size", MMAP_BYTES)
+                    .map_err(sql_err)?;
+                c
             }
-            if let Ok(mut p) = pool.lock() {
-                if p.len() < 8 {
-                    p.push(conn);
-                }
+        };
+        // One snapshot per read: an answer made of several statements
+        // (two slices of running totals, a list and its names) never
+        // mixes states before and after a write; one lock, not one per statement.
+        conn.execute_batch("BEGIN").map_err(sql_err)?;
+        let out = cache.with_snapshot(&conn, f);
+        if conn.execute_batch("COMMIT").is_err() {
+            // A connection left inside a transaction would pin an old snapshot.
+            return out;
+        }
+        if let Ok(mut p) = pool.lock() {
+            if p.len() < 8 {
+                p.push(conn);
             }
-            out
-        })
-        .await
-        .map_err(|e| StoreError::Other(anyhow::anyhow!("read task failed: {e}")))?
+        }
+        out
     }
 }
 
@@ -386,7 +425,8 @@ impl Store for SqliteStore {
     }
     async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>> {
         let h = secret_hash.to_owned();
-        self.read(move |c| read::find_token(c, &h)).await
+        // Every authenticated request waits on this one-row read first.
+        self.read_here(move |c| read::find_token(c, &h)).await
     }
     async fn touch_token(&self, id: &str, at: Timestamp) -> Result<()> {
         let id = id.to_owned();
@@ -499,7 +539,7 @@ impl Store for SqliteStore {
         plan: SpendPlan,
     ) -> Result<(BudgetContext, Vec<i128>)> {
         let (org, user) = (org.to_owned(), user.map(str::to_owned));
-        self.read(move |c| {
+        self.read_here(move |c| {
             let ctx = budgets::context(c, &org, user.as_deref())?;
             let asks = plan(&ctx);
             let spent = asks
@@ -592,6 +632,9 @@ impl Store for SqliteStore {
         query: crate::query::EventQuery,
         tx: tokio::sync::mpsc::Sender<Vec<StoredEvent>>,
     ) -> Result<()> {
+        if query.limit.is_none() {
+            return self.download(query, tx).await;
+        }
         self.read(move |c| {
             messages::stream(c, &query, 1_000, |rows| tx.blocking_send(rows).is_ok())
         })

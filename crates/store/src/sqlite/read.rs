@@ -664,7 +664,7 @@ fn hour_day(zones: &[(i64, TimeZone)], hour: i64) -> Day {
 /// Internal id → external name, looked up once per id per query.
 #[derive(Default)]
 pub(super) struct Names {
-    looked_up: HashMap<(u8, i64), Option<String>>,
+    looked_up: foldhash::HashMap<(u8, i64), Option<String>>,
     /// The organisation's people, when read at once.
     people: Option<super::read_cache::People>,
 }

@@ -91,6 +91,13 @@ impl Drop for Clear {
     }
 }
 
+/// The generation of the commits the current read's snapshot holds, when
+/// known: two reads whose snapshots have the same generation see the same
+/// data.
+pub fn generation() -> Option<u64> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|(g, _)| *g))
+}
+
 /// The slice of `org` at `day`: from memory when this read may use it, else
 /// read by `read` (and kept for the reads of the same generation).
 pub fn slice<E>(
