@@ -27,13 +27,15 @@ use tokio::sync::mpsc::{channel, Receiver, Sender};
 const READERS: usize = 2;
 /// Rows per message at most.
 const BATCH: usize = 1_000;
-/// Slices in a range, unless that makes them shorter than an hour.
-const SLICES: i64 = 512;
+/// Slices in a range, unless that makes them shorter than an hour: a
+/// 180-day slice of `large`'s largest organisation holds ~1,000 rows.
+const SLICES: i64 = 2_048;
 const MIN_SLICE_US: i64 = 3_600_000_000;
-/// Messages a reader may have waiting: enough that reader 1 reads a whole
-/// slice while reader 0's is forwarded (a 180-day slice of `large`'s
-/// largest organisation is ~4,000 rows), about 5 MB per reader.
-const AHEAD: usize = 16;
+/// Messages a reader may have waiting (a slice's rows are one or two, its
+/// end one more): enough that reader 1 reads a slice while reader 0's is
+/// forwarded, few enough that the rows waiting stay a few MB (BENCH.md: a
+/// download may add at most 50 MB).
+const AHEAD: usize = 6;
 /// How long a reader waits for the other to open its snapshot.
 const MEETING: Duration = Duration::from_secs(5);
 
@@ -132,6 +134,9 @@ fn read_slices(
         (false, 0) => (0, 1),
         (false, _) => return Ok(()),
     };
+    // The rows are read once, in order: a small page cache does as well,
+    // and the two connections' usual caches would add 32 MB to the download.
+    let _small = SmallCache::new(c)?;
     let statement = Statement::new(c, q)?;
     let mut names = Names::default();
     let mut send = |rows| out.blocking_send(Piece::Rows(rows)).is_ok();
@@ -148,6 +153,32 @@ fn read_slices(
             return Ok(());
         }
         k += step;
+    }
+}
+
+/// A download's page cache per connection, in KiB.
+const DOWNLOAD_CACHE_KB: i64 = 4 * 1024;
+
+/// The connection's page cache set to `DOWNLOAD_CACHE_KB` until dropped
+/// (the pages above it are freed at once), then back to the usual size.
+struct SmallCache<'c>(&'c Connection);
+
+impl<'c> SmallCache<'c> {
+    fn new(c: &'c Connection) -> Result<SmallCache<'c>> {
+        c.pragma_update(None, "cache_size", -DOWNLOAD_CACHE_KB)
+            .map_err(super::sql_err)?;
+        Ok(SmallCache(c))
+    }
+}
+
+impl Drop for SmallCache<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self
+            .0
+            .pragma_update(None, "cache_size", -super::READER_CACHE_KB)
+        {
+            tracing::warn!(error = %e, "could not restore a reader's page cache size");
+        }
     }
 }
 
@@ -217,7 +248,8 @@ mod tests {
     async fn forwarded(pieces: Vec<Vec<Piece>>, slices: i64) -> (Vec<String>, Result<()>) {
         let mut ins = Vec::new();
         for sent in pieces {
-            let (out, input) = channel(AHEAD);
+            // Room for every piece a test sends before forwarding starts.
+            let (out, input) = channel(32);
             for p in sent {
                 out.try_send(p).ok().unwrap();
             }
@@ -278,7 +310,7 @@ mod tests {
     #[tokio::test]
     async fn a_client_that_hangs_up_stops_the_forwarding() {
         let zero = vec![Piece::Together(false), rows(&["a"]), rows(&["b"])];
-        let (out, input) = channel(AHEAD);
+        let (out, input) = channel(32);
         for p in zero {
             out.try_send(p).ok().unwrap();
         }

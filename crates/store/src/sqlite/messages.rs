@@ -107,9 +107,15 @@ impl Statement {
                 n + 1
             ));
         }
-        sql.push_str(" ORDER BY e.occurred_at, e.event_id");
-        if let Some(limit) = q.limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
+        // A page needs ties in event_id order from SQL, for LIMIT to cut in
+        // the right place. A download takes the (org, occurred_at) index's
+        // order and puts ties in order itself (`read`): the SQL sort of each
+        // run of equal instants put every row through SQLite's sorter.
+        match q.limit {
+            Some(limit) => sql.push_str(&format!(
+                " ORDER BY e.occurred_at, e.event_id LIMIT {limit}"
+            )),
+            None => sql.push_str(" ORDER BY e.occurred_at"),
         }
         Ok(Statement {
             sql,
@@ -134,15 +140,27 @@ impl Statement {
         args[1] = lo.into();
         args[2] = hi.into();
         let mut rows = s.query(rusqlite::params_from_iter(args)).map_err(sql_err)?;
-        let mut out = Vec::with_capacity(batch);
+        let mut out: Vec<StoredEvent> = Vec::with_capacity(batch);
         while let Some(r) = rows.next().map_err(sql_err)? {
-            out.push(named_row(c, names, r, &self.org)?);
-            if out.len() == batch && !emit(std::mem::replace(&mut out, Vec::with_capacity(batch))) {
-                return Ok(false);
+            let e = named_row(c, names, r, &self.org)?;
+            // A batch ends between two instants, never inside a run of ties.
+            if out.len() >= batch && out.last().is_some_and(|l| l.occurred_at != e.occurred_at) {
+                ties_in_order(&mut out);
+                if !emit(std::mem::replace(&mut out, Vec::with_capacity(batch))) {
+                    return Ok(false);
+                }
             }
+            out.push(e);
         }
+        ties_in_order(&mut out);
         Ok(out.is_empty() || emit(out))
     }
+}
+
+/// Rows in `occurred_at` order get their ties in `event_id` order: the
+/// stable sort finds the input already in runs, so this costs one pass.
+fn ties_in_order(rows: &mut [StoredEvent]) {
+    rows.sort_by(|a, b| (a.occurred_at, &a.event_id).cmp(&(b.occurred_at, &b.event_id)));
 }
 
 /// A row of the download's query as an event, its ids named.
