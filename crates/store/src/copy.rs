@@ -24,6 +24,24 @@ type Col = (&'static str, &'static str, Kind);
 
 use Kind::*;
 
+/// The columns of `dim_days` and of `dim_blocks` (a block's first day in `day`).
+const DIM_COLUMNS: &[Col] = &[
+    ("org", "org", Int),
+    ("dim", "dim", Small),
+    ("day", "day", Int),
+    ("value", "value", Int),
+    ("total_cost", "total_cost", Int),
+    ("actual_cost", "actual_cost", Int),
+    ("messages", "messages", Int),
+    ("tokens_in", "tokens_in", Int),
+    ("tokens_out", "tokens_out", Int),
+    ("cached_in", "cached_in", Int),
+    ("cache_write_in", "cache_write_in", Int),
+    ("unpriced", "unpriced", Int),
+    ("convs", "convs", Int),
+    ("users", "users", Bytes),
+];
+
 /// Every table, in an order that needs nothing not yet copied (there are no
 /// foreign keys, but the order reads naturally); `identity` names the
 /// column whose sequence must continue after the copied ids.
@@ -300,42 +318,12 @@ const TABLES: &[(&str, &[Col], Option<&str>)] = &[
     ),
     (
         "dim_days",
-        &[
-            ("org", "org", Int),
-            ("dim", "dim", Small),
-            ("day", "day", Int),
-            ("value", "value", Int),
-            ("total_cost", "total_cost", Int),
-            ("actual_cost", "actual_cost", Int),
-            ("messages", "messages", Int),
-            ("tokens_in", "tokens_in", Int),
-            ("tokens_out", "tokens_out", Int),
-            ("cached_in", "cached_in", Int),
-            ("cache_write_in", "cache_write_in", Int),
-            ("unpriced", "unpriced", Int),
-            ("convs", "convs", Int),
-            ("users", "users", Bytes),
-        ],
+        DIM_COLUMNS,
         None,
     ),
     (
         "dim_blocks",
-        &[
-            ("org", "org", Int),
-            ("dim", "dim", Small),
-            ("day", "day", Int),
-            ("value", "value", Int),
-            ("total_cost", "total_cost", Int),
-            ("actual_cost", "actual_cost", Int),
-            ("messages", "messages", Int),
-            ("tokens_in", "tokens_in", Int),
-            ("tokens_out", "tokens_out", Int),
-            ("cached_in", "cached_in", Int),
-            ("cache_write_in", "cache_write_in", Int),
-            ("unpriced", "unpriced", Int),
-            ("convs", "convs", Int),
-            ("users", "users", Bytes),
-        ],
+        DIM_COLUMNS,
         None,
     ),
 ];

@@ -55,15 +55,7 @@ async fn ties_come_in_event_id_order_across_batches(b: Backend) {
         after: None,
         limit: None,
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let s = store.clone();
-    let task = tokio::spawn(async move { s.stream_events(q, tx).await });
-    let mut got = Vec::new();
-    while let Some(batch) = rx.recv().await {
-        assert!(!batch.is_empty(), "no empty batches");
-        got.extend(batch);
-    }
-    task.await.unwrap().unwrap();
+    let got = stream_whole(&store, q).await;
     assert_eq!(got.len(), sent);
     let keys: Vec<_> = got
         .iter()

@@ -383,6 +383,20 @@ pub fn expected_events(raw: &[StoredEvent], p: Period, f: &Filter) -> Vec<Stored
     out
 }
 
+/// Every event `q` streams, checking that no batch is empty.
+pub async fn stream_whole(store: &Arc<dyn Store>, q: EventQuery) -> Vec<StoredEvent> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let s = store.clone();
+    let task = tokio::spawn(async move { s.stream_events(q, tx).await });
+    let mut got = Vec::new();
+    while let Some(batch) = rx.recv().await {
+        assert!(!batch.is_empty(), "no empty batches");
+        got.extend(batch);
+    }
+    task.await.unwrap().unwrap();
+    got
+}
+
 /// The store's stream, whole and in pages of `page`, against the raw events.
 pub async fn check_stream(
     store: &Arc<dyn Store>,
@@ -400,15 +414,7 @@ pub async fn check_stream(
         after: None,
         limit: None,
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-    let s = store.clone();
-    let task = tokio::spawn(async move { s.stream_events(q, tx).await });
-    let mut got = Vec::new();
-    while let Some(batch) = rx.recv().await {
-        assert!(!batch.is_empty(), "no empty batches");
-        got.extend(batch);
-    }
-    task.await.unwrap().unwrap();
+    let got = stream_whole(store, q).await;
     assert_eq!(got, want, "stream of {org}, {p:?}, {f:?}");
     // Keyset pages.
     let mut paged = Vec::new();
