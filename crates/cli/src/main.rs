@@ -3,6 +3,7 @@
 mod commands;
 mod config;
 mod input;
+mod sched;
 mod summary;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -148,9 +149,17 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     init_logging(cli.log_json);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    let hint = std::env::var("SPENDLENS_SHORT_SLICE").map_or(true, |v| v != "0");
+    if hint && matches!(cli.command, Command::Serve(_)) {
+        let granted = sched::short_slice();
+        tracing::info!(granted, "short scheduler slice for request threads");
+        builder.on_thread_start(|| {
+            sched::short_slice();
+        });
+    }
+    let runtime = builder.build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => commands::serve::run(args).await,
