@@ -105,3 +105,72 @@ async fn members_of_a_page_come_from_their_own_organisation(b: Backend) {
     }
     assert!(store.get_members("ny", &[]).await.unwrap().is_empty());
 }
+
+// The platform's shape: more organisations than one reader takes alone
+// (SQLite splits them over two readers by id), two periods each, every
+// answer equal to the organisation's own `figures` and to the events sent.
+crate::on_both_backends!(hundreds_of_questions_over_two_periods);
+async fn hundreds_of_questions_over_two_periods(b: Backend) {
+    let store = b.open().await;
+    let orgs: Vec<String> = (0..70).map(|i| format!("org-{i:02}")).collect();
+    for org in &orgs {
+        store
+            .create_org(new_org(org, "UTC", "1"), "test")
+            .await
+            .unwrap();
+    }
+    // Organisation i: i % 5 + 1 people, each with events on days spread
+    // over October and November (eight-day blocks and their ends).
+    let mut events = Vec::new();
+    let mut expected = std::collections::HashMap::new();
+    for (i, org) in orgs.iter().enumerate() {
+        for person in 0..(i % 5 + 1) {
+            for day in [2, 9, 17, 30] {
+                let month = if (i + person) % 2 == 0 { 10 } else { 11 };
+                let cost = (i * 7 + person * 3 + day) as i128;
+                let id = format!("{org}-{person}-{month}-{day}");
+                let e = ev(
+                    &id,
+                    &format!("2026-{month:02}-{day:02}T12:00:00Z"),
+                    &format!("c-{id}"),
+                    json!({"organization_id": org, "user_id": format!("u{person}"),
+                           "total_cost": format!("0.{cost:09}")}),
+                );
+                events.push(e);
+                let (total, people) = expected
+                    .entry((org.clone(), month))
+                    .or_insert((0i128, std::collections::BTreeSet::new()));
+                *total += cost;
+                people.insert(person);
+            }
+        }
+    }
+    for chunk in events.chunks(500) {
+        let out = send(store.as_ref(), chunk.to_vec()).await;
+        assert_eq!(out.accepted, chunk.len() as u64, "{:?}", out.errors);
+    }
+    let periods = [
+        (10, period("2026-10-01", "2026-11-01")),
+        (11, period("2026-11-01", "2026-12-01")),
+    ];
+    let queries: Vec<_> = periods
+        .iter()
+        .flat_map(|(_, p)| {
+            orgs.iter()
+                .map(move |org| query(org, *p, Filter::default(), vec![]))
+        })
+        .collect();
+    let many = store.figures_many(queries.clone()).await.unwrap();
+    assert_eq!(many.len(), 140);
+    for (n, (q, got)) in queries.iter().zip(&many).enumerate() {
+        assert_eq!(got, &store.figures(q).await.unwrap(), "{}", q.org);
+        let month = periods[n / orgs.len()].0;
+        let (total, people) = expected
+            .get(&(q.org.clone(), month))
+            .map(|(t, p)| (*t, p.len() as u64))
+            .unwrap_or((0, 0));
+        let figures = got.first().map(|r| r.figures).unwrap_or_default();
+        assert_eq!(figures.total_cost, total, "{} in month {month}", q.org);
+        assert_eq!(figures.active_users, people, "{} in month {month}", q.org);
+    }
+}

@@ -19,6 +19,7 @@ mod lifecycle;
 mod messages;
 mod migrate;
 mod org_days;
+mod org_totals;
 mod packs;
 mod people_union;
 mod person_cum;
@@ -596,7 +597,7 @@ impl Store for SqliteStore {
         self.read(move |c| read::figures(c, &q)).await
     }
     async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
-        self.read(move |c| read::figures_many(c, &queries)).await
+        self.figures_many_split(queries).await
     }
     async fn events(&self, org: &str) -> Result<Vec<StoredEvent>> {
         let org = org.to_owned();

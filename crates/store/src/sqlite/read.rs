@@ -3,13 +3,12 @@
 use super::{sql_err, ts};
 use crate::contract::{Result, StoreError};
 use crate::model::*;
-use crate::query::{Dim, FigureQuery, Figures, Filter, GroupRow};
+use crate::query::{Dim, FigureQuery, Figures, GroupRow};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use spendlens_domain::time::{local_day, parse_timezone, Day};
 use spendlens_domain::{ErrorCode, Markup};
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 pub(super) fn org_id(c: &Connection, org: &str) -> Result<i64> {
@@ -327,43 +326,23 @@ fn column(dim: Dim) -> &'static str {
 
 /// Many questions in one snapshot. Organisations' unfiltered totals over one
 /// period (the platform endpoints ask one per organisation) are read for
-/// every organisation at once (`org_days::figures_of_all`).
+/// every organisation at once (`org_totals.rs`).
 pub fn figures_many(c: &Connection, queries: &[FigureQuery]) -> Result<Vec<Vec<GroupRow>>> {
-    let plain = |q: &FigureQuery| q.group_by.is_empty() && q.filter == Filter::default();
-    if queries.iter().filter(|q| plain(q)).count() < 2 {
+    use super::org_totals::{is_plain, PlainTotals};
+    if queries.iter().filter(|q| is_plain(q)).count() < 2 {
         return queries.iter().map(|q| figures(c, q)).collect();
     }
-    let ids: HashMap<String, i64> = c
-        .prepare_cached("SELECT ext_id, id FROM orgs")
-        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
-        .map_err(sql_err)?;
-    let mut by_period: HashMap<(i32, i32), HashMap<i64, Figures>> = HashMap::new();
-    let mut out = Vec::with_capacity(queries.len());
-    for q in queries {
-        if !plain(q) {
-            out.push(figures(c, q)?);
-            continue;
-        }
-        let org = *ids
-            .get(&q.org)
-            .ok_or_else(|| StoreError::NotFound(format!("organisation {}", q.org)))?;
-        let period = (q.period.from.0, q.period.to.0);
-        let all = match by_period.entry(period) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(super::org_days::figures_of_all(c, period.0, period.1)?),
-        };
-        out.push(
-            all.get(&org)
-                .map(|f| {
-                    vec![GroupRow {
-                        key: vec![],
-                        figures: *f,
-                    }]
-                })
-                .unwrap_or_default(),
-        );
-    }
-    Ok(out)
+    let plain = PlainTotals::read(c, queries, super::org_days::Orgs::Share(1, 0))?;
+    queries
+        .iter()
+        .map(|q| {
+            if is_plain(q) {
+                plain.answer(q)
+            } else {
+                figures(c, q)
+            }
+        })
+        .collect()
 }
 
 /// Figures from the cube. Whole months inside the period are read from month
