@@ -14,6 +14,7 @@ mod dim_days;
 mod download;
 mod erasure;
 mod event_keys;
+mod groups;
 mod ingest;
 mod lifecycle;
 mod messages;

@@ -1,9 +1,10 @@
 //! Reads on pooled read-only connections.
 
+use super::groups::MAX_KEYS;
 use super::{sql_err, ts};
 use crate::contract::{Result, StoreError};
 use crate::model::*;
-use crate::query::{Dim, FigureQuery, Figures, GroupRow};
+use crate::query::{Dim, FigureQuery, GroupRow};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -448,13 +449,12 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     }
     // A group keyed by person holds that one person: no bitmap to keep.
     let by_person = q.group_by.contains(&Dim::User);
-    let mut groups: foldhash::HashMap<[i64; MAX_KEYS], ([i64; 9], roaring::RoaringBitmap)> =
-        Default::default();
+    let mut groups = super::groups::Groups::new(n);
     // The cells are summed here rather than by SQL's GROUP BY, whose
     // sorter and count(DISTINCT) cost more than the scan itself; distinct
     // people per group are a bitmap of the cells' people.
     let mut add = |key: [i64; MAX_KEYS], user: i64, cell: &[i64; 9]| -> Result<()> {
-        let (sums, people) = groups.entry(key).or_default();
+        let (sums, people) = groups.entry(&key);
         let mut overflow = false;
         for (v, d) in sums.iter_mut().zip(cell) {
             let (sum, o) = v.overflowing_add(*d);
@@ -554,28 +554,14 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
             add(key, r.get(n).map_err(sql_err)?, &cell)?;
         }
     }
-    let mut entries: Vec<_> = groups.into_iter().collect();
-    // An explicit order (the group keys as asked), the same on every backend;
-    // positions are sorted rather than the groups, which are large to move.
-    let mut order: Vec<usize> = (0..entries.len()).collect();
-    order.sort_unstable_by(|a, b| entries[*a].0[..n].cmp(&entries[*b].0[..n]));
     let hour_at = q.group_by.iter().position(|d| *d == Dim::Hour);
-    let rows: Vec<super::dim_days::KeyedFigures> = order
-        .into_iter()
-        .map(|i| std::mem::take(&mut entries[i]))
-        .filter(|(ids, (v, _))| {
-            let in_period = match (&hour_zones, hour_at) {
-                (Some(z), Some(i)) => q.period.contains(hour_day(z, ids[i])),
-                _ => true,
-            };
-            in_period && (n > 0 || v[2] != 0)
-        })
-        .map(|(ids, (v, people))| {
-            let mut figures = Figures::from_sums(v);
-            figures.active_users = if by_person { 1 } else { people.len() };
-            (ids[..n].to_vec(), figures)
-        })
-        .collect();
+    let rows = groups.finish(n, by_person.then_some(1), |ids, sums| {
+        let in_period = match (&hour_zones, hour_at) {
+            (Some(z), Some(i)) => q.period.contains(hour_day(z, ids[i])),
+            _ => true,
+        };
+        in_period && (n > 0 || sums[2] != 0)
+    });
     named(c, org, q, rows)
 }
 
@@ -606,9 +592,6 @@ fn named(
     }
     Ok(out)
 }
-
-/// Group keys a cube question may have: every dimension once.
-const MAX_KEYS: usize = 10;
 
 /// The organisation's timezones, each from an instant on (µs), ascending.
 fn zones(c: &Connection, org: i64) -> Result<Vec<(i64, TimeZone)>> {
