@@ -9,8 +9,8 @@
 //! The request threads ask for the shortest slice; the writer keeps the
 //! default, so it yields to a request the moment one arrives: the hint is
 //! asked with `SCHED_FLAG_RESET_ON_FORK`, so threads the store starts (the
-//! writer, the checkpointer) begin with the default slice. Elsewhere (older
-//! kernels, other systems) the call fails and nothing changes.
+//! writer, the checkpointer) begin with the default slice. Older kernels
+//! accept the call and ignore the slice; other systems skip it.
 
 /// The shortest slice the kernel accepts (100 µs).
 const SLICE_NANOS: u64 = 100_000;

@@ -270,8 +270,6 @@ pub fn fill_if_new(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Every row of `table` (one organisation's or all) whose day is in
-/// `[lo, hi)`, in (org, day) order: its nine sums and its people.
 /// Which organisations a read of the day tables covers.
 #[derive(Clone, Copy)]
 pub enum Orgs {
@@ -282,6 +280,8 @@ pub enum Orgs {
     Share(i64, i64),
 }
 
+/// Every row of `table` (one organisation's, or those `Share` covers) whose
+/// day is in `[lo, hi)`, in (org, day) order: its nine sums and its people.
 fn each_row(
     conn: &Connection,
     table: &Table,
