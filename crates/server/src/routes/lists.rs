@@ -276,38 +276,52 @@ pub(super) fn window<T>(
     // figures) is large to move, and a 180-day breakdown has tens of
     // thousands of them (moving them was a third of its time).
     let keys: Vec<Key> = rows.iter().map(&key).collect();
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|x, y| cmp(&keys[*x], id(&rows[*x]), &keys[*y], id(&rows[*y])));
+    let by = |x: &usize, y: &usize| cmp(&keys[*x], id(&rows[*x]), &keys[*y], id(&rows[*y]));
     if l.format.is_some() {
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by(by);
         return Ok(Window {
             rows: pick(rows, &order),
             next: None,
         });
     }
-    let start = match &l.cursor {
-        None => 0,
+    let after = match &l.cursor {
+        None => None,
         Some(c) => {
             c.belongs_to(&pinned)?;
-            let after = Key::from_json(&c.value)
+            let value = Key::from_json(&c.value)
                 .ok_or_else(|| ApiError::param("cursor", "not a cursor this server gave out"))?;
-            order
-                .iter()
-                .position(|i| cmp(&keys[*i], id(&rows[*i]), &after, &c.id) == Ordering::Greater)
-                .unwrap_or(order.len())
+            Some((value, c.id.as_str()))
         }
     };
-    let end = (start + l.limit).min(order.len());
-    let next = (end < order.len()).then(|| {
-        let last = order[end - 1];
-        Cursor {
-            value: keys[last].to_json(),
-            id: id(&rows[last]).to_owned(),
-            pinned,
-        }
-        .encode()
-    });
+    // A page needs its `limit` first rows after the cursor in order, not
+    // the whole order: they are selected (linear), then only they are sorted.
+    let mut order: Vec<usize> = (0..rows.len())
+        .filter(|i| {
+            after.as_ref().is_none_or(|(value, after_id)| {
+                cmp(&keys[*i], id(&rows[*i]), value, after_id) == Ordering::Greater
+            })
+        })
+        .collect();
+    let more = order.len() > l.limit;
+    if more {
+        order.select_nth_unstable_by(l.limit, by);
+        order.truncate(l.limit);
+    }
+    order.sort_by(by);
+    let next = match order.last() {
+        Some(&last) if more => Some(
+            Cursor {
+                value: keys[last].to_json(),
+                id: id(&rows[last]).to_owned(),
+                pinned,
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
     Ok(Window {
-        rows: pick(rows, &order[start..end]),
+        rows: pick(rows, &order),
         next,
     })
 }
