@@ -152,7 +152,7 @@ fn main() -> anyhow::Result<()> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
     let hint = std::env::var("SPENDLENS_SHORT_SLICE").map_or(true, |v| v != "0");
-    if hint && matches!(cli.command, Command::Serve(_)) {
+    if hint && matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
         let granted = sched::short_slice();
         tracing::info!(granted, "short scheduler slice for request threads");
         builder.on_thread_start(|| {
