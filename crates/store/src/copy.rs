@@ -24,22 +24,32 @@ type Col = (&'static str, &'static str, Kind);
 
 use Kind::*;
 
+/// A day table's columns: its key columns, then the nine sums and the
+/// people every day and block table stores.
+macro_rules! day_row {
+    ($($key:expr),* $(,)?) => {
+        &[
+            $($key,)*
+            ("total_cost", "total_cost", Int),
+            ("actual_cost", "actual_cost", Int),
+            ("messages", "messages", Int),
+            ("tokens_in", "tokens_in", Int),
+            ("tokens_out", "tokens_out", Int),
+            ("cached_in", "cached_in", Int),
+            ("cache_write_in", "cache_write_in", Int),
+            ("unpriced", "unpriced", Int),
+            ("convs", "convs", Int),
+            ("users", "users", Bytes),
+        ]
+    };
+}
+
 /// The columns of `dim_days` and of `dim_blocks` (a block's first day in `day`).
-const DIM_COLUMNS: &[Col] = &[
+const DIM_COLUMNS: &[Col] = day_row![
     ("org", "org", Int),
     ("dim", "dim", Small),
     ("day", "day", Int),
     ("value", "value", Int),
-    ("total_cost", "total_cost", Int),
-    ("actual_cost", "actual_cost", Int),
-    ("messages", "messages", Int),
-    ("tokens_in", "tokens_in", Int),
-    ("tokens_out", "tokens_out", Int),
-    ("cached_in", "cached_in", Int),
-    ("cache_write_in", "cache_write_in", Int),
-    ("unpriced", "unpriced", Int),
-    ("convs", "convs", Int),
-    ("users", "users", Bytes),
 ];
 
 /// Every table, in an order that needs nothing not yet copied (there are no
@@ -300,20 +310,7 @@ const TABLES: &[(&str, &[Col], Option<&str>)] = &[
     ),
     (
         "org_days",
-        &[
-            ("org", "org", Int),
-            ("day", "day", Int),
-            ("total_cost", "total_cost", Int),
-            ("actual_cost", "actual_cost", Int),
-            ("messages", "messages", Int),
-            ("tokens_in", "tokens_in", Int),
-            ("tokens_out", "tokens_out", Int),
-            ("cached_in", "cached_in", Int),
-            ("cache_write_in", "cache_write_in", Int),
-            ("unpriced", "unpriced", Int),
-            ("convs", "convs", Int),
-            ("users", "users", Bytes),
-        ],
+        day_row![("org", "org", Int), ("day", "day", Int)],
         None,
     ),
     (

@@ -71,7 +71,7 @@ impl Meeting {
                 seen.push(None);
             }
         }
-        seen.iter().all(|g| g.is_some() && *g == seen[0])
+        read_cache::same_snapshot(&seen)
     }
 }
 

@@ -22,33 +22,42 @@ pub fn is_plain(q: &FigureQuery) -> bool {
     q.group_by.is_empty() && q.filter == Filter::default()
 }
 
+/// Totals by period (`from`, `to` day numbers) and organisation id.
+type ByPeriod = HashMap<(i32, i32), HashMap<i64, Figures>>;
+
+/// The totals of `orgs` for every period the plain questions ask.
+fn by_period(c: &Connection, queries: &[FigureQuery], orgs: Orgs) -> Result<ByPeriod> {
+    let mut out = ByPeriod::new();
+    for q in queries.iter().filter(|q| is_plain(q)) {
+        let period = (q.period.from.0, q.period.to.0);
+        if let std::collections::hash_map::Entry::Vacant(e) = out.entry(period) {
+            e.insert(figures_of_all(c, orgs, period.0, period.1)?);
+        }
+    }
+    Ok(out)
+}
+
 /// Totals by period and organisation id, and the organisations' ids.
-#[derive(Default)]
 pub struct PlainTotals {
     ids: HashMap<String, i64>,
-    by_period: HashMap<(i32, i32), HashMap<i64, Figures>>,
+    by_period: ByPeriod,
 }
 
 impl PlainTotals {
-    /// The totals of `orgs` for every period the plain questions ask.
+    /// The organisations' ids, and the totals of `orgs` for every period
+    /// the plain questions ask.
     pub fn read(c: &Connection, queries: &[FigureQuery], orgs: Orgs) -> Result<Self> {
         let ids = c
             .prepare_cached("SELECT ext_id, id FROM orgs")
             .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
             .map_err(sql_err)?;
-        let mut by_period: HashMap<(i32, i32), HashMap<i64, Figures>> = HashMap::new();
-        for q in queries.iter().filter(|q| is_plain(q)) {
-            let period = (q.period.from.0, q.period.to.0);
-            if let std::collections::hash_map::Entry::Vacant(e) = by_period.entry(period) {
-                e.insert(figures_of_all(c, orgs, period.0, period.1)?);
-            }
-        }
+        let by_period = by_period(c, queries, orgs)?;
         Ok(Self { ids, by_period })
     }
 
     /// Another reader's share of the organisations.
-    fn merge(&mut self, other: Self) {
-        for (period, orgs) in other.by_period {
+    fn merge(&mut self, other: ByPeriod) {
+        for (period, orgs) in other {
             self.by_period.entry(period).or_default().extend(orgs);
         }
     }
@@ -86,15 +95,19 @@ impl SqliteStore {
             return self.read(move |c| read::figures_many(c, &queries)).await;
         }
         let queries = Arc::new(queries);
-        let share = |rest: i64| {
-            let queries = queries.clone();
+        let (q0, q1) = (queries.clone(), queries.clone());
+        // Reader 0 also reads the organisations' ids.
+        let ((g0, mut totals), (g1, other)) = tokio::try_join!(
             self.read(move |c| {
-                let totals = PlainTotals::read(c, &queries, Orgs::Share(2, rest))?;
+                let totals = PlainTotals::read(c, &q0, Orgs::Share(2, 0))?;
                 Ok((read_cache::generation(), totals))
-            })
-        };
-        let ((g0, mut totals), (g1, other)) = tokio::try_join!(share(0), share(1))?;
-        if g0.is_none() || g0 != g1 {
+            }),
+            self.read(move |c| {
+                let other = by_period(c, &q1, Orgs::Share(2, 1))?;
+                Ok((read_cache::generation(), other))
+            }),
+        )?;
+        if !read_cache::same_snapshot(&[g0, g1]) {
             let queries = Arc::unwrap_or_clone(queries);
             return self.read(move |c| read::figures_many(c, &queries)).await;
         }

@@ -98,6 +98,14 @@ pub fn generation() -> Option<u64> {
     CURRENT.with(|c| c.borrow().as_ref().map(|(g, _)| *g))
 }
 
+/// Whether reads that noted these generations (`generation`) all saw the
+/// very same commits: every generation known, and all equal.
+pub fn same_snapshot(generations: &[Option<u64>]) -> bool {
+    generations
+        .iter()
+        .all(|g| g.is_some() && *g == generations[0])
+}
+
 /// The slice of `org` at `day`: from memory when this read may use it, else
 /// read by `read` (and kept for the reads of the same generation).
 pub fn slice<E>(
