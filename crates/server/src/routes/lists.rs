@@ -735,12 +735,16 @@ async fn breakdown(
     let rows: Vec<(String, GroupRow)> = groups
         .into_iter()
         .map(|g| {
-            let id = g
-                .key
-                .iter()
-                .map(id_or_none)
-                .collect::<Vec<_>>()
-                .join("\u{1f}");
+            // One string per row, built in place: a 180-day breakdown has
+            // over 100,000 rows, and a string per part and a Vec to join
+            // them were a tenth of its time.
+            let mut id = String::with_capacity(48);
+            for (i, part) in g.key.iter().enumerate() {
+                if i > 0 {
+                    id.push('\u{1f}');
+                }
+                id.push_str(part.as_deref().unwrap_or(NONE_ID));
+            }
             (id, g)
         })
         .collect();

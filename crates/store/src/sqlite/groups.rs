@@ -3,78 +3,168 @@
 //! six), so their keys are three ids: a 180-day breakdown of the largest
 //! organisation of `large` holds 124,000 groups, and keys of all ten ids
 //! made a third of what it hashed, moved and held.
+//!
+//! When the key holds the bucket (grouped by day), a bucket's groups are
+//! final once its cells are summed: they are sealed (people counted, moved
+//! out of the map) bucket by bucket, so the map stays the size of one day's
+//! groups instead of growing, rehashing and missing the cache through all
+//! 124,000.
 
 use super::dim_days::KeyedFigures;
+use super::people_union::PeopleUnion;
+use crate::contract::{Result, StoreError};
 use crate::query::Figures;
-use roaring::RoaringBitmap;
 
 /// Ids a key holds when the question groups by at most this many dimensions.
 const FEW: usize = 3;
 /// Group keys a cube question may have: every dimension once.
 pub const MAX_KEYS: usize = 10;
 
-/// A group's nine sums and its people.
-type Group = ([i64; 9], RoaringBitmap);
+/// A group's nine sums and its people. Most groups of a long breakdown
+/// hold a handful of people, which a plain list holds without the
+/// allocations of a bitmap per group.
+type Group = ([i64; 9], PeopleUnion);
+
+/// Groups keyed by `K` ids: those still summed, and those sealed.
+#[derive(Default)]
+pub struct Keyed<const K: usize> {
+    open: foldhash::HashMap<[i64; K], Group>,
+    /// (key, sums, people) of groups no cell is left for.
+    sealed: Vec<([i64; K], [i64; 9], u64)>,
+}
 
 pub enum Groups {
-    Few(foldhash::HashMap<[i64; FEW], Group>),
-    All(foldhash::HashMap<[i64; MAX_KEYS], Group>),
+    Few(Keyed<FEW>, bool),
+    All(Keyed<MAX_KEYS>, bool),
+}
+
+/// `sums += cell`, or an error as SQL's sum() gives, never a wrapped figure.
+fn add_sums(sums: &mut [i64; 9], cell: &[i64; 9]) -> Result<()> {
+    let mut overflow = false;
+    for (v, d) in sums.iter_mut().zip(cell) {
+        let (sum, o) = v.overflowing_add(*d);
+        (*v, overflow) = (sum, overflow | o);
+    }
+    if overflow {
+        return Err(StoreError::Other(anyhow::anyhow!("integer overflow")));
+    }
+    Ok(())
+}
+
+impl<const K: usize> Keyed<K> {
+    fn add(&mut self, key: [i64; K], person: Option<i64>, cell: &[i64; 9]) -> Result<()> {
+        let (sums, people) = self.open.entry(key).or_default();
+        add_sums(sums, cell)?;
+        if let Some(p) = person {
+            people.insert(p as u32);
+        }
+        Ok(())
+    }
+
+    /// The open groups, people counted, moved to `sealed`; the map keeps
+    /// its room for the next bucket.
+    fn seal(&mut self, count_people: bool) {
+        self.sealed
+            .extend(self.open.drain().map(|(key, (sums, people))| {
+                (key, sums, if count_people { people.into_len() } else { 1 })
+            }));
+    }
+
+    fn absorb(&mut self, other: Keyed<K>) -> Result<()> {
+        self.sealed.extend(other.sealed);
+        // The larger map takes the smaller's groups.
+        let mut from = other.open;
+        if from.len() > self.open.len() {
+            std::mem::swap(&mut from, &mut self.open);
+        }
+        for (key, (sums, people)) in from {
+            let (s, p) = self.open.entry(key).or_default();
+            add_sums(s, &sums)?;
+            p.absorb(people);
+        }
+        Ok(())
+    }
+
+    /// Every group, ordered by its first `n` ids.
+    fn finish(
+        mut self,
+        n: usize,
+        count_people: bool,
+        keep: impl Fn(&[i64], &[i64; 9]) -> bool,
+    ) -> Vec<KeyedFigures> {
+        self.seal(count_people);
+        let mut all = self.sealed;
+        all.retain(|(ids, sums, _)| keep(&ids[..], sums));
+        all.sort_unstable_by(|a, b| a.0[..n].cmp(&b.0[..n]));
+        all.into_iter()
+            .map(|(ids, sums, people)| {
+                let mut figures = Figures::from_sums(sums);
+                figures.active_users = people;
+                (ids[..n].to_vec(), figures)
+            })
+            .collect()
+    }
 }
 
 impl Groups {
-    /// Groups keyed by the first `n` ids.
-    pub fn new(n: usize) -> Self {
+    /// Groups keyed by the first `n` ids; `count_people` is false when the
+    /// key holds the person, whose group then has that one person.
+    pub fn new(n: usize, count_people: bool) -> Self {
         if n <= FEW {
-            Groups::Few(Default::default())
+            Groups::Few(Keyed::default(), count_people)
         } else {
-            Groups::All(Default::default())
+            Groups::All(Keyed::default(), count_people)
         }
     }
 
-    /// The group of `key` (ids past the question's `n` are zero).
-    pub fn entry(&mut self, key: &[i64; MAX_KEYS]) -> &mut Group {
+    /// Add a cell of `person` to the group of `key` (ids past the
+    /// question's `n` are zero).
+    pub fn add(&mut self, key: &[i64; MAX_KEYS], person: i64, cell: &[i64; 9]) -> Result<()> {
         match self {
-            Groups::Few(m) => m.entry(std::array::from_fn(|i| key[i])).or_default(),
-            Groups::All(m) => m.entry(*key).or_default(),
+            Groups::Few(g, count) => g.add(
+                std::array::from_fn(|i| key[i]),
+                count.then_some(person),
+                cell,
+            ),
+            Groups::All(g, count) => g.add(*key, count.then_some(person), cell),
         }
     }
 
-    /// The groups `keep` accepts (given a key's ids and sums), ordered by key,
-    /// each with its first `n` ids; `people` says how many people a group
-    /// has when its bitmap is not kept (1 when grouped by person).
-    pub fn finish(
-        self,
-        n: usize,
-        people: Option<u64>,
-        keep: impl Fn(&[i64], &[i64; 9]) -> bool,
-    ) -> Vec<KeyedFigures> {
+    /// Room for `more` groups without growing the map.
+    pub fn reserve(&mut self, more: usize) {
         match self {
-            Groups::Few(m) => sorted(m, n, people, keep),
-            Groups::All(m) => sorted(m, n, people, keep),
+            Groups::Few(g, _) => g.open.reserve(more),
+            Groups::All(g, _) => g.open.reserve(more),
         }
     }
-}
 
-/// Drained into (key, sums, people) with each bitmap counted and dropped
-/// as it goes, then ordered by key: the same order on every backend.
-fn sorted<const K: usize>(
-    groups: foldhash::HashMap<[i64; K], Group>,
-    n: usize,
-    people: Option<u64>,
-    keep: impl Fn(&[i64], &[i64; 9]) -> bool,
-) -> Vec<KeyedFigures> {
-    let mut drained: Vec<([i64; K], [i64; 9], u64)> = groups
-        .into_iter()
-        .filter(|(ids, (sums, _))| keep(&ids[..], sums))
-        .map(|(ids, (sums, bitmap))| (ids, sums, people.unwrap_or_else(|| bitmap.len())))
-        .collect();
-    drained.sort_unstable_by(|a, b| a.0[..n].cmp(&b.0[..n]));
-    drained
-        .into_iter()
-        .map(|(ids, sums, people)| {
-            let mut figures = Figures::from_sums(sums);
-            figures.active_users = people;
-            (ids[..n].to_vec(), figures)
-        })
-        .collect()
+    /// No cell added from now on falls in a group added so far: true when
+    /// the key holds the bucket and the bucket's cells are all added.
+    pub fn seal(&mut self) {
+        match self {
+            Groups::Few(g, count) => g.seal(*count),
+            Groups::All(g, count) => g.seal(*count),
+        }
+    }
+
+    /// The groups of `other` (another part of the same question's cells)
+    /// too; its sealed groups are of buckets this one has not summed.
+    pub fn absorb(&mut self, other: Groups) -> Result<()> {
+        match (self, other) {
+            (Groups::Few(a, _), Groups::Few(b, _)) => a.absorb(b),
+            (Groups::All(a, _), Groups::All(b, _)) => a.absorb(b),
+            _ => Err(StoreError::Other(anyhow::anyhow!(
+                "groups of different widths cannot be joined"
+            ))),
+        }
+    }
+
+    /// The groups `keep` accepts (given a key's ids and sums), ordered by
+    /// key (the same order on every backend), each with its first `n` ids.
+    pub fn finish(self, n: usize, keep: impl Fn(&[i64], &[i64; 9]) -> bool) -> Vec<KeyedFigures> {
+        match self {
+            Groups::Few(g, count) => g.finish(n, count, keep),
+            Groups::All(g, count) => g.finish(n, count, keep),
+        }
+    }
 }

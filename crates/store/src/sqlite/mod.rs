@@ -21,6 +21,7 @@ mod messages;
 mod migrate;
 mod org_days;
 mod org_totals;
+mod pack_sums;
 mod packs;
 mod people_union;
 mod person_cum;

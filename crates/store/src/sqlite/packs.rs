@@ -47,7 +47,24 @@ fn put(out: &mut Vec<u8>, v: i64) {
     out.push(z as u8);
 }
 
+#[inline(always)]
+fn unzigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}
+
+#[inline(always)]
 fn take(blob: &[u8], at: &mut usize) -> Result<i64> {
+    // Most fields (ids, counts) are one byte: that case first.
+    match blob.get(*at) {
+        Some(&b) if b < 0x80 => {
+            *at += 1;
+            Ok(unzigzag(u64::from(b)))
+        }
+        _ => take_long(blob, at),
+    }
+}
+
+fn take_long(blob: &[u8], at: &mut usize) -> Result<i64> {
     let mut z: u64 = 0;
     let mut shift = 0;
     loop {
@@ -60,10 +77,16 @@ fn take(blob: &[u8], at: &mut usize) -> Result<i64> {
         }
         z |= u64::from(b & 0x7f) << shift;
         if b < 0x80 {
-            return Ok(((z >> 1) as i64) ^ -((z & 1) as i64));
+            return Ok(unzigzag(z));
         }
         shift += 7;
     }
+}
+
+/// How many cells a pack holds, from its header (for sizing a map).
+pub fn cell_count(blob: &[u8]) -> usize {
+    let mut at = 1;
+    take(blob, &mut at).map_or(0, |n| n.max(0) as usize)
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -101,33 +124,23 @@ pub fn decode(blob: &[u8], mut visit: impl FnMut(&[i64; DIMS], &Sums) -> Result<
     Ok(())
 }
 
-/// Visit every cell of the packs of `org` at `grain` with buckets in
-/// `[lo, hi)`; returns the buckets that had a pack.
-pub fn read(
+/// The packs of `org` at `grain` with buckets in `[lo, hi)`, as (bucket,
+/// blob): copied out of the snapshot so that several threads may decode them.
+pub fn blobs(
     c: &Connection,
     org: i64,
     grain: u8,
     (lo, hi): (i64, i64),
-    mut visit: impl FnMut(i64, &[i64; DIMS], &Sums) -> Result<()>,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<(i64, Vec<u8>)>> {
     let mut s = c
         .prepare_cached(
             "SELECT bucket, cells FROM cube_packs WHERE org = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4",
         )
         .map_err(sql_err)?;
-    let mut rows = s.query(params![org, grain, lo, hi]).map_err(sql_err)?;
-    let mut packed = Vec::new();
-    while let Some(r) = rows.next().map_err(sql_err)? {
-        let bucket: i64 = r.get(0).map_err(sql_err)?;
-        let blob = r
-            .get_ref(1)
-            .map_err(sql_err)?
-            .as_blob()
-            .map_err(|e| sql_err(e.into()))?;
-        decode(blob, |dims, sums| visit(bucket, dims, sums))?;
-        packed.push(bucket);
-    }
-    Ok(packed)
+    let rows = s
+        .query_map(params![org, grain, lo, hi], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
 }
 
 /// Days before this one are past the late-event window: local days lie

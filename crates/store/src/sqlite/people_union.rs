@@ -85,21 +85,48 @@ impl PeopleUnion {
         }
     }
 
+    /// Everyone of `other` too (another reader's part of the same group).
+    pub fn absorb(&mut self, other: PeopleUnion) {
+        if self.chunks.is_empty() && other.chunks.is_empty() {
+            self.few.extend(other.few);
+            self.compact_if_long();
+            return;
+        }
+        if self.chunks.is_empty() {
+            // Keep the side with bitsets, and set the plain list into it.
+            let few = std::mem::replace(self, other).few;
+            self.set_all(few.into_iter());
+            return;
+        }
+        self.set_all(other.few.into_iter());
+        for (high, words) in other.chunks {
+            let at = self.index(high);
+            for (w, o) in self.chunks[at].1.iter_mut().zip(words.iter()) {
+                *w |= o;
+            }
+        }
+    }
+
     pub fn len(&self) -> u64 {
-        let few = if self.few.is_empty() {
-            0
-        } else {
-            let mut set = self.few.clone();
-            set.sort_unstable();
-            set.dedup();
-            set.len() as u64
-        };
-        few + self
-            .chunks
-            .iter()
-            .flat_map(|(_, words)| words.iter())
-            .map(|w| u64::from(w.count_ones()))
-            .sum::<u64>()
+        self.counted(&mut self.few.clone())
+    }
+
+    /// `len`, without copying the list of a union no longer needed.
+    pub fn into_len(mut self) -> u64 {
+        let mut few = std::mem::take(&mut self.few);
+        self.counted(&mut few)
+    }
+
+    fn counted(&self, few: &mut Vec<u32>) -> u64 {
+        few.sort_unstable();
+        few.dedup();
+        few.len() as u64
+            + self
+                .chunks
+                .iter()
+                .flat_map(|(_, words)| words.iter())
+                .map(|w| u64::from(w.count_ones()))
+                .sum::<u64>()
     }
 }
 
@@ -150,6 +177,22 @@ mod tests {
                 expected |= &bitmap;
                 proptest::prop_assert_eq!(u.len(), expected.len());
             }
+        }
+
+        /// Two unions of the halves of the same parts, absorbed, count as
+        /// the union of all the parts, whichever side grew bitsets.
+        #[test]
+        fn absorbed_halves_count_as_the_whole(
+            left in proptest::collection::vec(0u32..140_000, 0..1_500),
+            right in proptest::collection::vec(0u32..140_000, 0..1_500),
+        ) {
+            let (mut a, mut b) = (PeopleUnion::default(), PeopleUnion::default());
+            left.iter().for_each(|p| a.insert(*p));
+            right.iter().for_each(|p| b.insert(*p));
+            a.absorb(b);
+            let expected: RoaringBitmap = left.iter().chain(&right).copied().collect();
+            proptest::prop_assert_eq!(a.len(), expected.len());
+            proptest::prop_assert_eq!(a.into_len(), expected.len());
         }
     }
 }

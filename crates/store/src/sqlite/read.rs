@@ -294,7 +294,7 @@ fn filter_id(c: &Connection, org: i64, dim: Dim, value: &Option<String>) -> Resu
 }
 
 /// Where a group column sits in a packed cell (packs.rs).
-fn pack_column(dim: Dim) -> Option<usize> {
+pub(super) fn pack_column(dim: Dim) -> Option<usize> {
     match dim {
         Dim::User => Some(0),
         Dim::Team => Some(1),
@@ -447,28 +447,11 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
             "at most {MAX_KEYS} group keys, {n} asked"
         )));
     }
-    // A group keyed by person holds that one person: no bitmap to keep.
+    // A group keyed by person holds that one person: no people to count.
     let by_person = q.group_by.contains(&Dim::User);
-    let mut groups = super::groups::Groups::new(n);
     // The cells are summed here rather than by SQL's GROUP BY, whose
-    // sorter and count(DISTINCT) cost more than the scan itself; distinct
-    // people per group are a bitmap of the cells' people.
-    let mut add = |key: [i64; MAX_KEYS], user: i64, cell: &[i64; 9]| -> Result<()> {
-        let (sums, people) = groups.entry(&key);
-        let mut overflow = false;
-        for (v, d) in sums.iter_mut().zip(cell) {
-            let (sum, o) = v.overflowing_add(*d);
-            (*v, overflow) = (sum, overflow | o);
-        }
-        if overflow {
-            // As SQL's sum() does: an error, never a wrapped figure.
-            return Err(StoreError::Other(anyhow::anyhow!("integer overflow")));
-        }
-        if !by_person {
-            people.insert(user as u32);
-        }
-        Ok(())
-    };
+    // sorter and count(DISTINCT) cost more than the scan itself.
+    let mut groups = super::groups::Groups::new(n, !by_person);
     let mut ranges: Vec<String> = Vec::new();
     if by_hour {
         // Hours of the period's days, each day in the zone in force when
@@ -488,6 +471,7 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         .iter()
         .filter_map(|(d, id)| Some((pack_column(*d)?, *id)))
         .collect();
+    let mut packs = Vec::new();
     for (grain, lo, hi) in parts {
         if lo >= hi {
             continue;
@@ -499,30 +483,64 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
             ranges.push(listed(grain, lo..hi));
             continue;
         }
-        let packed = super::packs::read(c, org, grain, (lo, hi), |bucket, dims, sums| {
-            if wanted.iter().any(|(i, id)| dims[*i] != *id) {
-                return Ok(());
-            }
-            let mut key = [0i64; MAX_KEYS];
-            for (k, d) in key.iter_mut().zip(&q.group_by) {
-                *k = match d {
-                    Dim::Day | Dim::Hour => bucket,
-                    Dim::Week => bucket - (bucket + 3) % 7,
-                    Dim::Month => super::packs::month_of(grain, bucket),
-                    other => pack_column(*other).map_or(0, |i| dims[i]),
-                };
-            }
-            add(key, dims[super::packs::USER], sums)
-        })?;
-        if packed.is_empty() {
+        let blobs = super::packs::blobs(c, org, grain, (lo, hi))?;
+        if blobs.is_empty() {
             ranges.push(format!(
                 "grain = {grain} AND bucket >= {lo} AND bucket < {hi}"
             ));
-        } else if (packed.len() as i64) < hi - lo {
-            let packed: std::collections::HashSet<i64> = packed.into_iter().collect();
+        } else if (blobs.len() as i64) < hi - lo {
+            let packed: std::collections::HashSet<i64> = blobs.iter().map(|(b, _)| *b).collect();
             ranges.push(listed(grain, (lo..hi).filter(|b| !packed.contains(b))));
         }
+        packs.extend(
+            blobs
+                .into_iter()
+                .map(|(bucket, blob)| (grain, bucket, blob)),
+        );
     }
+    let pick = super::pack_sums::Pick {
+        group_by: &q.group_by,
+        wanted: &wanted,
+        count_people: !by_person,
+    };
+    // Another thread sums packs while this one reads the cells of the
+    // buckets without a pack, then sums packs too.
+    let queue = super::pack_sums::Queue::new(&packs);
+    std::thread::scope(|scope| -> Result<()> {
+        let other = super::pack_sums::worth_two(&packs).then(|| scope.spawn(|| pick.sum(&queue)));
+        cube_cells(c, q, &wheres, &ranges, &mut groups)?;
+        pick.sum_into(&mut groups, &queue)?;
+        if let Some(other) = other {
+            let other = other
+                .join()
+                .map_err(|_| StoreError::Other(anyhow::anyhow!("a pack reader panicked")))??;
+            groups.absorb(other)?;
+        }
+        Ok(())
+    })?;
+    let hour_at = q.group_by.iter().position(|d| *d == Dim::Hour);
+    let rows = groups.finish(n, |ids, sums| {
+        let in_period = match (&hour_zones, hour_at) {
+            (Some(z), Some(i)) => q.period.contains(hour_day(z, ids[i])),
+            _ => true,
+        };
+        in_period && (n > 0 || sums[2] != 0)
+    });
+    named(c, org, q, rows)
+}
+
+/// The cube's cells of the `ranges` not read from packs, added to `groups`.
+fn cube_cells(
+    c: &Connection,
+    q: &FigureQuery,
+    wheres: &[String],
+    ranges: &[String],
+    groups: &mut super::groups::Groups,
+) -> Result<()> {
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    let n = q.group_by.len();
     let select_keys: String = q
         .group_by
         .iter()
@@ -539,30 +557,20 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
-    if !ranges.is_empty() {
-        let mut s = c.prepare(&sql).map_err(sql_err)?;
-        let mut rows = s.query([]).map_err(sql_err)?;
-        while let Some(r) = rows.next().map_err(sql_err)? {
-            let mut key = [0i64; MAX_KEYS];
-            for (i, k) in key.iter_mut().take(n).enumerate() {
-                *k = r.get(i).map_err(sql_err)?;
-            }
-            let mut cell = [0i64; 9];
-            for (i, v) in cell.iter_mut().enumerate() {
-                *v = r.get(n + 1 + i).map_err(sql_err)?;
-            }
-            add(key, r.get(n).map_err(sql_err)?, &cell)?;
+    let mut s = c.prepare(&sql).map_err(sql_err)?;
+    let mut rows = s.query([]).map_err(sql_err)?;
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let mut key = [0i64; MAX_KEYS];
+        for (i, k) in key.iter_mut().take(n).enumerate() {
+            *k = r.get(i).map_err(sql_err)?;
         }
+        let mut cell = [0i64; 9];
+        for (i, v) in cell.iter_mut().enumerate() {
+            *v = r.get(n + 1 + i).map_err(sql_err)?;
+        }
+        groups.add(&key, r.get(n).map_err(sql_err)?, &cell)?;
     }
-    let hour_at = q.group_by.iter().position(|d| *d == Dim::Hour);
-    let rows = groups.finish(n, by_person.then_some(1), |ids, sums| {
-        let in_period = match (&hour_zones, hour_at) {
-            (Some(z), Some(i)) => q.period.contains(hour_day(z, ids[i])),
-            _ => true,
-        };
-        in_period && (n > 0 || sums[2] != 0)
-    });
-    named(c, org, q, rows)
+    Ok(())
 }
 
 /// `grain = g AND bucket IN (…)`: a seek per bucket in the cube's key.
