@@ -9,11 +9,16 @@
 //! out of the map) bucket by bucket, so the map stays the size of one day's
 //! groups instead of growing, rehashing and missing the cache through all
 //! 124,000.
+//!
+//! When the key holds the person and no time (user × model: 69,000 groups
+//! over 180 days), each person's few groups are a short list of their own,
+//! found once per run of the person's cells (a pack holds them in a row),
+//! instead of one large map missing the cache at every cell.
 
 use super::dim_days::KeyedFigures;
 use super::people_union::PeopleUnion;
 use crate::contract::{Result, StoreError};
-use crate::query::Figures;
+use crate::query::{Dim, Figures};
 
 /// Ids a key holds when the question groups by at most this many dimensions.
 const FEW: usize = 3;
@@ -33,9 +38,20 @@ pub struct Keyed<const K: usize> {
     sealed: Vec<([i64; K], [i64; 9], u64)>,
 }
 
+/// Groups of a question keyed by person and no time, person by person.
+#[derive(Default)]
+pub struct ByPerson {
+    /// Person → index in `lists`.
+    slot: foldhash::HashMap<i64, u32>,
+    /// The person of the last cell and their index.
+    last: Option<(i64, u32)>,
+    lists: Vec<Vec<([i64; FEW], [i64; 9])>>,
+}
+
 pub enum Groups {
     Few(Keyed<FEW>, bool),
     All(Keyed<MAX_KEYS>, bool),
+    Person(ByPerson),
 }
 
 /// `sums += cell`, or an error as SQL's sum() gives, never a wrapped figure.
@@ -85,7 +101,6 @@ impl<const K: usize> Keyed<K> {
         Ok(())
     }
 
-    /// Every group, ordered by its first `n` ids.
     fn finish(
         mut self,
         n: usize,
@@ -93,27 +108,83 @@ impl<const K: usize> Keyed<K> {
         keep: impl Fn(&[i64], &[i64; 9]) -> bool,
     ) -> Vec<KeyedFigures> {
         self.seal(count_people);
-        let mut all = self.sealed;
-        all.retain(|(ids, sums, _)| keep(&ids[..], sums));
-        all.sort_unstable_by(|a, b| a.0[..n].cmp(&b.0[..n]));
-        all.into_iter()
-            .map(|(ids, sums, people)| {
-                let mut figures = Figures::from_sums(sums);
-                figures.active_users = people;
-                (ids[..n].to_vec(), figures)
-            })
-            .collect()
+        ordered(self.sealed, n, keep)
+    }
+}
+
+/// The groups `keep` accepts, ordered by their first `n` ids.
+fn ordered<const K: usize>(
+    mut all: Vec<([i64; K], [i64; 9], u64)>,
+    n: usize,
+    keep: impl Fn(&[i64], &[i64; 9]) -> bool,
+) -> Vec<KeyedFigures> {
+    all.retain(|(ids, sums, _)| keep(&ids[..], sums));
+    all.sort_unstable_by(|a, b| a.0[..n].cmp(&b.0[..n]));
+    all.into_iter()
+        .map(|(ids, sums, people)| {
+            let mut figures = Figures::from_sums(sums);
+            figures.active_users = people;
+            (ids[..n].to_vec(), figures)
+        })
+        .collect()
+}
+
+impl ByPerson {
+    fn add(&mut self, key: [i64; FEW], person: i64, cell: &[i64; 9]) -> Result<()> {
+        let at = match self.last {
+            Some((p, at)) if p == person => at,
+            _ => {
+                let next = self.lists.len() as u32;
+                let at = *self.slot.entry(person).or_insert(next);
+                if at == next {
+                    self.lists.push(Vec::new());
+                }
+                self.last = Some((person, at));
+                at
+            }
+        };
+        let list = &mut self.lists[at as usize];
+        match list.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, sums)) => add_sums(sums, cell),
+            None => {
+                list.push((key, *cell));
+                Ok(())
+            }
+        }
+    }
+
+    fn absorb(&mut self, mut other: ByPerson) -> Result<()> {
+        for (person, at) in std::mem::take(&mut other.slot) {
+            for (key, sums) in std::mem::take(&mut other.lists[at as usize]) {
+                self.add(key, person, &sums)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, n: usize, keep: impl Fn(&[i64], &[i64; 9]) -> bool) -> Vec<KeyedFigures> {
+        let all = self
+            .lists
+            .into_iter()
+            .flatten()
+            .map(|(key, sums)| (key, sums, 1))
+            .collect();
+        ordered(all, n, keep)
     }
 }
 
 impl Groups {
-    /// Groups keyed by the first `n` ids; `count_people` is false when the
-    /// key holds the person, whose group then has that one person.
-    pub fn new(n: usize, count_people: bool) -> Self {
-        if n <= FEW {
-            Groups::Few(Keyed::default(), count_people)
-        } else {
-            Groups::All(Keyed::default(), count_people)
+    /// Groups keyed by the ids of `group_by`. A group keyed by person has
+    /// that one person: no people to count.
+    pub fn new(group_by: &[Dim]) -> Self {
+        let by_person = group_by.contains(&Dim::User);
+        let timeless = !group_by
+            .iter()
+            .any(|d| matches!(d, Dim::Day | Dim::Week | Dim::Month | Dim::Hour));
+        match group_by.len() {
+            n if n <= FEW && by_person && timeless => Groups::Person(ByPerson::default()),
+            n if n <= FEW => Groups::Few(Keyed::default(), !by_person),
+            _ => Groups::All(Keyed::default(), !by_person),
         }
     }
 
@@ -127,6 +198,7 @@ impl Groups {
                 cell,
             ),
             Groups::All(g, count) => g.add(*key, count.then_some(person), cell),
+            Groups::Person(g) => g.add(std::array::from_fn(|i| key[i]), person, cell),
         }
     }
 
@@ -135,6 +207,7 @@ impl Groups {
         match self {
             Groups::Few(g, _) => g.open.reserve(more),
             Groups::All(g, _) => g.open.reserve(more),
+            Groups::Person(_) => {}
         }
     }
 
@@ -144,6 +217,7 @@ impl Groups {
         match self {
             Groups::Few(g, count) => g.seal(*count),
             Groups::All(g, count) => g.seal(*count),
+            Groups::Person(_) => {}
         }
     }
 
@@ -153,6 +227,7 @@ impl Groups {
         match (self, other) {
             (Groups::Few(a, _), Groups::Few(b, _)) => a.absorb(b),
             (Groups::All(a, _), Groups::All(b, _)) => a.absorb(b),
+            (Groups::Person(a), Groups::Person(b)) => a.absorb(b),
             _ => Err(StoreError::Other(anyhow::anyhow!(
                 "groups of different widths cannot be joined"
             ))),
@@ -165,6 +240,7 @@ impl Groups {
         match self {
             Groups::Few(g, count) => g.finish(n, count, keep),
             Groups::All(g, count) => g.finish(n, count, keep),
+            Groups::Person(g) => g.finish(n, keep),
         }
     }
 }

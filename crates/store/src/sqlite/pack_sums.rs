@@ -48,14 +48,12 @@ pub struct Pick<'a> {
     pub group_by: &'a [Dim],
     /// (pack column, id) every cell must have: the question's filters.
     pub wanted: &'a [(usize, i64)],
-    /// False when grouped by person (a group is then that one person).
-    pub count_people: bool,
 }
 
 impl Pick<'_> {
     /// The groups of the packs `queue` hands this thread.
     pub fn sum(&self, queue: &Queue) -> Result<Groups> {
-        let mut groups = Groups::new(self.group_by.len(), self.count_people);
+        let mut groups = Groups::new(self.group_by);
         self.sum_into(&mut groups, queue)?;
         Ok(groups)
     }
@@ -131,10 +129,9 @@ mod tests {
             let pick = Pick {
                 group_by: &dims,
                 wanted: &wanted,
-                count_people: !dims.contains(&Dim::User),
             };
             let n = dims.len();
-            let people = (!pick.count_people).then_some(1);
+            let people = dims.contains(&Dim::User).then_some(1);
             let one = pick.sum(&Queue::new(&packs)).unwrap().finish(n, |_, _| true);
             // Independently: every kept cell's key and sums, grouped.
             let mut direct: std::collections::BTreeMap<Vec<i64>, ([i64; 9], std::collections::BTreeSet<i64>)> =

@@ -447,11 +447,9 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
             "at most {MAX_KEYS} group keys, {n} asked"
         )));
     }
-    // A group keyed by person holds that one person: no people to count.
-    let by_person = q.group_by.contains(&Dim::User);
     // The cells are summed here rather than by SQL's GROUP BY, whose
     // sorter and count(DISTINCT) cost more than the scan itself.
-    let mut groups = super::groups::Groups::new(n, !by_person);
+    let mut groups = super::groups::Groups::new(&q.group_by);
     let mut ranges: Vec<String> = Vec::new();
     if by_hour {
         // Hours of the period's days, each day in the zone in force when
@@ -501,7 +499,6 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     let pick = super::pack_sums::Pick {
         group_by: &q.group_by,
         wanted: &wanted,
-        count_people: !by_person,
     };
     // Another thread sums packs while this one reads the cells of the
     // buckets without a pack, then sums packs too.
