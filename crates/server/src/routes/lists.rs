@@ -254,7 +254,7 @@ pub(super) struct Window<T> {
 /// Sort by the asked key (ties by id), cut after the cursor and take a page
 /// — or keep everything for a download. Each row's key is computed once, and
 /// only the rows kept need their JSON built; the cursor pins period, sort and filters.
-pub(super) fn window<T>(
+pub(super) fn window<T: Send + 'static>(
     period: Period,
     filter: &Filter,
     l: &ListParams,
@@ -327,9 +327,33 @@ pub(super) fn window<T>(
 }
 
 /// The rows at `positions`, in that order (each position once).
-fn pick<T>(rows: Vec<T>, positions: &[usize]) -> Vec<T> {
-    let mut rows: Vec<Option<T>> = rows.into_iter().map(Some).collect();
-    positions.iter().filter_map(|i| rows[*i].take()).collect()
+fn pick<T: Send + 'static>(mut rows: Vec<T>, positions: &[usize]) -> Vec<T> {
+    if positions.len() == rows.len() {
+        let mut rows: Vec<Option<T>> = rows.into_iter().map(Some).collect();
+        return positions.iter().filter_map(|i| rows[*i].take()).collect();
+    }
+    // A page: its rows moved out from the highest position down, so that
+    // each swap_remove leaves the lower positions in place.
+    let mut from: Vec<(usize, usize)> = positions.iter().copied().zip(0..).collect();
+    from.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
+    let mut page: Vec<Option<T>> = positions.iter().map(|_| None).collect();
+    for (at, slot) in from {
+        page[slot] = Some(rows.swap_remove(at));
+    }
+    drop_later(rows);
+    page.into_iter().flatten().collect()
+}
+
+/// The rows a page did not keep are freed after its answer is sent: the
+/// 124,000 groups of a long breakdown, a string or three each, take
+/// milliseconds to free, and the person who asked need not wait for it.
+fn drop_later<T: Send + 'static>(rows: Vec<T>) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) if rows.len() >= 4096 => {
+            rt.spawn_blocking(move || drop(rows));
+        }
+        _ => drop(rows),
+    }
 }
 
 /// A window's rows as the page's JSON, or as the download its format asks.
