@@ -1,45 +1,33 @@
 //! Summing a question's packed cells into its groups (read.rs `figures`),
-//! on two threads when there is much to decode: a 180-day breakdown of the
-//! largest organisation of `large` decodes about a million cells, which one
-//! core takes most of its time over. The packs are copied out of the
-//! reader's snapshot first, so both threads sum the same commits.
+//! on two threads: a 180-day breakdown of the largest organisation of
+//! `large` decodes about a million cells, which one core takes most of its
+//! time over. The reader hands each pack to a queue as soon as it has
+//! copied it out of its snapshot (so both threads sum the same commits);
+//! a second thread starts decoding while the reader reads the rest, reads
+//! the cube's unpacked cells, then takes packs from the queue too.
 
 use super::groups::{Groups, MAX_KEYS};
 use super::packs;
 use crate::contract::Result;
 use crate::query::Dim;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Mutex;
 
 /// (grain, bucket, pack)
 pub type Pack = (u8, i64, Vec<u8>);
 
-/// Below this many bytes of packs, one thread decodes them all: a second
-/// thread costs more to start than it saves. Debug builds (the tests) share
-/// any two packs, so that the contract suite's answers go through both threads.
-const SPLIT_FROM: usize = if cfg!(debug_assertions) { 1 } else { 256 << 10 };
+/// Packs handed out one at a time to whichever thread is free, as the
+/// reader reads them; empty once the reader's sender is dropped.
+pub struct Queue(Mutex<Receiver<Pack>>);
 
-/// Whether a second thread should share the packs.
-pub fn worth_two(packs: &[Pack]) -> bool {
-    packs.len() > 1 && packs.iter().map(|p| p.2.len()).sum::<usize>() >= SPLIT_FROM
-}
-
-/// Packs handed out one at a time to whichever thread is free, so that
-/// the thread that also reads the cube's unpacked cells takes fewer.
-pub struct Queue<'a> {
-    packs: &'a [Pack],
-    next: AtomicUsize,
-}
-
-impl<'a> Queue<'a> {
-    pub fn new(packs: &'a [Pack]) -> Self {
-        Queue {
-            packs,
-            next: AtomicUsize::new(0),
-        }
+impl Queue {
+    pub fn new() -> (Sender<Pack>, Queue) {
+        let (tx, rx) = channel();
+        (tx, Queue(Mutex::new(rx)))
     }
 
-    fn take(&self) -> Option<&'a Pack> {
-        self.packs.get(self.next.fetch_add(1, Ordering::Relaxed))
+    fn take(&self) -> Option<Pack> {
+        self.0.lock().ok()?.recv().ok()
     }
 }
 
@@ -67,10 +55,9 @@ impl Pick<'_> {
             if std::mem::take(&mut first) {
                 // Room for a pack's cells up front: the groups of a long
                 // range otherwise grow the map through a dozen rehashes.
-                groups.reserve(packs::cell_count(blob));
+                groups.reserve(packs::cell_count(&blob));
             }
-            let (grain, bucket) = (*grain, *bucket);
-            packs::decode(blob, |dims, sums| {
+            packs::decode(&blob, |dims, sums| {
                 if self.wanted.iter().any(|(i, id)| dims[*i] != *id) {
                     return Ok(());
                 }
@@ -97,6 +84,12 @@ impl Pick<'_> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn queued(packs: &[Pack]) -> Queue {
+        let (tx, queue) = Queue::new();
+        packs.iter().for_each(|p| tx.send(p.clone()).unwrap());
+        queue
+    }
 
     fn cells() -> impl Strategy<Value = Vec<([i64; packs::DIMS], packs::Sums)>> {
         proptest::collection::vec(
@@ -132,7 +125,7 @@ mod tests {
             };
             let n = dims.len();
             let people = dims.contains(&Dim::User).then_some(1);
-            let one = pick.sum(&Queue::new(&packs)).unwrap().finish(n, |_, _| true);
+            let one = pick.sum(&queued(&packs)).unwrap().finish(n, |_, _| true);
             // Independently: every kept cell's key and sums, grouped.
             let mut direct: std::collections::BTreeMap<Vec<i64>, ([i64; 9], std::collections::BTreeSet<i64>)> =
                 Default::default();
@@ -166,8 +159,8 @@ mod tests {
             prop_assert_eq!(&one, &direct);
             for cut in 0..=packs.len() {
                 let (a, b) = packs.split_at(cut);
-                let mut joined = pick.sum(&Queue::new(a)).unwrap();
-                joined.absorb(pick.sum(&Queue::new(b)).unwrap()).unwrap();
+                let mut joined = pick.sum(&queued(a)).unwrap();
+                joined.absorb(pick.sum(&queued(b)).unwrap()).unwrap();
                 prop_assert_eq!(&joined.finish(n, |_, _| true), &one);
             }
         }

@@ -124,23 +124,30 @@ pub fn decode(blob: &[u8], mut visit: impl FnMut(&[i64; DIMS], &Sums) -> Result<
     Ok(())
 }
 
-/// The packs of `org` at `grain` with buckets in `[lo, hi)`, as (bucket,
-/// blob): copied out of the snapshot so that several threads may decode them.
+/// Each pack of `org` at `grain` with buckets in `[lo, hi)`, handed to
+/// `each` as (bucket, blob) as soon as read: copied out of the snapshot so
+/// that another thread may decode it while the next is read. Returns the
+/// buckets that had a pack.
 pub fn blobs(
     c: &Connection,
     org: i64,
     grain: u8,
     (lo, hi): (i64, i64),
-) -> Result<Vec<(i64, Vec<u8>)>> {
+    mut each: impl FnMut(i64, Vec<u8>),
+) -> Result<Vec<i64>> {
     let mut s = c
         .prepare_cached(
             "SELECT bucket, cells FROM cube_packs WHERE org = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4",
         )
         .map_err(sql_err)?;
-    let rows = s
-        .query_map(params![org, grain, lo, hi], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(sql_err)?;
-    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    let mut rows = s.query(params![org, grain, lo, hi]).map_err(sql_err)?;
+    let mut packed = Vec::new();
+    while let Some(r) = rows.next().map_err(sql_err)? {
+        let bucket: i64 = r.get(0).map_err(sql_err)?;
+        each(bucket, r.get(1).map_err(sql_err)?);
+        packed.push(bucket);
+    }
+    Ok(packed)
 }
 
 /// Days before this one are past the late-event window: local days lie

@@ -469,42 +469,42 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         .iter()
         .filter_map(|(d, id)| Some((pack_column(*d)?, *id)))
         .collect();
-    let mut packs = Vec::new();
-    for (grain, lo, hi) in parts {
-        if lo >= hi {
-            continue;
-        }
-        if seek_person {
-            // A person's cells are found by seeking (bucket, person) in the
-            // cube's key, one bucket at a time, instead of reading every
-            // cell of the range (or of a pack): each bucket named.
-            ranges.push(listed(grain, lo..hi));
-            continue;
-        }
-        let blobs = super::packs::blobs(c, org, grain, (lo, hi))?;
-        if blobs.is_empty() {
-            ranges.push(format!(
-                "grain = {grain} AND bucket >= {lo} AND bucket < {hi}"
-            ));
-        } else if (blobs.len() as i64) < hi - lo {
-            let packed: std::collections::HashSet<i64> = blobs.iter().map(|(b, _)| *b).collect();
-            ranges.push(listed(grain, (lo..hi).filter(|b| !packed.contains(b))));
-        }
-        packs.extend(
-            blobs
-                .into_iter()
-                .map(|(bucket, blob)| (grain, bucket, blob)),
-        );
-    }
     let pick = super::pack_sums::Pick {
         group_by: &q.group_by,
         wanted: &wanted,
     };
-    // Another thread sums packs while this one reads the cells of the
-    // buckets without a pack, then sums packs too.
-    let queue = super::pack_sums::Queue::new(&packs);
+    let (tx, queue) = super::pack_sums::Queue::new();
     std::thread::scope(|scope| -> Result<()> {
-        let other = super::pack_sums::worth_two(&packs).then(|| scope.spawn(|| pick.sum(&queue)));
+        // Another thread sums packs as this one reads them, then reads the
+        // cells of the buckets without a pack, then sums packs too.
+        let packed_parts = !seek_person && parts.iter().any(|(_, lo, hi)| lo < hi);
+        let other = packed_parts.then(|| scope.spawn(|| pick.sum(&queue)));
+        for (grain, lo, hi) in parts {
+            if lo >= hi {
+                continue;
+            }
+            if seek_person {
+                // A person's cells are found by seeking (bucket, person) in
+                // the cube's key, one bucket at a time, instead of reading
+                // every cell of the range (or of a pack): each bucket named.
+                ranges.push(listed(grain, lo..hi));
+                continue;
+            }
+            let packed = super::packs::blobs(c, org, grain, (lo, hi), |bucket, blob| {
+                // Only fails once the other thread has stopped, whose
+                // error the join below returns.
+                let _ = tx.send((grain, bucket, blob));
+            })?;
+            if packed.is_empty() {
+                ranges.push(format!(
+                    "grain = {grain} AND bucket >= {lo} AND bucket < {hi}"
+                ));
+            } else if (packed.len() as i64) < hi - lo {
+                let packed: std::collections::HashSet<i64> = packed.into_iter().collect();
+                ranges.push(listed(grain, (lo..hi).filter(|b| !packed.contains(b))));
+            }
+        }
+        drop(tx);
         cube_cells(c, q, &wheres, &ranges, &mut groups)?;
         pick.sum_into(&mut groups, &queue)?;
         if let Some(other) = other {
