@@ -248,6 +248,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         pct(&ms, 0.95),
         pct(&ms, 0.99)
     );
+    // Memory before the feeder ingests: which of reads and ingestion sets the peak.
+    let after_questions = rss_now(server.child.id());
     // The same check while ingestion runs at half its top rate (BENCH.md):
     // the dataset again under new event ids. The feeder first sends as fast
     // as four batches in flight allow, which measures the top rate on this
@@ -296,6 +298,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         pct(&ms, 0.95),
         pct(&ms, 0.99)
     );
+    println!("\nserver memory after the timed questions, before the feeder: {after_questions}");
     // The export of the largest organisation's messages.
     let t = Instant::now();
     let rss_before = peak_rss_kb(server.child.id());

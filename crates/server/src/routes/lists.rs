@@ -254,7 +254,7 @@ pub(super) struct Window<T> {
 /// Sort by the asked key (ties by id), cut after the cursor and take a page
 /// — or keep everything for a download. Each row's key is computed once, and
 /// only the rows kept need their JSON built; the cursor pins period, sort and filters.
-pub(super) fn window<T: Send + 'static>(
+pub(super) fn window<T>(
     period: Period,
     filter: &Filter,
     l: &ListParams,
@@ -327,7 +327,7 @@ pub(super) fn window<T: Send + 'static>(
 }
 
 /// The rows at `positions`, in that order (each position once).
-fn pick<T: Send + 'static>(mut rows: Vec<T>, positions: &[usize]) -> Vec<T> {
+fn pick<T>(mut rows: Vec<T>, positions: &[usize]) -> Vec<T> {
     if positions.len() == rows.len() {
         let mut rows: Vec<Option<T>> = rows.into_iter().map(Some).collect();
         return positions.iter().filter_map(|i| rows[*i].take()).collect();
@@ -340,20 +340,7 @@ fn pick<T: Send + 'static>(mut rows: Vec<T>, positions: &[usize]) -> Vec<T> {
     for (at, slot) in from {
         page[slot] = Some(rows.swap_remove(at));
     }
-    drop_later(rows);
     page.into_iter().flatten().collect()
-}
-
-/// The rows a page did not keep are freed after its answer is sent: the
-/// 124,000 groups of a long breakdown, a string or three each, take
-/// milliseconds to free, and the person who asked need not wait for it.
-fn drop_later<T: Send + 'static>(rows: Vec<T>) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(rt) if rows.len() >= 4096 => {
-            rt.spawn_blocking(move || drop(rows));
-        }
-        _ => drop(rows),
-    }
 }
 
 /// A window's rows as the page's JSON, or as the download its format asks.
