@@ -1,5 +1,6 @@
 //! The `spendlens` command: server, ingestion, administration, demo, benchmarks.
 
+mod alloc;
 mod commands;
 mod config;
 mod input;
@@ -8,12 +9,6 @@ mod summary;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use spendlens_store::Durability;
-
-/// glibc's allocator keeps an arena per busy thread and rarely gives freed
-/// pages back, so a server that once built a large answer on many blocking
-/// threads kept its peak as RSS; mimalloc returns them (docs/operations.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -117,6 +112,7 @@ fn init_logging(json: bool) {
 }
 
 fn main() -> anyhow::Result<()> {
+    alloc::return_freed_pages_at_once();
     // Transparent huge pages cost more than they give here: mimalloc asks for
     // them on its segments, so a page freed and touched again is zeroed 2 MiB
     // at a time (half of a people list's time on `medium`), and RSS counts
