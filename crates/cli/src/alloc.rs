@@ -4,14 +4,14 @@
 //! pages back, so a server that once built a large answer on many blocking
 //! threads kept its peak as RSS; mimalloc returns them (docs/operations.md).
 //!
-//! mimalloc by default keeps a freed page for 10 ms before returning it, and
-//! a thread returns its pages only when it next allocates: every blocking
-//! thread that built one long breakdown (~100 MB of groups, names and rows,
-//! freed when the answer is sent) kept it, and the server serving `large`
-//! reached 469–524 MB (BENCH.md: 400). Returned at once, the same run peaks
-//! at 335 MB; long breakdowns are 20–40% slower (the pages are faulted in
-//! again), ingestion is unchanged. `MIMALLOC_PURGE_DELAY` (milliseconds),
-//! when set, is left to mimalloc.
+//! mimalloc by default keeps a freed page for 10 ms before returning it.
+//! With that, the memory a long breakdown had used (~100 MB of groups, names
+//! and rows, freed when the answer is sent) stayed resident in the heaps of
+//! the many blocking threads reads run on, and the server serving `large`
+//! peaked at 421–524 MB (BENCH.md: 400). Returned at once, the same run
+//! peaks at 269–335 MB; long breakdowns are 20–40% slower (the pages are
+//! faulted in again), ingestion is unchanged (docs/operations.md).
+//! `MIMALLOC_PURGE_DELAY` (milliseconds), when set, is left to mimalloc.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

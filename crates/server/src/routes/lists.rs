@@ -748,7 +748,7 @@ async fn breakdown(
         .map(|g| {
             // One string per row, built in place: a 180-day breakdown has
             // over 100,000 rows, and a string per part and a Vec to join
-            // them were a tenth of its time.
+            // them cost a few percent of its time.
             let mut id = String::with_capacity(48);
             for (i, part) in g.key.iter().enumerate() {
                 if i > 0 {
