@@ -24,10 +24,10 @@ type Col = (&'static str, &'static str, Kind);
 
 use Kind::*;
 
-/// A day table's columns: its key columns, then the nine sums and the
-/// people every day and block table stores.
-macro_rules! day_row {
-    ($($key:expr),* $(,)?) => {
+/// An aggregate table's columns: its key columns, the nine sums every
+/// aggregate stores, then any columns after them.
+macro_rules! with_sums {
+    ([$($key:expr),* $(,)?] $(, $tail:expr)* $(,)?) => {
         &[
             $($key,)*
             ("total_cost", "total_cost", Int),
@@ -39,8 +39,16 @@ macro_rules! day_row {
             ("cache_write_in", "cache_write_in", Int),
             ("unpriced", "unpriced", Int),
             ("convs", "convs", Int),
-            ("users", "users", Bytes),
+            $($tail,)*
         ]
+    };
+}
+
+/// A day or block table's columns: its key columns, the nine sums, and the
+/// day's people.
+macro_rules! day_row {
+    ($($key:expr),* $(,)?) => {
+        with_sums!([$($key),*], ("users", "users", Bytes))
     };
 }
 
@@ -234,7 +242,7 @@ const TABLES: &[(&str, &[Col], Option<&str>)] = &[
     ),
     (
         "cube",
-        &[
+        with_sums!([
             ("org", "org", Int),
             ("grain", "grain", Small),
             ("bucket", "bucket", Int),
@@ -244,16 +252,7 @@ const TABLES: &[(&str, &[Col], Option<&str>)] = &[
             ("key", "key", Int),
             ("model", "model", Int),
             ("provider", "provider", Int),
-            ("total_cost", "total_cost", Int),
-            ("actual_cost", "actual_cost", Int),
-            ("messages", "messages", Int),
-            ("tokens_in", "tokens_in", Int),
-            ("tokens_out", "tokens_out", Int),
-            ("cached_in", "cached_in", Int),
-            ("cache_write_in", "cache_write_in", Int),
-            ("unpriced", "unpriced", Int),
-            ("convs", "convs", Int),
-        ],
+        ]),
         None,
     ),
     (

@@ -476,9 +476,10 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     let (tx, queue) = super::pack_sums::Queue::new();
     std::thread::scope(|scope| -> Result<()> {
         // Another thread sums packs as this one reads them, then reads the
-        // cells of the buckets without a pack, then sums packs too.
-        let packed_parts = !seek_person && parts.iter().any(|(_, lo, hi)| lo < hi);
-        let other = packed_parts.then(|| scope.spawn(|| pick.sum(&queue)));
+        // cells of the buckets without a pack, then sums packs too; a
+        // question of one bucket (a day, a month) is not worth a thread.
+        let buckets: i64 = parts.iter().map(|(_, lo, hi)| (hi - lo).max(0)).sum();
+        let other = (!seek_person && buckets > 1).then(|| scope.spawn(|| pick.sum(&queue)));
         for (grain, lo, hi) in parts {
             if lo >= hi {
                 continue;
