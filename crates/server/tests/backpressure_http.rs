@@ -187,6 +187,9 @@ impl Store for Gated {
     async fn list_budgets(&self, org: &str) -> Result<Vec<Budget>> {
         self.inner.list_budgets(org).await
     }
+    async fn orgs_with_budgets(&self) -> Result<Vec<String>> {
+        self.inner.orgs_with_budgets().await
+    }
     async fn delete_budget(&self, org: &str, id: &str, actor: &str) -> Result<()> {
         self.inner.delete_budget(org, id, actor).await
     }

@@ -269,6 +269,10 @@ pub trait Store: Send + Sync + 'static {
     /// Create or replace a budget (by id).
     async fn put_budget(&self, org: &str, budget: Budget, actor: &str) -> Result<Budget>;
     async fn list_budgets(&self, org: &str) -> Result<Vec<Budget>>;
+    /// The organisations (external ids, sorted) that have at least one
+    /// budget: the alert watcher asks this once per wake-up instead of
+    /// reading every touched organisation's budgets.
+    async fn orgs_with_budgets(&self) -> Result<Vec<String>>;
     async fn delete_budget(&self, org: &str, id: &str, actor: &str) -> Result<()>;
     /// Record a crossing unless the same budget, threshold and period already
     /// has one (then None): the store's uniqueness makes it once, whatever

@@ -63,6 +63,9 @@ async fn the_budget_reads_see_what_was_sent(b: Backend) {
         .await
         .unwrap();
 
+    // Only `ny` has budgets; the watcher asks this once per wake-up.
+    assert_eq!(store.orgs_with_budgets().await.unwrap(), ["ny"]);
+
     let ctx = store.budget_context("ny", Some("alice")).await.unwrap();
     assert_eq!(ctx.org.id, "ny");
     let mut ids: Vec<_> = ctx.budgets.iter().map(|b| b.id.as_str()).collect();
@@ -151,4 +154,34 @@ async fn the_budget_reads_see_what_was_sent(b: Backend) {
             *want
         );
     }
+}
+
+crate::on_both_backends!(the_watcher_sees_which_orgs_have_budgets);
+async fn the_watcher_sees_which_orgs_have_budgets(b: Backend) {
+    let store = b.open().await;
+    for org in ["a", "b", "c"] {
+        store
+            .create_org(new_org(org, "UTC", "1"), "test")
+            .await
+            .unwrap();
+    }
+    assert!(store.orgs_with_budgets().await.unwrap().is_empty());
+    let budget = |id: &str| Budget {
+        id: id.into(),
+        scope: BudgetScope::Org,
+        scope_id: None,
+        period: BudgetPeriod::Monthly,
+        amount: 20,
+        thresholds_ppm: vec![1_000_000],
+        hard_limit: false,
+        created_at: Timestamp::now(),
+    };
+    for (org, id) in [("c", "one"), ("a", "one"), ("c", "two")] {
+        store.put_budget(org, budget(id), "test").await.unwrap();
+    }
+    assert_eq!(store.orgs_with_budgets().await.unwrap(), ["a", "c"]);
+    store.delete_budget("c", "one", "test").await.unwrap();
+    assert_eq!(store.orgs_with_budgets().await.unwrap(), ["a", "c"]);
+    store.delete_budget("c", "two", "test").await.unwrap();
+    assert_eq!(store.orgs_with_budgets().await.unwrap(), ["a"]);
 }

@@ -141,6 +141,17 @@ pub async fn list_budgets(c: &mut PgConnection, org: &str) -> Result<Vec<Budget>
     parse_all(bodies)
 }
 
+/// Read as the connecting role: a platform-wide question, like `list_orgs`.
+pub async fn orgs_with_budgets(c: &mut PgConnection) -> Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT o.ext_id FROM orgs o WHERE EXISTS (SELECT 1 FROM budgets b WHERE b.org = o.id)
+         ORDER BY o.ext_id",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db_err)
+}
+
 pub async fn delete_budget(c: &mut Ctx, org: &str, budget: &str, actor: &str) -> Result<()> {
     let id = scope::org_id(&mut c.tx, org).await?;
     let n = sqlx::query("DELETE FROM budgets WHERE org = $1 AND id = $2")

@@ -16,6 +16,9 @@ pub struct Ctx {
     pub models: HashMap<String, i64>,
     pub providers: HashMap<String, i64>,
     pub members: HashMap<(i64, i64), MemberInfo>,
+    /// Memberships first made in this transaction: (org, user, first team),
+    /// inserted together at the flush.
+    pub new_members: Vec<(i64, i64, Option<i64>)>,
     pub emails: HashMap<i64, String>,
 }
 
@@ -31,6 +34,7 @@ impl Ctx {
             models: HashMap::new(),
             providers: HashMap::new(),
             members: HashMap::new(),
+            new_members: Vec::new(),
             emails: HashMap::new(),
         }
     }

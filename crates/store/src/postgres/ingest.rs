@@ -311,7 +311,7 @@ async fn accept(c: &mut Ctx, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<St
         Some(t) => Some(resolve::team(c, org.id, t).await?),
         None => None,
     };
-    let membership = resolve::member(c, org.id, user, event_team.as_ref().map(|t| t.id)).await?;
+    let membership = resolve::member(c, org.id, user, event_team.as_ref().map(|t| t.id));
     let team = match (event_team, membership.team) {
         (Some(t), _) => Some(t),
         (None, Some(id)) => Some(resolve::team_by_id(c, id).await?),
@@ -417,6 +417,41 @@ fn touch_conv(tx: &mut Tx, org: i64, e: &Event, user: i64, at: i64, b: Buckets, 
             tx.deltas.add_conversation(org, b.day, b.month, g, 1);
         }
     }
+}
+
+/// The memberships this transaction made, in one sorted insert. One another
+/// server made since the prefetch is not inserted: then this transaction
+/// runs again and reads it (its first team may differ from ours).
+async fn insert_members(c: &mut Ctx) -> Result<()> {
+    if c.new_members.is_empty() {
+        return Ok(());
+    }
+    let mut new = std::mem::take(&mut c.new_members);
+    new.sort_unstable();
+    let (mut org, mut usr, mut team) = (vec![], vec![], vec![]);
+    for (o, u, t) in new {
+        org.push(o);
+        usr.push(u);
+        team.push(t);
+    }
+    let n = sqlx::query(
+        "INSERT INTO members (org, usr, role, team, department, added_by_admin, created_at)
+         SELECT o, u, 'member', t, NULL, FALSE, $4
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS n(o, u, t)
+         ON CONFLICT (org, usr) DO NOTHING",
+    )
+    .bind(&org)
+    .bind(&usr)
+    .bind(&team)
+    .bind(super::now_us())
+    .execute(&mut *c.tx)
+    .await
+    .map_err(db_err)?
+    .rows_affected();
+    if n != org.len() as u64 {
+        return Err(race_lost());
+    }
+    Ok(())
 }
 
 fn race_lost() -> StoreError {
@@ -541,6 +576,7 @@ async fn flush(c: &mut Ctx, mut tx: Tx) -> Result<()> {
             return Err(race_lost());
         }
     }
+    insert_members(c).await?;
     write_convs(c, &mut tx.convs).await?;
     let conv_ids: Vec<i64> = tx
         .rows

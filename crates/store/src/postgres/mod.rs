@@ -549,6 +549,9 @@ impl Store for PgStore {
         self.read(|c| Box::pin(async move { budgets::list_budgets(c, &org).await }))
             .await
     }
+    async fn orgs_with_budgets(&self) -> Result<Vec<String>> {
+        self.read(|c| Box::pin(budgets::orgs_with_budgets(c))).await
+    }
     async fn delete_budget(&self, org: &str, id: &str, actor: &str) -> Result<()> {
         owned!(org, id, actor);
         self.write(|c| {

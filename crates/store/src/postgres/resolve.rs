@@ -79,51 +79,22 @@ pub async fn user(c: &mut Ctx, ext: &str, email: Option<&str>) -> Result<i64> {
 }
 
 /// The membership of `user` in `org`, created on first sight (role member,
-/// not made by an admin) with the event's team if it names one.
-pub async fn member(
-    c: &mut Ctx,
-    org: i64,
-    user: i64,
-    first_team: Option<i64>,
-) -> Result<MemberInfo> {
-    if let Some(m) = c.members.get(&(org, user)) {
-        return Ok(m.clone());
-    }
-    let select = "SELECT team, department FROM members WHERE org = $1 AND usr = $2";
-    let mut found: Option<(Option<i64>, Option<String>)> = sqlx::query_as(select)
-        .bind(org)
-        .bind(user)
-        .fetch_optional(&mut *c.tx)
-        .await
-        .map_err(db_err)?;
-    if found.is_none() {
-        let made = sqlx::query(
-            "INSERT INTO members (org, usr, role, team, department, added_by_admin, created_at)
-             VALUES ($1, $2, 'member', $3, NULL, FALSE, $4) ON CONFLICT (org, usr) DO NOTHING",
-        )
-        .bind(org)
-        .bind(user)
-        .bind(first_team)
-        .bind(now_us())
-        .execute(&mut *c.tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-        found = if made == 1 {
-            Some((first_team, None))
-        } else {
-            sqlx::query_as(select)
-                .bind(org)
-                .bind(user)
-                .fetch_optional(&mut *c.tx)
-                .await
-                .map_err(db_err)?
-        };
-    }
-    let (team, department) = found.ok_or_else(|| anyhow::anyhow!("membership vanished"))?;
-    let info = MemberInfo { team, department };
-    c.members.insert((org, user), info.clone());
-    Ok(info)
+/// not made by an admin) with the event's team if it names one. The
+/// prefetch read every membership the transaction's events name, so one
+/// missing here is new: it is inserted with the others at the flush
+/// (`ingest::flush`), which runs the transaction again if another server
+/// made it meanwhile.
+pub fn member(c: &mut Ctx, org: i64, user: i64, first_team: Option<i64>) -> MemberInfo {
+    c.members
+        .entry((org, user))
+        .or_insert_with(|| {
+            c.new_members.push((org, user, first_team));
+            MemberInfo {
+                team: first_team,
+                department: None,
+            }
+        })
+        .clone()
 }
 
 pub async fn team(c: &mut Ctx, org: i64, ext: &str) -> Result<TeamInfo> {

@@ -61,6 +61,17 @@ pub fn list_budgets(c: &Connection, org: &str) -> Result<Vec<Budget>> {
     )
 }
 
+pub fn orgs_with_budgets(c: &Connection) -> Result<Vec<String>> {
+    let mut st = c
+        .prepare_cached(
+            "SELECT o.ext_id FROM orgs o WHERE EXISTS (SELECT 1 FROM budgets b WHERE b.org = o.id)
+             ORDER BY o.ext_id",
+        )
+        .map_err(sql_err)?;
+    let ids = st.query_map([], |r| r.get(0)).map_err(sql_err)?;
+    ids.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
 pub fn delete_budget(w: &mut WriterState, org: &str, budget: &str, actor: &str) -> Result<()> {
     let id = org_id(&w.conn, org)?;
     let n = w

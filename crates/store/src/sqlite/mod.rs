@@ -562,6 +562,9 @@ impl Store for SqliteStore {
         let org = org.to_owned();
         self.read(move |c| budgets::list_budgets(c, &org)).await
     }
+    async fn orgs_with_budgets(&self) -> Result<Vec<String>> {
+        self.read(budgets::orgs_with_budgets).await
+    }
     async fn delete_budget(&self, org: &str, id: &str, actor: &str) -> Result<()> {
         let (org, id, actor) = (org.to_owned(), id.to_owned(), actor.to_owned());
         self.writer
