@@ -630,7 +630,7 @@ async fn flush(c: &mut Ctx, mut tx: Tx) -> Result<()> {
         // in whatever order its plan reads the table, and two servers could
         // deadlock on the same rows.
         sqlx::query(&format!(
-            "SELECT 1 FROM {table} WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+            "SELECT 1 FROM {table} WHERE id IN (SELECT UNNEST($1::bigint[])) ORDER BY id FOR UPDATE"
         ))
         .bind(&ids)
         .execute(&mut *c.tx)

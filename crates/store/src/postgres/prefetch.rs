@@ -47,19 +47,20 @@ pub async fn orgs(c: &mut Ctx, exts: &[String]) -> Result<()> {
     if wanted.is_empty() {
         return Ok(());
     }
-    let rows: Vec<(i64, String, i64)> =
-        sqlx::query_as("SELECT id, ext_id, markup_ppb FROM orgs WHERE ext_id = ANY($1)")
-            .bind(&wanted)
-            .fetch_all(&mut *c.tx)
-            .await
-            .map_err(db_err)?;
+    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT id, ext_id, markup_ppb FROM orgs WHERE ext_id IN (SELECT UNNEST($1::text[]))",
+    )
+    .bind(&wanted)
+    .fetch_all(&mut *c.tx)
+    .await
+    .map_err(db_err)?;
     if rows.is_empty() {
         return Ok(());
     }
     let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
     let mut zones: HashMap<i64, Vec<(i64, jiff::tz::TimeZone)>> = HashMap::new();
     let zone_rows: Vec<(i64, i64, String)> = sqlx::query_as(
-        "SELECT org, effective_from, timezone FROM org_timezones WHERE org = ANY($1)
+        "SELECT org, effective_from, timezone FROM org_timezones WHERE org IN (SELECT UNNEST($1::bigint[]))
          ORDER BY org, effective_from",
     )
     .bind(&ids)
@@ -74,7 +75,7 @@ pub async fn orgs(c: &mut Ctx, exts: &[String]) -> Result<()> {
     let mut prices: HashMap<i64, HashMap<String, Vec<(i64, Price)>>> = HashMap::new();
     let price_rows = sqlx::query(
         "SELECT org, model, effective_from, input, output, cached_input, cache_write
-         FROM org_prices WHERE org = ANY($1) ORDER BY org, model, effective_from",
+         FROM org_prices WHERE org IN (SELECT UNNEST($1::bigint[])) ORDER BY org, model, effective_from",
     )
     .bind(&ids)
     .fetch_all(&mut *c.tx)
@@ -186,12 +187,15 @@ pub async fn placed(
     }
 
     let users: Vec<String> = users.into_iter().collect();
-    let rows: Vec<(i64, String, Option<String>)> =
-        sqlx::query_as("SELECT id, ext_id, email FROM users WHERE ext_id = ANY($1)")
-            .bind(&users)
-            .fetch_all(&mut *c.tx)
-            .await
-            .map_err(db_err)?;
+    // Not `ext_id = ANY($1)`: a generic plan made while the table was small
+    // scans it and tests every row against the whole array (read.rs, Names).
+    let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, ext_id, email FROM users WHERE ext_id IN (SELECT UNNEST($1::text[]))",
+    )
+    .bind(&users)
+    .fetch_all(&mut *c.tx)
+    .await
+    .map_err(db_err)?;
     for (id, ext, email) in rows {
         if let Some(em) = email {
             c.emails.insert(id, em);
@@ -284,7 +288,7 @@ pub async fn placed(
     if !member_teams.is_empty() {
         teams.extend(
             sqlx::query_as::<_, (i64, String, i64, Option<String>)>(
-                "SELECT org, ext_id, id, department FROM teams WHERE id = ANY($1)",
+                "SELECT org, ext_id, id, department FROM teams WHERE id IN (SELECT UNNEST($1::bigint[]))",
             )
             .bind(&member_teams)
             .fetch_all(&mut *c.tx)
@@ -327,7 +331,7 @@ pub async fn placed(
         ("providers", providers, &mut c.providers),
     ] {
         let names: Vec<String> = names.into_iter().collect();
-        let sql = format!("SELECT name, id FROM {table} WHERE name = ANY($1)");
+        let sql = format!("SELECT name, id FROM {table} WHERE name IN (SELECT UNNEST($1::text[]))");
         let found: Vec<(String, i64)> = sqlx::query_as(&sql)
             .bind(&names)
             .fetch_all(&mut *c.tx)

@@ -200,12 +200,14 @@ pub async fn get_member(c: &mut PgConnection, org: &str, user: &str) -> Result<M
 }
 pub async fn get_members(c: &mut PgConnection, org: &str, users: &[String]) -> Result<Vec<Member>> {
     let id = super::scope::enter_org(c, org).await?;
-    let rows: Vec<MemberTuple> = sqlx::query_as(&format!("{MEMBER_SQL} AND u.ext_id = ANY($2)"))
-        .bind(id)
-        .bind(users)
-        .fetch_all(&mut *c)
-        .await
-        .map_err(super::db_err)?;
+    let rows: Vec<MemberTuple> = sqlx::query_as(&format!(
+        "{MEMBER_SQL} AND u.ext_id IN (SELECT UNNEST($2::text[]))"
+    ))
+    .bind(id)
+    .bind(users)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(super::db_err)?;
     Ok(rows.into_iter().map(member_from).collect())
 }
 pub async fn list_members(c: &mut PgConnection, org: &str) -> Result<Vec<Member>> {
@@ -638,15 +640,25 @@ impl Names {
         use crate::query::Dim;
         let sql = match dim {
             Dim::Day | Dim::Week | Dim::Month | Dim::Hour => return Ok(()),
-            Dim::User => "SELECT id, ext_id FROM users WHERE id = ANY($1)",
-            Dim::Team => "SELECT id, ext_id FROM teams WHERE id = ANY($1)",
-            Dim::Department => "SELECT id, name FROM departments WHERE id = ANY($1)",
-            Dim::ApiKey => "SELECT id, ext_id FROM api_keys WHERE id = ANY($1)",
-            Dim::Model => "SELECT id, name FROM models WHERE id = ANY($1)",
-            Dim::Provider => "SELECT id, name FROM providers WHERE id = ANY($1)",
+            Dim::User => "SELECT id, ext_id FROM users WHERE id IN (SELECT UNNEST($1::bigint[]))",
+            Dim::Team => "SELECT id, ext_id FROM teams WHERE id IN (SELECT UNNEST($1::bigint[]))",
+            Dim::Department => {
+                "SELECT id, name FROM departments WHERE id IN (SELECT UNNEST($1::bigint[]))"
+            }
+            Dim::ApiKey => {
+                "SELECT id, ext_id FROM api_keys WHERE id IN (SELECT UNNEST($1::bigint[]))"
+            }
+            Dim::Model => "SELECT id, name FROM models WHERE id IN (SELECT UNNEST($1::bigint[]))",
+            Dim::Provider => {
+                "SELECT id, name FROM providers WHERE id IN (SELECT UNNEST($1::bigint[]))"
+            }
         };
         ids.sort_unstable();
         ids.dedup();
+        // `id = ANY($1)` would do: but a prepared statement's generic plan
+        // may scan the table and test each row against the whole array
+        // (PostgreSQL hashes only constant arrays), which grows as
+        // people × ids. A join on the unnested array probes the index.
         let found: Vec<(i64, String)> = sqlx::query_as(sql)
             .bind(ids)
             .fetch_all(&mut *c)
