@@ -298,3 +298,54 @@ async fn events_no_organisation_takes_are_quarantined_and_counted_nowhere(b: Bac
     assert_eq!(users("la").await, BTreeMap::from([(s("dave"), (1, 1))]));
     check_org(&store, "ny", "UTC", &[whole]).await;
 }
+
+crate::on_both_backends!(a_refused_event_leaves_its_id_free_for_the_next_one);
+async fn a_refused_event_leaves_its_id_free_for_the_next_one(b: Backend) {
+    let store = b.open().await;
+    store
+        .create_org(new_org("ny", "UTC", "1"), "test")
+        .await
+        .unwrap();
+    let at = "2026-11-10T10:00:00Z";
+    // Conversation c1 is alice's; bob's event "k" in it is refused, so the
+    // id "k" stays unused: an event "k" of alice's in the same batch, with
+    // other content, is accepted, and its own content is what a later
+    // repeat is compared with.
+    let bob = json!({"user_id": "bob", "tokens_in": 7});
+    let alice = json!({"user_id": "alice", "tokens_in": 9});
+    assert_eq!(
+        send(store.as_ref(), vec![ev("a", at, "c1", json!({}))])
+            .await
+            .accepted,
+        1
+    );
+    let out = send(
+        store.as_ref(),
+        vec![
+            ev("k", at, "c1", bob.clone()),
+            ev("k", at, "c1", alice.clone()),
+        ],
+    )
+    .await;
+    assert_eq!((out.accepted, out.duplicates, out.rejected), (1, 0, 1));
+    assert_eq!(out.errors[0].code.as_str(), "conversation_owner_mismatch");
+    let out = send(store.as_ref(), vec![ev("k", at, "c1", alice)]).await;
+    assert_eq!((out.accepted, out.duplicates, out.errors.len()), (0, 1, 0));
+    let out = send(store.as_ref(), vec![ev("k", at, "c1", bob)]).await;
+    assert_eq!((out.accepted, out.duplicates), (0, 1));
+    assert_eq!(out.errors[0].code.as_str(), "duplicate_conflict");
+
+    // A refused event alone leaves its id free too.
+    let out = send(
+        store.as_ref(),
+        vec![ev("r", at, "c1", json!({"user_id": "carol"}))],
+    )
+    .await;
+    assert_eq!((out.accepted, out.rejected), (0, 1));
+    let out = send(
+        store.as_ref(),
+        vec![ev("r", at, "c9", json!({"user_id": "carol"}))],
+    )
+    .await;
+    assert_eq!((out.accepted, out.duplicates, out.rejected), (1, 0, 0));
+}

@@ -51,7 +51,9 @@ pub async fn backfill(c: &mut Ctx, actor: &str) -> Result<BackfillOutcome> {
             received_at,
         });
     }
-    for o in super::ingest::ingest(c, batches).await? {
+    // Its queued deltas are folded after the commit (`PgStore::backfill`).
+    let (outcomes, _queued) = super::ingest::ingest(c, batches).await?;
+    for o in outcomes {
         out.accepted += o.accepted;
         out.duplicates += o.duplicates;
         out.rejected += o.rejected;

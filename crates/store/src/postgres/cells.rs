@@ -8,7 +8,8 @@ use crate::contract::Result;
 use sqlx::PgConnection;
 use std::collections::{BTreeMap, HashMap};
 
-fn cell_order(k: &CellKey) -> [i64; 9] {
+/// A cell's key as nine numbers, in the cube's key order.
+pub(super) fn cell_order(k: &CellKey) -> [i64; 9] {
     let g = k.groups;
     [
         k.org,

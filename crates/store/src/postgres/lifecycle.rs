@@ -36,13 +36,21 @@ use std::collections::{HashMap, HashSet};
 /// its internal id (NotFound when there is none). `FOR UPDATE` waits for the
 /// ingestion transactions that already updated the row to commit and keeps
 /// new ones from committing, and conflicts with retention's `FOR KEY SHARE`.
+///
+/// Then it folds the queued deltas (fold.rs): every transaction that locks
+/// an organisation rewrites or reads its aggregates, and the events already
+/// committed must be in them first. An ingestion transaction queues its
+/// deltas before it updates the row, so none can be queued for this
+/// organisation until this transaction ends.
 pub(super) async fn lock_org(c: &mut PgConnection, org: &str) -> Result<i64> {
-    sqlx::query_scalar("SELECT id FROM orgs WHERE ext_id = $1 FOR UPDATE")
+    let id = sqlx::query_scalar("SELECT id FROM orgs WHERE ext_id = $1 FOR UPDATE")
         .bind(org)
         .fetch_optional(&mut *c)
         .await
         .map_err(db_err)?
-        .ok_or_else(|| StoreError::NotFound(format!("organisation {org}")))
+        .ok_or_else(|| StoreError::NotFound(format!("organisation {org}")))?;
+    super::fold::fold_all(c).await?;
+    Ok(id)
 }
 
 pub async fn retention_step(

@@ -15,6 +15,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_dim_days",
         include_str!("migrations/0003_dim_days.sql"),
     ),
+    (
+        "0004_pending_cells",
+        include_str!("migrations/0004_pending_cells.sql"),
+    ),
 ];
 
 /// Any number; the same in every spendlens process.

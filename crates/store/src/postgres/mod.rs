@@ -22,6 +22,7 @@ mod ctx;
 pub(crate) mod dim_days;
 mod ensure;
 mod erasure;
+mod fold;
 mod ingest;
 mod lifecycle;
 mod messages;
@@ -111,7 +112,24 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
         migrate::run(&pool).await?;
-        Ok(PgStore { pool })
+        let store = PgStore { pool };
+        // What a server that died between its two commits left queued.
+        store.fold().await?;
+        Ok(store)
+    }
+
+    /// Add every queued aggregate delta (fold.rs), in a transaction of its own.
+    async fn fold(&self) -> Result<usize> {
+        self.write(|c| Box::pin(fold::fold_all(&mut c.tx))).await
+    }
+
+    /// Add the deltas ingestion queued as row `mine` (fold.rs).
+    async fn fold_mine(&self, mine: Option<i64>) -> Result<()> {
+        if let Some(id) = mine {
+            self.write(|c| Box::pin(fold::fold_mine(&mut c.tx, id)))
+                .await?;
+        }
+        Ok(())
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -195,20 +213,27 @@ impl Store for PgStore {
             Box::pin(async move { ensure::names(c, &b).await })
         })
         .await?;
-        self.write(|c| {
-            let b = batches.clone();
-            Box::pin(ingest::ingest(c, b))
-        })
-        .await
+        let (out, queued) = self
+            .write(|c| {
+                let b = batches.clone();
+                Box::pin(ingest::ingest(c, b))
+            })
+            .await?;
+        // Answered only once the aggregates hold what was accepted (fold.rs).
+        self.fold_mine(queued).await?;
+        Ok(out)
     }
 
     async fn backfill(&self, actor: &str) -> Result<BackfillOutcome> {
         owned!(actor);
-        self.write(|c| {
-            let a = actor.clone();
-            Box::pin(async move { backfill::backfill(c, &a).await })
-        })
-        .await
+        let out = self
+            .write(|c| {
+                let a = actor.clone();
+                Box::pin(async move { backfill::backfill(c, &a).await })
+            })
+            .await?;
+        self.fold().await?;
+        Ok(out)
     }
 
     async fn create_org(&self, org: NewOrg, actor: &str) -> Result<Org> {
@@ -453,6 +478,7 @@ impl Store for PgStore {
     }
     async fn verify(&self, org: &str, from: Day) -> Result<Vec<CellDiff>> {
         owned!(org);
+        self.fold().await?;
         self.read(|c| Box::pin(async move { lifecycle::verify(c, &org, from).await }))
             .await
     }

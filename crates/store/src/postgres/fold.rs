@@ -1,0 +1,160 @@
+//! Aggregates are added after the ingestion transaction, in a short one.
+//!
+//! An ingestion transaction adding its own cube cells, day rows and spend
+//! rows held their row locks until it committed, and another server's
+//! transaction touching the same day or month cells waited behind it: on
+//! `medium` with two servers a third of PostgreSQL's time was such waiting.
+//! Now an ingestion transaction only queues its deltas (`queue`: one row in
+//! `pending_cells`), and after its commit the request folds its row
+//! (`fold_mine`): one short transaction deletes the row and adds its cells
+//! with `cells::add_cells`, which locks rows in key order. Two folds wait
+//! for each other only for as long as a fold lasts.
+//!
+//! Exactness: a row is deleted in the same transaction that adds it, so it
+//! counts once, and a request answers only once its row is folded, so what
+//! it acknowledged is in every answer. A row a dead server left is taken by
+//! the next fold once a few seconds old, or at any server's start
+//! (`PgStore::open`). Reprice, rebuild, erasure and verify fold every queued
+//! row first (`fold_all`), so they see every committed event in the
+//! aggregates.
+
+use super::db_err;
+use crate::aggregate::{CellDelta, CellKey, Groups};
+use crate::contract::Result;
+use sqlx::PgConnection;
+use std::collections::HashMap;
+
+/// Numbers per cell in `pending_cells.cells`: the key's nine, then the sums.
+const WIDTH: usize = 18;
+
+/// Queue the transaction's deltas; the row's id, for `fold_mine`.
+pub async fn queue(
+    c: &mut PgConnection,
+    cells: &HashMap<CellKey, CellDelta>,
+) -> Result<Option<i64>> {
+    if cells.is_empty() {
+        return Ok(None);
+    }
+    let id = sqlx::query_scalar("INSERT INTO pending_cells (cells) VALUES ($1) RETURNING id")
+        .bind(encode(cells))
+        .fetch_one(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(Some(id))
+}
+
+/// Fold the row `mine` (if another fold took it, wait for that one to
+/// commit) and any row a dead server left.
+pub async fn fold_mine(c: &mut PgConnection, mine: i64) -> Result<usize> {
+    let rows: Vec<Vec<i64>> = sqlx::query_scalar(
+        "DELETE FROM pending_cells WHERE id = $1 OR id IN
+             (SELECT id FROM pending_cells WHERE queued_at < now() - interval '5 seconds'
+              FOR UPDATE SKIP LOCKED)
+         RETURNING cells",
+    )
+    .bind(mine)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db_err)?;
+    add(c, rows).await
+}
+
+/// Fold every queued row, waiting for folds under way.
+pub async fn fold_all(c: &mut PgConnection) -> Result<usize> {
+    let rows: Vec<Vec<i64>> = sqlx::query_scalar("DELETE FROM pending_cells RETURNING cells")
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+    add(c, rows).await
+}
+
+async fn add(c: &mut PgConnection, rows: Vec<Vec<i64>>) -> Result<usize> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut cells = HashMap::new();
+    for row in &rows {
+        decode_into(row, &mut cells)?;
+    }
+    super::cells::add_cells(c, &cells).await?;
+    Ok(rows.len())
+}
+
+fn encode(cells: &HashMap<CellKey, CellDelta>) -> Vec<i64> {
+    let mut out = Vec::with_capacity(cells.len() * WIDTH);
+    for (k, d) in cells {
+        out.extend(super::cells::cell_order(k));
+        out.extend(d.values());
+    }
+    out
+}
+
+fn decode_into(row: &[i64], cells: &mut HashMap<CellKey, CellDelta>) -> Result<()> {
+    if !row.len().is_multiple_of(WIDTH) {
+        return Err(anyhow::anyhow!("pending_cells row of {} numbers", row.len()).into());
+    }
+    for c in row.chunks_exact(WIDTH) {
+        let key = CellKey {
+            org: c[0],
+            grain: u8::try_from(c[1]).map_err(|_| anyhow::anyhow!("grain {}", c[1]))?,
+            bucket: c[2],
+            groups: Groups {
+                user: c[3],
+                team: c[4],
+                dept: c[5],
+                key: c[6],
+                model: c[7],
+                provider: c[8],
+            },
+        };
+        let add: [i64; 9] = c[9..].try_into().expect("eighteen numbers");
+        let cell = cells.entry(key).or_default();
+        let sum: Vec<i64> = cell.values().iter().zip(add).map(|(a, b)| a + b).collect();
+        *cell = CellDelta::from_values(sum.try_into().expect("nine sums"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_rows_merge_back_to_the_sum_of_their_cells() {
+        let key = |org, bucket, user| CellKey {
+            org,
+            grain: 1,
+            bucket,
+            groups: Groups {
+                user,
+                team: 2,
+                dept: 0,
+                key: 5,
+                model: 7,
+                provider: 9,
+            },
+        };
+        let delta = |n: i64| CellDelta::from_values([n, 2 * n, 1, 10, 20, 0, 0, 0, -1]);
+        let a: HashMap<_, _> = [(key(1, 100, 3), delta(5)), (key(2, 100, 3), delta(7))].into();
+        let b: HashMap<_, _> = [(key(1, 100, 3), delta(11)), (key(1, 101, 4), delta(13))].into();
+        let mut merged = HashMap::new();
+        for row in [encode(&a), encode(&b)] {
+            decode_into(&row, &mut merged).unwrap();
+        }
+        let mut want = a.clone();
+        for (k, d) in b {
+            let cell = want.entry(k).or_default();
+            let sum: Vec<i64> = cell
+                .values()
+                .iter()
+                .zip(d.values())
+                .map(|(x, y)| x + y)
+                .collect();
+            *cell = CellDelta::from_values(sum.try_into().unwrap());
+        }
+        assert_eq!(merged, want);
+        assert_eq!(merged[&key(1, 100, 3)].total_cost, 16);
+        assert_eq!(merged[&key(1, 100, 3)].convs, -2);
+        assert!(decode_into(&[1, 2, 3], &mut merged).is_err());
+    }
+}
