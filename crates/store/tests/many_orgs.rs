@@ -47,6 +47,23 @@ async fn several_organisations_in_one_call(b: Backend) {
     }
     let total = |i: usize| many[i].first().map_or(0, |r| r.figures.total_cost);
     assert_eq!([total(0), total(2), total(4), total(6)], [5, 5, 0, 5]);
+
+    // Totals only (the platform's questions), and an organisation that
+    // does not exist: refused as the organisation's own question is.
+    let totals: Vec<_> = ["sf", "empty", "ny"]
+        .iter()
+        .map(|org| query(org, p, Filter::default(), vec![]))
+        .collect();
+    let got = store.figures_many(totals.clone()).await.unwrap();
+    for (q, got) in totals.iter().zip(&got) {
+        assert_eq!(got, &store.figures(q).await.unwrap(), "{}", q.org);
+    }
+    let mut with_stranger = totals;
+    with_stranger.push(query("nowhere", p, Filter::default(), vec![]));
+    assert!(matches!(
+        store.figures_many(with_stranger).await,
+        Err(spendlens_store::StoreError::NotFound(_))
+    ));
 }
 
 crate::on_both_backends!(members_of_a_page_come_from_their_own_organisation);

@@ -41,7 +41,7 @@ pub use migrate::known as known_migrations;
 
 use crate::contract::{not_found_as_none, Result, Store, StoreError};
 use crate::model::*;
-use crate::query::{FigureQuery, GroupRow};
+use crate::query::{FigureQuery, Filter, GroupRow};
 use async_trait::async_trait;
 use ctx::Ctx;
 use futures_util::future::BoxFuture;
@@ -622,6 +622,22 @@ impl Store for PgStore {
         let q = query.clone();
         self.read(|c| Box::pin(async move { read::figures(c, &q).await }))
             .await
+    }
+    async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
+        // Unfiltered totals (the platform endpoints): one read for all.
+        if queries
+            .iter()
+            .all(|q| q.group_by.is_empty() && q.filter == Filter::default())
+        {
+            return self
+                .read(|c| Box::pin(async move { read::totals_many(c, &queries).await }))
+                .await;
+        }
+        let mut out = Vec::with_capacity(queries.len());
+        for q in &queries {
+            out.push(self.figures(q).await?);
+        }
+        Ok(out)
     }
     async fn events(&self, org: &str) -> Result<Vec<StoredEvent>> {
         owned!(org);

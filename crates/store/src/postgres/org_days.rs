@@ -163,16 +163,8 @@ pub async fn figures(
         let blob: Vec<u8> = r.try_get(10).map_err(db_err)?;
         let day_users = read_bits(&blob);
         let f = Figures {
-            total_cost: i128::from(g(1)?),
-            actual_api_cost: i128::from(g(2)?),
-            messages: g(3)? as u64,
-            tokens_in: g(4)? as u64,
-            tokens_out: g(5)? as u64,
-            cached_tokens_in: g(6)? as u64,
-            cache_write_tokens_in: g(7)? as u64,
-            unpriced_events: g(8)? as u64,
-            conversations: g(9)? as u64,
             active_users: day_users.len(),
+            ..sums_at(&r, 1)?
         };
         if by_day {
             out.push((g(0)? as i32, f));
@@ -191,4 +183,83 @@ pub async fn figures(
         }
     }
     Ok(out)
+}
+
+/// The nine sums of an `org_days` row read from column `first` on, in the
+/// table's order; no active people.
+fn sums_at(r: &sqlx::postgres::PgRow, first: usize) -> Result<Figures> {
+    let g = |i: usize| r.try_get::<i64, _>(first + i).map_err(db_err);
+    Ok(Figures {
+        total_cost: i128::from(g(0)?),
+        actual_api_cost: i128::from(g(1)?),
+        messages: g(2)? as u64,
+        tokens_in: g(3)? as u64,
+        tokens_out: g(4)? as u64,
+        cached_tokens_in: g(5)? as u64,
+        cache_write_tokens_in: g(6)? as u64,
+        unpriced_events: g(7)? as u64,
+        conversations: g(8)? as u64,
+        active_users: 0,
+    })
+}
+
+/// Unfiltered totals of several organisations and periods from one read of
+/// `org_days`: `asks[i]` is (organisation, from, to); the answer `i` is what
+/// `figures(…, by_day = false)` gives for it (None when it had no message).
+/// The platform endpoints ask one per organisation and period: a
+/// transaction each took 60–100 ms for `medium`'s 100 organisations.
+pub async fn totals_many(
+    c: &mut PgConnection,
+    asks: &[(i64, i32, i32)],
+) -> Result<Vec<Option<Figures>>> {
+    let mut of_org: HashMap<i64, Vec<usize>> = HashMap::new();
+    for (i, (org, ..)) in asks.iter().enumerate() {
+        of_org.entry(*org).or_default().push(i);
+    }
+    let (Some(from), Some(to)) = (
+        asks.iter().map(|a| a.1).min(),
+        asks.iter().map(|a| a.2).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let orgs: Vec<i64> = of_org.keys().copied().collect();
+    let mut rows = sqlx::query(
+        "SELECT org, day, total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in,
+                cache_write_in, unpriced, convs, users
+         FROM org_days WHERE org IN (SELECT UNNEST($1::bigint[])) AND day >= $2 AND day < $3",
+    )
+    .bind(&orgs)
+    .bind(i64::from(from))
+    .bind(i64::from(to))
+    .fetch(&mut *c);
+    let mut sums = vec![Figures::default(); asks.len()];
+    let mut people = vec![RoaringBitmap::new(); asks.len()];
+    while let Some(r) = rows.try_next().await.map_err(db_err)? {
+        let g = |i: usize| r.try_get::<i64, _>(i).map_err(db_err);
+        let (org, day) = (g(0)?, g(1)? as i32);
+        let wanted: Vec<usize> = of_org
+            .get(&org)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| asks[i].1 <= day && day < asks[i].2)
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let f = sums_at(&r, 2)?;
+        let day_users = read_bits(&r.try_get::<Vec<u8>, _>(11).map_err(db_err)?);
+        for i in wanted {
+            sums[i].add_disjoint(&f);
+            people[i] |= &day_users;
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .zip(people)
+        .map(|(mut f, p)| {
+            f.active_users = p.len();
+            (f.messages > 0).then_some(f)
+        })
+        .collect())
 }

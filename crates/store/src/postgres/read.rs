@@ -4,6 +4,7 @@ use crate::contract::Result;
 use crate::model::*;
 use crate::query::{FigureQuery, GroupRow};
 use sqlx::PgConnection;
+use std::collections::HashMap;
 
 // --- Organisations, structure, tokens, audit, quarantine -------------------
 //
@@ -309,6 +310,41 @@ pub async fn events(c: &mut PgConnection, org: &str) -> Result<Vec<StoredEvent>>
 /// the rest from day rows, unless days or weeks are grouped. Unfiltered
 /// totals and daily series come from org_days, and questions about one
 /// dimension from dim_days.
+/// Unfiltered totals of any organisations (the platform endpoints), from
+/// one read of `org_days`, as `figures` answers each. A platform-wide read,
+/// like `list_orgs`: it runs as the connecting role, not one organisation's.
+pub async fn totals_many(c: &mut PgConnection, qs: &[FigureQuery]) -> Result<Vec<Vec<GroupRow>>> {
+    let exts: Vec<&str> = qs.iter().map(|q| q.org.as_str()).collect();
+    let ids: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT ext_id, id FROM orgs WHERE ext_id IN (SELECT UNNEST($1::text[]))",
+    )
+    .bind(&exts)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(super::db_err)?
+    .into_iter()
+    .collect();
+    let mut asks = Vec::with_capacity(qs.len());
+    for q in qs {
+        let org = ids.get(&q.org).ok_or_else(|| {
+            crate::contract::StoreError::NotFound(format!("organisation {}", q.org))
+        })?;
+        asks.push((*org, q.period.from.0, q.period.to.0));
+    }
+    Ok(super::org_days::totals_many(c, &asks)
+        .await?
+        .into_iter()
+        .map(|f| {
+            f.map(|figures| GroupRow {
+                key: vec![],
+                figures,
+            })
+            .into_iter()
+            .collect()
+        })
+        .collect())
+}
+
 pub async fn figures(c: &mut PgConnection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     use crate::query::{Dim, Figures};
     use spendlens_domain::time::{Day, Month};
