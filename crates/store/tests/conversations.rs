@@ -336,3 +336,65 @@ async fn conversation_lists_keep_titles_and_model_names_whole(b: Backend) {
     assert_eq!(detail.title.as_deref(), Some("C"));
     assert_eq!(detail.messages.len(), 4);
 }
+
+crate::on_both_backends!(pages_of_a_persons_conversations_walk_the_whole_list);
+async fn pages_of_a_persons_conversations_walk_the_whole_list(b: Backend) {
+    let store = b.open().await;
+    store
+        .create_org(new_org("ny", "UTC", "1"), "test")
+        .await
+        .unwrap();
+    // alice's conversations: three end at the same instant (ties are ordered
+    // by id), one ends after the period with an event inside it, one lies
+    // wholly before it; bob's are not hers.
+    let sent = [
+        ("e1", "2026-11-03T10:00:00Z", "k-b"),
+        ("e2", "2026-11-03T10:00:00Z", "k-a"),
+        ("e3", "2026-11-03T10:00:00Z", "k-c"),
+        ("e4", "2026-11-05T09:00:00Z", "late"),
+        ("e5", "2026-12-02T09:00:00Z", "late"),
+        ("e6", "2026-10-20T09:00:00Z", "before"),
+        ("e7", "2026-11-04T08:00:00Z", "mid"),
+        ("e8", "2026-11-02T08:00:00Z", "early"),
+        ("e9", "2026-11-02T11:00:00Z", "early"),
+    ];
+    let mut events: Vec<_> = sent
+        .iter()
+        .map(|(id, at, conv)| ev(id, at, conv, json!({})))
+        .collect();
+    events.push(ev(
+        "b1",
+        "2026-11-04T08:00:00Z",
+        "bobs",
+        json!({"user_id": "bob"}),
+    ));
+    assert_eq!(send(store.as_ref(), events).await.accepted, 10);
+    let p = period("2026-11-01", "2026-12-01");
+    let all = store.user_conversations("ny", "alice", p).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|c| c.conversation_id.as_str()).collect();
+    assert_eq!(ids, ["late", "mid", "k-a", "k-b", "k-c", "early"]);
+    // The late conversation counts only its event inside the period.
+    assert_eq!((all[0].messages, all[5].messages), (1, 2));
+    for size in [1, 2, 4, 10] {
+        let (mut walked, mut after) = (Vec::new(), None);
+        loop {
+            let page = store
+                .user_conversations_page("ny", "alice", p, after.clone(), size)
+                .await
+                .unwrap();
+            assert!(page.len() <= size);
+            let Some(last) = page.last() else { break };
+            after = Some((
+                last.last_event_at.as_microsecond(),
+                last.conversation_id.clone(),
+            ));
+            walked.extend(page);
+        }
+        assert_eq!(walked, all, "pages of {size}");
+    }
+    assert!(store
+        .user_conversations_page("ny", "nobody", p, None, 5)
+        .await
+        .unwrap()
+        .is_empty());
+}

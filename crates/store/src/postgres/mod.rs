@@ -657,6 +657,22 @@ impl Store for PgStore {
         self.read(|c| Box::pin(async move { conversations::of_user(c, &org, &user, period).await }))
             .await
     }
+    async fn user_conversations_page(
+        &self,
+        org: &str,
+        user: &str,
+        period: Period,
+        after: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<ConversationSummary>> {
+        owned!(org, user);
+        self.read(|c| {
+            Box::pin(async move {
+                conversations::page_of_user(c, &org, &user, period, after, limit).await
+            })
+        })
+        .await
+    }
     async fn stream_events(
         &self,
         query: crate::query::EventQuery,
