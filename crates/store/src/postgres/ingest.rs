@@ -1,19 +1,20 @@
 //! One ingestion transaction: place every event, deduplicate it, store its
-//! detail, and fold it into the cube, conversations and last-seen times —
-//! the SQLite backend's rules (sqlite/ingest.rs), made safe for several
-//! transactions from several servers at once:
+//! detail and conversations, and queue its aggregate deltas — the SQLite
+//! backend's rules (sqlite/ingest.rs), made safe for several transactions
+//! from several servers at once:
 //!
 //! - what the transaction's events already have in the database (their
 //!   idempotency keys, conversations, people, memberships) is read up front in
 //!   one query each, conversations locked (`FOR UPDATE`, in id order); the
 //!   rules then run in memory, event by event, in order;
 //! - an event counts once because its key goes into `event_keys` (primary
-//!   key) in the same transaction as everything it adds; a key or a new
+//!   key) in the same transaction as everything it adds; the keys are
+//!   claimed before the rules run (`claim_keys`), so one another server
+//!   holds is waited for and read as a duplicate; a membership or a new
 //!   conversation another server committed since the prefetch makes the
 //!   transaction run again (`RaceLost`), and the prefetch then sees it;
-//! - aggregates are added, never overwritten, in key order, in one statement
-//!   per table (`UNNEST` of arrays), so concurrent transactions lock cells in
-//!   the same order;
+//! - the aggregate deltas are queued as one row and added after the commit
+//!   (fold.rs), so the transaction holds no aggregate row's lock;
 //! - what still deadlocks is rolled back whole and run again by `write`.
 
 use super::ctx::{Ctx, OrgInfo};

@@ -6,7 +6,8 @@
 //! database: the primary key of `event_keys` makes an event count once, row
 //! locks serialise the read-modify-write of a conversation's start and of a
 //! day's people bitmap, and aggregates are added with `ON CONFLICT DO UPDATE
-//! SET x = x + excluded.x`. A transaction that loses a deadlock or a
+//! SET x = x + excluded.x` by a short transaction after the ingestion one
+//! (fold.rs). A transaction that loses a deadlock or a
 //! serialisation race is rolled back whole and run again (`write`); caches of
 //! ids live only as long as one transaction.
 //!
