@@ -296,11 +296,7 @@ pub trait Store: Send + Sync + 'static {
     /// keeps this default, a transaction per question, because row-level
     /// security scopes a transaction to one organisation.
     async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
-        let mut out = Vec::with_capacity(queries.len());
-        for q in &queries {
-            out.push(self.figures(q).await?);
-        }
-        Ok(out)
+        figures_each(self, &queries).await
     }
     /// Every retained event of an organisation in time order (detail).
     async fn events(&self, org: &str) -> Result<Vec<StoredEvent>>;
@@ -346,4 +342,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// One conversation with every retained message.
     async fn conversation(&self, org: &str, conversation: &str) -> Result<ConversationDetail>;
+}
+
+/// `figures` of each question in turn: `figures_many` of a backend with no
+/// faster way for these questions.
+pub async fn figures_each<S: Store + ?Sized>(
+    store: &S,
+    queries: &[FigureQuery],
+) -> Result<Vec<Vec<GroupRow>>> {
+    let mut out = Vec::with_capacity(queries.len());
+    for q in queries {
+        out.push(store.figures(q).await?);
+    }
+    Ok(out)
 }

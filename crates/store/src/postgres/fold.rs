@@ -19,6 +19,7 @@
 //! aggregates.
 
 use super::db_err;
+use super::org_days::add as add_delta;
 use crate::aggregate::{CellDelta, CellKey, Groups};
 use crate::contract::Result;
 use sqlx::PgConnection;
@@ -107,10 +108,8 @@ fn decode_into(row: &[i64], cells: &mut HashMap<CellKey, CellDelta>) -> Result<(
                 provider: c[8],
             },
         };
-        let add: [i64; 9] = c[9..].try_into().expect("eighteen numbers");
-        let cell = cells.entry(key).or_default();
-        let sum: Vec<i64> = cell.values().iter().zip(add).map(|(a, b)| a + b).collect();
-        *cell = CellDelta::from_values(sum.try_into().expect("nine sums"));
+        let sums: [i64; 9] = c[9..].try_into().expect("eighteen numbers");
+        add_delta(cells.entry(key).or_default(), &CellDelta::from_values(sums));
     }
     Ok(())
 }
@@ -143,14 +142,7 @@ mod tests {
         }
         let mut want = a.clone();
         for (k, d) in b {
-            let cell = want.entry(k).or_default();
-            let sum: Vec<i64> = cell
-                .values()
-                .iter()
-                .zip(d.values())
-                .map(|(x, y)| x + y)
-                .collect();
-            *cell = CellDelta::from_values(sum.try_into().unwrap());
+            add_delta(want.entry(k).or_default(), &d);
         }
         assert_eq!(merged, want);
         assert_eq!(merged[&key(1, 100, 3)].total_cost, 16);

@@ -122,11 +122,13 @@ pub async fn ingest(
         outcomes.push(out);
     }
     prefetch::placed(c, &mut tx.keys, &mut tx.convs, &placed).await?;
-    claim_keys(c, &mut tx, &placed).await?;
-    for (b, index, event, org) in &placed {
+    // Each event's hash once: the claim inserts it, `accept` compares with it.
+    let hashes: Vec<i64> = placed.iter().map(|p| p.2.canonical_hash()).collect();
+    claim_keys(c, &mut tx, &placed, &hashes).await?;
+    for ((b, index, event, org), hash) in placed.iter().zip(hashes) {
         let out = &mut outcomes[*b];
         let err = |code, field, message| item_error(*index, event, code, field, message);
-        match accept(c, &mut tx, org, event).await? {
+        match accept(c, &mut tx, org, event, hash).await? {
             Stored::New => out.accepted += 1,
             Stored::Repeat => out.duplicates += 1,
             Stored::Conflict => {
@@ -292,8 +294,7 @@ async fn quarantine(
     })
 }
 
-async fn accept(c: &mut Ctx, tx: &mut Tx, org: &OrgInfo, e: &Event) -> Result<Stored> {
-    let hash = e.canonical_hash();
+async fn accept(c: &mut Ctx, tx: &mut Tx, org: &OrgInfo, e: &Event, hash: i64) -> Result<Stored> {
     let key = (org.id, e.event_id.clone());
     if let Some(old) = tx.keys.get(&key) {
         return Ok(if *old == hash {
@@ -446,12 +447,13 @@ async fn claim_keys(
     c: &mut Ctx,
     tx: &mut Tx,
     placed: &[(usize, usize, &Event, OrgInfo)],
+    hashes: &[i64],
 ) -> Result<()> {
     let mut want: BTreeMap<(i64, String), i64> = BTreeMap::new();
-    for (_, _, e, org) in placed {
+    for ((_, _, e, org), hash) in placed.iter().zip(hashes) {
         let key = (org.id, e.event_id.clone());
         if !tx.keys.contains_key(&key) {
-            want.entry(key).or_insert_with(|| e.canonical_hash());
+            want.entry(key).or_insert(*hash);
         }
     }
     if want.is_empty() {

@@ -634,11 +634,7 @@ impl Store for PgStore {
                 .read(|c| Box::pin(async move { read::totals_many(c, &queries).await }))
                 .await;
         }
-        let mut out = Vec::with_capacity(queries.len());
-        for q in &queries {
-            out.push(self.figures(q).await?);
-        }
-        Ok(out)
+        crate::contract::figures_each(self, &queries).await
     }
     async fn events(&self, org: &str) -> Result<Vec<StoredEvent>> {
         owned!(org);

@@ -146,6 +146,10 @@ pub async fn figures(
     to: i32,
     by_day: bool,
 ) -> Result<Vec<(i32, Figures)>> {
+    if !by_day {
+        let total = totals_many(c, &[(org, from, to)]).await?.pop().flatten();
+        return Ok(total.map(|f| (from, f)).into_iter().collect());
+    }
     let mut rows = sqlx::query(
         "SELECT day, total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in,
                 cache_write_in, unpriced, convs, users
@@ -156,31 +160,16 @@ pub async fn figures(
     .bind(i64::from(to))
     .fetch(&mut *c);
     let mut out: Vec<(i32, Figures)> = Vec::new();
-    let mut all = Figures::default();
-    let mut users = RoaringBitmap::new();
     while let Some(r) = rows.try_next().await.map_err(db_err)? {
-        let g = |i: usize| r.try_get::<i64, _>(i).map_err(db_err);
         let blob: Vec<u8> = r.try_get(10).map_err(db_err)?;
-        let day_users = read_bits(&blob);
-        let f = Figures {
-            active_users: day_users.len(),
-            ..sums_at(&r, 1)?
-        };
-        if by_day {
-            out.push((g(0)? as i32, f));
-        } else {
-            users |= day_users;
-            all.add_disjoint(&Figures {
-                active_users: 0,
-                ..f
-            });
-        }
-    }
-    if !by_day {
-        all.active_users = users.len();
-        if all.messages > 0 {
-            out.push((from, all));
-        }
+        let day = r.try_get::<i64, _>(0).map_err(db_err)? as i32;
+        out.push((
+            day,
+            Figures {
+                active_users: read_bits(&blob).len(),
+                ..sums_at(&r, 1)?
+            },
+        ));
     }
     Ok(out)
 }
@@ -204,8 +193,8 @@ fn sums_at(r: &sqlx::postgres::PgRow, first: usize) -> Result<Figures> {
 }
 
 /// Unfiltered totals of several organisations and periods from one read of
-/// `org_days`: `asks[i]` is (organisation, from, to); the answer `i` is what
-/// `figures(…, by_day = false)` gives for it (None when it had no message).
+/// `org_days`: `asks[i]` is (organisation, from, to); the answer `i` is its
+/// sums and distinct people (None when it had no message).
 /// The platform endpoints ask one per organisation and period: a
 /// transaction each took 60–100 ms for `medium`'s 100 organisations.
 pub async fn totals_many(
