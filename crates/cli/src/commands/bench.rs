@@ -50,11 +50,13 @@ pub struct Args {
     /// token printed) until Ctrl-C, to look at the dataset in the dashboard.
     #[arg(long)]
     pub hold: bool,
-    /// `query` on the embedded store: keep the loaded SQLite file in this
-    /// folder (`bench-<dataset>.db`) and, when a previous run left it there,
-    /// time the endpoints on it without loading again (the server applies
-    /// any new migration at start). The load's figures printed are then
-    /// those of the run that loaded it.
+    /// `query`: keep the loaded store (on the embedded store the SQLite file
+    /// `bench-<dataset>.db` in this folder; on PostgreSQL the database
+    /// `spendlens_bench_<dataset>`, with its marker file in this folder) and,
+    /// when a previous run loaded it completely, time the endpoints on it
+    /// without loading again (the server applies any new migration at
+    /// start). The load's figures printed are then those of the run that
+    /// loaded it.
     #[arg(long)]
     pub store: Option<std::path::PathBuf>,
 }
@@ -183,16 +185,35 @@ async fn spawn(db: &str, token: &str) -> anyhow::Result<(Child, String)> {
     bail!("the server did not start")
 }
 
+/// Where `--store` records that a run loaded the kept store completely (its
+/// lines and seconds), one file per dataset and backend.
+pub(super) fn kept_marker(args: &Args) -> Option<std::path::PathBuf> {
+    let backend = if args.postgres.is_some() { "-pg" } else { "" };
+    args.store
+        .as_ref()
+        .map(|d| d.join(format!("bench-{}{backend}.json", args.dataset)))
+}
+
 pub(super) async fn start_server(args: &Args) -> anyhow::Result<Server> {
     let dir = tempfile::tempdir()?;
     let token = format!("bench-{}", std::process::id());
     let (db, pg) = match &args.postgres {
-        Some(admin) => {
-            let pg = spendlens_store::postgres::testing::create_on(admin)
-                .await
-                .with_context(|| format!("creating a benchmark database on {admin}"))?;
-            (pg.url.clone(), Some(pg))
-        }
+        Some(admin) => match &args.store {
+            Some(_) => {
+                let name = format!("spendlens_bench_{}", args.dataset);
+                let fresh = !kept_marker(args).is_some_and(|m| m.exists());
+                let url = spendlens_store::postgres::testing::kept_on(admin, &name, fresh)
+                    .await
+                    .with_context(|| format!("preparing the kept database {name} on {admin}"))?;
+                (url, None)
+            }
+            None => {
+                let pg = spendlens_store::postgres::testing::create_on(admin)
+                    .await
+                    .with_context(|| format!("creating a benchmark database on {admin}"))?;
+                (pg.url.clone(), Some(pg))
+            }
+        },
         None => {
             let file = match &args.store {
                 Some(kept) => {

@@ -4,7 +4,9 @@
 //! platform endpoints, and the dashboard's organisation and person pages.
 //! Prints p50/p95/p99 per endpoint and range.
 
-use super::bench::{create_orgs, load, peak_rss_kb, prepare, rss_now, start_server, Args};
+use super::bench::{
+    create_orgs, kept_marker, load, peak_rss_kb, prepare, rss_now, start_server, Args,
+};
 use super::gen::{spec, today_utc};
 use spendlens_datagen::setup;
 use std::sync::Arc;
@@ -57,10 +59,10 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         .unwrap_or_default();
     // A kept store that a previous run loaded: only what the timed
     // ingestion below replays is prepared.
-    let kept = args
-        .store
-        .as_ref()
-        .map(|d| d.join(format!("bench-{}.json", args.dataset)));
+    if let Some(d) = &args.store {
+        std::fs::create_dir_all(d)?;
+    }
+    let kept = kept_marker(args);
     let before: Option<(u64, f64)> = kept
         .as_ref()
         .and_then(|f| std::fs::read(f).ok())

@@ -56,6 +56,24 @@ pub async fn create_on(admin: &str) -> Result<TestDb, sqlx::Error> {
     })
 }
 
+/// The database `name` on the server `admin` names, for a benchmark that
+/// keeps its loaded store between runs: made empty when `fresh` (dropped
+/// first if a run left it half loaded), else used as it is. Never dropped
+/// by spendlens.
+pub async fn kept_on(admin: &str, name: &str, fresh: bool) -> Result<String, sqlx::Error> {
+    let mut c = sqlx::PgConnection::connect(admin).await?;
+    if fresh {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut c)
+            .await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut c)
+            .await?;
+    }
+    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+    Ok(format!("{base}/{name}"))
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let (admin, name) = (self.admin_url.clone(), self.name.clone());
