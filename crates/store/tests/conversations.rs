@@ -368,14 +368,37 @@ async fn pages_of_a_persons_conversations_walk_the_whole_list(b: Backend) {
         "bobs",
         json!({"user_id": "bob"}),
     ));
-    assert_eq!(send(store.as_ref(), events).await.accepted, 10);
+    // More than a backend reads at once: twelve more ties, and ten
+    // conversations just after the period that a walk meets before any of
+    // hers in it and must pass over.
+    for i in 0..12 {
+        events.push(ev(
+            &format!("t{i}"),
+            "2026-11-10T10:00:00Z",
+            &format!("tie{i:02}"),
+            json!({}),
+        ));
+    }
+    for i in 0..10 {
+        events.push(ev(
+            &format!("a{i}"),
+            "2026-12-01T12:00:00Z",
+            &format!("after{i}"),
+            json!({}),
+        ));
+    }
+    assert_eq!(send(store.as_ref(), events).await.accepted, 32);
     let p = period("2026-11-01", "2026-12-01");
     let all = store.user_conversations("ny", "alice", p).await.unwrap();
     let ids: Vec<&str> = all.iter().map(|c| c.conversation_id.as_str()).collect();
-    assert_eq!(ids, ["late", "mid", "k-a", "k-b", "k-c", "early"]);
+    let ties: Vec<String> = (0..12).map(|i| format!("tie{i:02}")).collect();
+    let mut expected = vec!["late"];
+    expected.extend(ties.iter().map(String::as_str));
+    expected.extend(["mid", "k-a", "k-b", "k-c", "early"]);
+    assert_eq!(ids, expected);
     // The late conversation counts only its event inside the period.
-    assert_eq!((all[0].messages, all[5].messages), (1, 2));
-    for size in [1, 2, 4, 10] {
+    assert_eq!((all[0].messages, all[17].messages), (1, 2));
+    for size in [1, 2, 4, 7, 10, 50] {
         let (mut walked, mut after) = (Vec::new(), None);
         loop {
             let page = store

@@ -20,11 +20,13 @@ pub async fn of_user(
 }
 
 /// One page of `of_user`: the conversations after `after` (last event in
-/// µs, id), at most `limit`. The conversations are walked newest first down
-/// the `conversations_by_user` index, each summed from its own events over
-/// the period, until the page is full: a page reads its own conversations,
-/// not every one of the period (45 ms for `medium`'s busiest person over
-/// 180 days when the whole list was summed and then cut).
+/// µs, id), at most `limit`. The person's conversations are read newest
+/// first down the `conversations_by_user_recent` index in chunks (its order
+/// is the page's, so no chunk sorts anything), and each chunk's
+/// conversations are summed from their own events over the period, until
+/// the page is full. One statement doing both let PostgreSQL, which
+/// estimated one conversation for a person with 18,831, sum and sort every
+/// one of them (560 ms on `large` over 180 days).
 pub async fn page_of_user(
     c: &mut PgConnection,
     org: &str,
@@ -43,52 +45,92 @@ pub async fn page_of_user(
         return Ok(Vec::new());
     };
     // A conversation whose last event is more than a day before the period's
-    // first local day cannot have an event in it (no UTC offset exceeds 14 h).
+    // first local day, or whose first is more than a day after its last,
+    // cannot have an event in it (no UTC offset exceeds 14 h).
     let earliest_us = (i64::from(period.from.0) - 1) * 86_400_000_000;
-    let (before_at, after_id) = after.unwrap_or((i64::MAX, String::new()));
-    let rows = sqlx::query(
-        "SELECT cv.ext_id, cv.title, cv.first_at, cv.last_at, a.n, a.tokens, a.total, a.actual,
-                a.models
-         FROM conversations cv CROSS JOIN LATERAL (
-             SELECT count(*) AS n, SUM(e.tokens_in + e.tokens_out)::bigint AS tokens,
-                    SUM(e.total_cost)::bigint AS total, SUM(e.actual_cost)::bigint AS actual,
-                    array_agg(DISTINCT m.name) AS models
+    let latest_us = (i64::from(period.to.0) + 1) * 86_400_000_000;
+    let mut cursor = after.unwrap_or((i64::MAX, String::new()));
+    let mut out = Vec::new();
+    // A page's own conversations and a few more, then growing: over a long
+    // period nearly every conversation read is in the page.
+    let mut chunk = limit.saturating_add(limit / 4).clamp(8, 1_000);
+    while out.len() < limit {
+        let heads: Vec<(i64, String, Option<String>, i64, i64)> = sqlx::query_as(
+            "SELECT id, ext_id, title, first_at, last_at FROM conversations
+             WHERE org = $1 AND usr = $2 AND last_at >= $3
+               AND (last_at < $4 OR (last_at = $4 AND ext_id > $5)) AND first_at < $6
+             ORDER BY last_at DESC, ext_id LIMIT $7",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .bind(earliest_us)
+        .bind(cursor.0)
+        .bind(&cursor.1)
+        .bind(latest_us)
+        .bind(i64::try_from(chunk).unwrap_or(i64::MAX))
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+        let Some(last) = heads.last() else { break };
+        cursor = (last.4, last.1.clone());
+        let ids: Vec<i64> = heads.iter().map(|h| h.0).collect();
+        let sums = sqlx::query(
+            "SELECT e.conv, count(*), SUM(e.tokens_in + e.tokens_out)::bigint,
+                    SUM(e.total_cost)::bigint, SUM(e.actual_cost)::bigint,
+                    array_agg(DISTINCT m.name)
              FROM events e JOIN models m ON m.id = e.model
-             WHERE e.org = cv.org AND e.conv = cv.id AND e.day >= $4 AND e.day < $5) a
-         WHERE cv.org = $1 AND cv.usr = $2 AND cv.last_at >= $3 AND a.n > 0
-           AND (cv.last_at < $6 OR (cv.last_at = $6 AND cv.ext_id COLLATE \"C\" > $7))
-         ORDER BY cv.last_at DESC, cv.ext_id COLLATE \"C\" LIMIT $8",
-    )
-    .bind(org_id)
-    .bind(user_id)
-    .bind(earliest_us)
-    .bind(i64::from(period.from.0))
-    .bind(i64::from(period.to.0))
-    .bind(before_at)
-    .bind(after_id)
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(&mut *c)
-    .await
-    .map_err(db_err)?;
-    rows.iter()
-        .map(|r| {
-            let mut models: Vec<String> = r.try_get(8)?;
+             WHERE e.org = $1 AND e.conv IN (SELECT UNNEST($2::bigint[]))
+               AND e.day >= $3 AND e.day < $4
+             GROUP BY e.conv",
+        )
+        .bind(org_id)
+        .bind(&ids)
+        .bind(i64::from(period.from.0))
+        .bind(i64::from(period.to.0))
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)?;
+        let mut by_conv = std::collections::HashMap::with_capacity(sums.len());
+        for r in &sums {
+            let mut models: Vec<String> = r.try_get(5).map_err(db_err)?;
             models.sort();
-            Ok(ConversationSummary {
-                conversation_id: r.try_get(0)?,
-                user_id: user.to_owned(),
-                title: r.try_get(1)?,
-                started_at: ts(r.try_get(2)?),
-                last_event_at: ts(r.try_get(3)?),
-                messages: r.try_get::<i64, _>(4)? as u64,
-                tokens: r.try_get::<i64, _>(5)? as u64,
-                total_cost: i128::from(r.try_get::<i64, _>(6)?),
-                actual_api_cost: i128::from(r.try_get::<i64, _>(7)?),
+            let figures = (
+                r.try_get::<i64, _>(1).map_err(db_err)? as u64,
+                r.try_get::<i64, _>(2).map_err(db_err)? as u64,
+                i128::from(r.try_get::<i64, _>(3).map_err(db_err)?),
+                i128::from(r.try_get::<i64, _>(4).map_err(db_err)?),
                 models,
-            })
-        })
-        .collect::<std::result::Result<_, sqlx::Error>>()
-        .map_err(db_err)
+            );
+            by_conv.insert(r.try_get::<i64, _>(0).map_err(db_err)?, figures);
+        }
+        let full = heads.len() == chunk;
+        for (id, ext_id, title, first_at, last_at) in heads {
+            let Some((messages, tokens, total_cost, actual_api_cost, models)) = by_conv.remove(&id)
+            else {
+                continue;
+            };
+            out.push(ConversationSummary {
+                conversation_id: ext_id,
+                user_id: user.to_owned(),
+                title,
+                started_at: ts(first_at),
+                last_event_at: ts(last_at),
+                messages,
+                tokens,
+                total_cost,
+                actual_api_cost,
+                models,
+            });
+            if out.len() == limit {
+                break;
+            }
+        }
+        if !full {
+            break;
+        }
+        chunk = chunk.saturating_mul(2).min(1_000);
+    }
+    Ok(out)
 }
 
 pub async fn detail(c: &mut PgConnection, org: &str, conv: &str) -> Result<ConversationDetail> {

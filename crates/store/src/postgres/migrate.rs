@@ -19,6 +19,14 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_pending_cells",
         include_str!("migrations/0004_pending_cells.sql"),
     ),
+    (
+        "0005_conversations_recent",
+        include_str!("migrations/0005_conversations_recent.sql"),
+    ),
+    (
+        "0006_cube_by_user",
+        include_str!("migrations/0006_cube_by_user.sql"),
+    ),
 ];
 
 /// Any number; the same in every spendlens process.
