@@ -23,8 +23,9 @@ const PER_BATCH: usize = 120;
 type Sent = (String, String, String, String, u32, u64);
 
 /// Batch `b` of client `c`. Conversation k always belongs to person k % 30
-/// of its organisation, whichever client writes to it; days run backwards
-/// in later batches, so late events keep moving conversation starts.
+/// of its organisation, whichever client writes to it; days run forward in
+/// the first batches and backwards in later ones, so late events keep moving
+/// conversation starts.
 fn batch(c: usize, b: usize) -> Vec<Sent> {
     (0..PER_BATCH)
         .map(|i| {
@@ -35,7 +36,14 @@ fn batch(c: usize, b: usize) -> Vec<Sent> {
                 "acme"
             };
             let conv = (n * 7 + c) % 90;
-            let day = 28 - ((b + i) % 20) as u32;
+            // The first half moves forward three days a batch, so new
+            // days keep starting after earlier ones have sums; the second
+            // half goes back over the whole range.
+            let day = if b < BATCHES / 2 {
+                (9 + 3 * b + i % 3) as u32
+            } else {
+                28 - ((b + i) % 20) as u32
+            };
             (
                 org.to_string(),
                 format!("c{c}-b{b}-{i}"),
@@ -166,6 +174,33 @@ async fn two_servers_one_database_count_every_event_once() {
             );
             assert_eq!(s["active_users"], users.len() as u64, "{org}: {s}");
             assert_eq!(s["conversations"], convs.len() as u64, "{org}: {s}");
+        }
+        // Each person's cost and messages, over the month and over a range
+        // that starts and ends inside it: the running totals' slices were
+        // made by both servers at once, mostly for days before the last.
+        for (from, to, end) in [(1, 31, "2026-12-01"), (10, 20, "2026-11-20")] {
+            let mut people: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+            for e in mine.iter().filter(|e| (from..to).contains(&e.4)) {
+                let p = people.entry(e.2.clone()).or_default();
+                *p = (p.0 + e.5, p.1 + 1);
+            }
+            let url = format!("/v1/orgs/{org}/users?from=2026-11-{from:02}&to={end}&limit=100");
+            for server in [&a, &b] {
+                let list = server.get(admin, &url).await;
+                let got: BTreeMap<String, (u64, u64)> = list["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| {
+                        let cost = p["total_cost"].as_str().unwrap().replace('.', "");
+                        (
+                            p["user_id"].as_str().unwrap().to_owned(),
+                            (cost.parse().unwrap(), p["messages"].as_u64().unwrap()),
+                        )
+                    })
+                    .collect();
+                assert_eq!(got, people, "{org}: people over November {from} to {end}");
+            }
         }
         // Conversations start on their earliest event, whichever server saw it.
         let daily = a

@@ -488,6 +488,8 @@ pub async fn sqlite_to_postgres(
     }
     progress("dim_blocks (people)", 0, 0);
     crate::postgres::dim_days::add_person_blocks(&mut tx).await?;
+    progress("person_cum", 0, 0);
+    crate::postgres::person_cum::all_orgs(&mut tx).await?;
     tx.commit().await.map_err(crate::postgres::db_err)?;
     // Bulk-loaded tables have no statistics until autovacuum gets round to
     // them, and until then the planner takes the cube for empty: a person

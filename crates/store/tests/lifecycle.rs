@@ -297,3 +297,42 @@ async fn reprice_recomputes_server_costs_only_and_corrects_the_aggregates(b: Bac
         .unwrap();
     assert_eq!(again.changed, 0, "a second reprice finds nothing to change");
 }
+
+// A reprice of every day of a month for sixty people changes more running
+// totals than summing them again writes (PostgreSQL then sums again):
+// either way, every figure follows the repriced events.
+crate::on_both_backends!(a_wide_reprice_keeps_every_persons_figures);
+async fn a_wide_reprice_keeps_every_persons_figures(b: Backend) {
+    let store = b.open().await;
+    store
+        .create_org(new_org("ny", TZ, "1"), "test")
+        .await
+        .unwrap();
+    let mut events = Vec::new();
+    for d in 1..=25 {
+        for p in 0..60 {
+            events.push(ev(
+                &format!("e{d}-{p}"),
+                &ago(d, 0),
+                &format!("c{p}"),
+                json!({"user_id": format!("p{p:02}"), "model_name": "mystery-1",
+                       "actual_api_cost": null, "tokens_in": 1000 + p, "tokens_out": 0}),
+            ));
+        }
+    }
+    assert_eq!(send(store.as_ref(), events).await.accepted, 1_500);
+    let since: Timestamp = "2020-01-01T00:00:00Z".parse().unwrap();
+    let price = spendlens_domain::Price::parse("0.5", "0.5", None, None).unwrap();
+    store
+        .put_price("ny", "mystery-1", since, price, "test")
+        .await
+        .unwrap();
+    let today = Day(local_day(Timestamp::now(), TZ));
+    let r = store
+        .reprice("ny", Day(today.0 - 30), Day(today.0 + 1), "test")
+        .await
+        .unwrap();
+    assert_eq!(r.changed, 1_500);
+    let after: Vec<StoredEvent> = store.events("ny").await.unwrap();
+    every_figure_matches(store.as_ref(), &Oracle::new("ny", TZ, &after), today).await;
+}

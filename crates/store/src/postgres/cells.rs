@@ -1,5 +1,5 @@
 //! Adding cell deltas to the aggregates — the cube, `org_days`, `dim_days`
-//! with `dim_blocks`, and `spend_days` — in key order, one statement per table. The one place every
+//! with `dim_blocks`, `person_cum` and `spend_days` — in key order, one statement per table. The one place every
 //! aggregate change goes through: ingestion, reprice, rebuild and erasure.
 
 use super::db_err;
@@ -72,6 +72,7 @@ pub async fn add_cells(c: &mut PgConnection, cells: &HashMap<CellKey, CellDelta>
     q.execute(&mut *c).await.map_err(db_err)?;
     super::org_days::add_day_cells(c, cells).await?;
     super::dim_days::add_day_cells(c, cells).await?;
+    super::person_cum::add_day_cells(c, cells).await?;
 
     // The day cells' cost, per budget scope (see the spend_days table).
     let mut spend: BTreeMap<(i64, i16, i64, i64), i64> = BTreeMap::new();

@@ -260,35 +260,15 @@ pub async fn recompute(c: &mut PgConnection, org: i64, from: i64) -> Result<()> 
     write_all(c, "dim_blocks", &to_blocks(&rows)).await
 }
 
-/// Fill the tables of a store from before them, one organisation at a time
-/// under its row lock (at open, under the migrations' lock).
-pub async fn fill_if_new(pool: &sqlx::PgPool) -> Result<()> {
-    let new: bool = sqlx::query_scalar(
+/// Whether a store from before these tables has day cells but no rows in
+/// them yet (migrate.rs then fills them).
+pub async fn needs_fill(pool: &sqlx::PgPool) -> Result<bool> {
+    sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM cube WHERE grain = 1) AND NOT EXISTS (SELECT 1 FROM dim_days)",
     )
     .fetch_one(pool)
     .await
-    .map_err(db_err)?;
-    if !new {
-        return Ok(());
-    }
-    tracing::info!("filling the per-dimension day totals from the cube");
-    let orgs: Vec<i64> = sqlx::query_scalar("SELECT id FROM orgs ORDER BY id")
-        .fetch_all(pool)
-        .await
-        .map_err(db_err)?;
-    for (i, org) in orgs.iter().enumerate() {
-        let mut tx = pool.begin().await.map_err(db_err)?;
-        sqlx::query("SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE")
-            .bind(org)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        recompute(&mut tx, *org, i64::MIN).await?;
-        tx.commit().await.map_err(db_err)?;
-        tracing::info!(done = i + 1, of = orgs.len(), "per-dimension day totals");
-    }
-    Ok(())
+    .map_err(db_err)
 }
 
 /// After `spendlens copy` has copied SQLite's rows: its blocks hold no

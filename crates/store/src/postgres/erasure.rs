@@ -87,6 +87,12 @@ pub async fn erase_user(
         "UPDATE spend_days SET id = $3 WHERE org = $1 AND kind = 1 AND id = $2",
     )
     .await?;
+    exec(
+        &mut c.tx,
+        ids,
+        "UPDATE person_cum SET person = $3 WHERE org = $1 AND person = $2",
+    )
+    .await?;
     recompute_org_days(&mut c.tx, org_row, i64::MIN).await?;
     super::dim_days::recompute(&mut c.tx, org_row, i64::MIN).await?;
     sqlx::query("DELETE FROM members WHERE org = $1 AND usr = $2")

@@ -377,6 +377,7 @@ pub async fn rebuild(c: &mut Ctx, org: &str, from: Day, actor: &str) -> Result<u
     add_cells(&mut c.tx, &deltas.cells).await?;
     recompute_org_days(&mut c.tx, id, i64::from(from.0)).await?;
     super::dim_days::recompute(&mut c.tx, id, i64::from(from.0)).await?;
+    super::person_cum::recompute(&mut c.tx, id, i64::from(from.0)).await?;
     // The budget-scope day totals follow the repaired day cells (recomputed,
     // not adjusted: they may have been wrong in their own way).
     sqlx::query("DELETE FROM spend_days WHERE org = $1 AND day >= $2")

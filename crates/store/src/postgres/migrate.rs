@@ -27,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_cube_by_user",
         include_str!("migrations/0006_cube_by_user.sql"),
     ),
+    (
+        "0007_person_cum",
+        include_str!("migrations/0007_person_cum.sql"),
+    ),
 ];
 
 /// Any number; the same in every spendlens process.
@@ -40,15 +44,63 @@ pub async fn run(pool: &PgPool) -> Result<()> {
         .await
         .map_err(db_err)?;
     let mut out = apply(&mut c).await;
+    // Under the lock, so that one server fills while the others wait; the
+    // day rows first, as the running totals are summed from them.
     if out.is_ok() {
-        // Under the lock, so that one server fills while the others wait.
-        out = super::dim_days::fill_if_new(pool).await;
+        out = match super::dim_days::needs_fill(pool).await {
+            Ok(true) => {
+                fill_each_org(pool, "per-dimension day totals", |c, org| {
+                    Box::pin(super::dim_days::recompute(c, org, i64::MIN))
+                })
+                .await
+            }
+            other => other.map(|_| ()),
+        };
+    }
+    if out.is_ok() {
+        out = match super::person_cum::needs_fill(pool).await {
+            Ok(true) => {
+                fill_each_org(pool, "people's running totals", |c, org| {
+                    Box::pin(super::person_cum::recompute(c, org, i64::MIN))
+                })
+                .await
+            }
+            other => other.map(|_| ()),
+        };
     }
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(LOCK)
         .execute(&mut *c)
         .await;
     out
+}
+
+/// Fill an aggregate table new to this store, one organisation at a time
+/// under its row lock, with progress in the log.
+async fn fill_each_org<F>(pool: &PgPool, what: &str, fill: F) -> Result<()>
+where
+    F: for<'c> Fn(
+        &'c mut sqlx::PgConnection,
+        i64,
+    ) -> futures_util::future::BoxFuture<'c, Result<()>>,
+{
+    tracing::info!("filling the {what}");
+    let orgs: Vec<i64> = sqlx::query_scalar("SELECT id FROM orgs ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    for (i, org) in orgs.iter().enumerate() {
+        let mut tx = pool.begin().await.map_err(db_err)?;
+        sqlx::query("SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE")
+            .bind(org)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        fill(&mut tx, *org).await?;
+        tx.commit().await.map_err(db_err)?;
+        tracing::info!(done = i + 1, of = orgs.len(), "{what}");
+    }
+    Ok(())
 }
 
 async fn apply(c: &mut sqlx::PgConnection) -> Result<()> {

@@ -29,6 +29,7 @@ mod lifecycle;
 mod messages;
 mod migrate;
 mod org_days;
+pub(crate) mod person_cum;
 mod prefetch;
 mod prices;
 mod read;

@@ -390,8 +390,19 @@ pub async fn figures(c: &mut PgConnection, q: &FigureQuery) -> Result<Vec<GroupR
             })
             .collect());
     }
-    // One dimension (grouped, filtered or both): its own day rows.
-    if let Some(rows) = super::dim_days::figures(c, org, q, &fixed).await? {
+    // People ranked, or one person's totals: two slices of running totals;
+    // else one dimension (grouped, filtered or both): its own day rows.
+    let (from_day, to_day) = (i64::from(from), i64::from(to));
+    let keyed = if q.group_by == [Dim::User] && fixed.is_empty() {
+        let people = super::person_cum::people(c, org, None, from_day, to_day).await?;
+        Some(people.into_iter().map(|(id, f)| (vec![id], f)).collect())
+    } else if let ([], [(Dim::User, id)]) = (&q.group_by[..], &fixed[..]) {
+        let one = super::person_cum::people(c, org, Some(*id), from_day, to_day).await?;
+        Some(one.into_iter().map(|(_, f)| (vec![], f)).collect())
+    } else {
+        super::dim_days::figures(c, org, q, &fixed).await?
+    };
+    if let Some(rows) = keyed {
         let mut names = Names::default();
         for (i, dim) in q.group_by.iter().enumerate() {
             names
