@@ -291,10 +291,10 @@ pub trait Store: Send + Sync + 'static {
     async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>>;
 
     /// `figures` of several questions (of any organisations): the platform
-    /// endpoints ask one per organisation. SQLite answers them in one read (a
-    /// trip each to the blocking pool cost more than the answers); PostgreSQL
-    /// keeps this default, a transaction per question, because row-level
-    /// security scopes a transaction to one organisation.
+    /// endpoints ask one per organisation, a person's page several of one.
+    /// SQLite answers them in one read (a trip each to the blocking pool cost
+    /// more than the answers); PostgreSQL in one read transaction per run of
+    /// questions about the same organisation.
     async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
         figures_each(self, &queries).await
     }

@@ -32,40 +32,64 @@ const SLICES: i32 = 0x5e4d_c0de;
 
 /// Hold organisation `org`'s slice lock until the transaction ends.
 async fn lock(c: &mut PgConnection, org: i64, exclusive: bool) -> Result<()> {
+    lock_all(c, &[(org, exclusive)]).await
+}
+
+/// Take the slice locks of `orgs` (in id order), each exclusive or shared,
+/// one after the other in that order, in one statement.
+async fn lock_all(c: &mut PgConnection, orgs: &[(i64, bool)]) -> Result<()> {
     // Organisations whose ids share a key merely wait for each other.
-    let key = org.rem_euclid(i64::from(i32::MAX)) as i32;
-    let f = if exclusive {
-        "pg_advisory_xact_lock"
-    } else {
-        "pg_advisory_xact_lock_shared"
-    };
-    sqlx::query(&format!("SELECT {f}($1, $2)"))
-        .bind(SLICES)
-        .bind(key)
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+    let mut keys: BTreeMap<i32, bool> = BTreeMap::new();
+    for (org, exclusive) in orgs {
+        *keys
+            .entry(org.rem_euclid(i64::from(i32::MAX)) as i32)
+            .or_default() |= exclusive;
+    }
+    let (k, ex): (Vec<i32>, Vec<bool>) = keys.into_iter().unzip();
+    // A function scan returns the arrays' rows in order, and each row's
+    // call is made as it passes.
+    sqlx::query(
+        "SELECT count(CASE WHEN u.ex THEN pg_advisory_xact_lock($1, u.k)::text
+                           ELSE pg_advisory_xact_lock_shared($1, u.k)::text END)
+         FROM UNNEST($2::int[], $3::bool[]) AS u(k, ex)",
+    )
+    .bind(SLICES)
+    .bind(k)
+    .bind(ex)
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
     Ok(())
+}
+
+/// Each organisation's slice days from its first day on, with the last
+/// slice before it: one query for every organisation of a fold.
+async fn slices_of(
+    c: &mut PgConnection,
+    firsts: &[(i64, i64)],
+) -> Result<HashMap<i64, (Option<i64>, Vec<i64>)>> {
+    let (orgs, days): (Vec<i64>, Vec<i64>) = firsts.iter().copied().unzip();
+    let rows: Vec<(i64, Option<i64>, Vec<i64>)> = sqlx::query_as(
+        "SELECT o.org,
+                (SELECT max(d.day) FROM person_cum_days d WHERE d.org = o.org AND d.day < o.first),
+                ARRAY(SELECT d.day FROM person_cum_days d
+                      WHERE d.org = o.org AND d.day >= o.first ORDER BY d.day)
+         FROM UNNEST($1::bigint[], $2::bigint[]) AS o(org, first)",
+    )
+    .bind(orgs)
+    .bind(days)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db_err)?;
+    Ok(rows.into_iter().map(|(o, b, a)| (o, (b, a))).collect())
 }
 
 /// The organisation's slices from `from` on, and the last one before it.
 async fn slices_from(c: &mut PgConnection, org: i64, from: i64) -> Result<(Option<i64>, Vec<i64>)> {
-    let before: Option<i64> =
-        sqlx::query_scalar("SELECT max(day) FROM person_cum_days WHERE org = $1 AND day < $2")
-            .bind(org)
-            .bind(from)
-            .fetch_one(&mut *c)
-            .await
-            .map_err(db_err)?;
-    let after: Vec<i64> = sqlx::query_scalar(
-        "SELECT day FROM person_cum_days WHERE org = $1 AND day >= $2 ORDER BY day",
-    )
-    .bind(org)
-    .bind(from)
-    .fetch_all(&mut *c)
-    .await
-    .map_err(db_err)?;
-    Ok((before, after))
+    Ok(slices_of(c, &[(org, from)])
+        .await?
+        .remove(&org)
+        .unwrap_or_default())
 }
 
 /// Rows a fold adds to without asking whether summing the slices again
@@ -107,17 +131,29 @@ pub async fn add_day_cells(
             .or_default();
         add(row, d);
     }
-    for (org, days) in per_org {
-        let Some(first) = days.keys().next().copied() else {
-            continue;
-        };
-        // Usually every day has its slice already (events arrive in order,
-        // and a day's first fold made it): then a shared lock will do.
-        let missing = |have: &[i64]| days.keys().any(|d| have.binary_search(d).is_err());
-        let mut exclusive = missing(&slices_from(c, org, first).await?.1);
-        lock(c, org, exclusive).await?;
-        let (mut before, mut existing) = slices_from(c, org, first).await?;
-        if !exclusive && missing(&existing) {
+    let firsts: Vec<(i64, i64)> = per_org
+        .iter()
+        .filter_map(|(org, days)| Some((*org, *days.keys().next()?)))
+        .collect();
+    // Usually every day has its slice already (events arrive in order, and
+    // a day's first fold made it): then a shared lock will do.
+    let missing =
+        |org: i64, have: &[i64]| per_org[&org].keys().any(|d| have.binary_search(d).is_err());
+    let seen = slices_of(c, &firsts).await?;
+    let modes: Vec<(i64, bool)> = firsts
+        .iter()
+        .map(|(org, _)| (*org, seen.get(org).is_none_or(|(_, a)| missing(*org, a))))
+        .collect();
+    lock_all(c, &modes).await?;
+    let mut slices_now = slices_of(c, &firsts).await?;
+    // (slice, person) → sums to add, for every organisation at once, in key
+    // order, so that concurrent folds lock rows in the same order.
+    let mut rows: BTreeMap<(i64, i64, i64), CellDelta> = BTreeMap::new();
+    let mut made: Vec<(i64, i64)> = Vec::new();
+    for ((org, first), (_, mut exclusive)) in firsts.iter().copied().zip(modes) {
+        let days = &per_org[&org];
+        let (mut before, mut existing) = slices_now.remove(&org).unwrap_or_default();
+        if !exclusive && missing(org, &existing) {
             // Taken away meanwhile by a recompute: rare, and the lock is
             // ours to raise.
             exclusive = true;
@@ -147,6 +183,7 @@ pub async fn add_day_cells(
         // New slices start as copies of the last slice before them, all
         // made before any delta lands.
         for day in &new {
+            debug_assert!(exclusive);
             let source = existing
                 .iter()
                 .copied()
@@ -165,44 +202,38 @@ pub async fn add_day_cells(
                 .await
                 .map_err(db_err)?;
             }
+            made.push((org, *day));
         }
-        if !new.is_empty() {
-            debug_assert!(exclusive);
-            sqlx::query("INSERT INTO person_cum_days (org, day) SELECT $1, UNNEST($2::bigint[])")
-                .bind(org)
-                .bind(&new)
-                .execute(&mut *c)
-                .await
-                .map_err(db_err)?;
-        }
-        // A day's sums belong to its own slice and every later one; in key
-        // order, so that concurrent folds lock rows in the same order.
-        let mut rows: BTreeMap<(i64, i64), CellDelta> = BTreeMap::new();
-        for (day, people) in &days {
+        // A day's sums belong to its own slice and every later one.
+        for (day, people) in days {
             let from = slices.partition_point(|s| s < day);
             for slice in &slices[from..] {
                 for (person, d) in people {
-                    add(rows.entry((*slice, *person)).or_default(), d);
+                    add(rows.entry((org, *slice, *person)).or_default(), d);
                 }
             }
         }
-        upsert(c, org, &rows).await?;
     }
-    Ok(())
+    if !made.is_empty() {
+        let (orgs, days): (Vec<i64>, Vec<i64>) = made.into_iter().unzip();
+        sqlx::query("INSERT INTO person_cum_days (org, day) SELECT * FROM UNNEST($1::bigint[], $2::bigint[])")
+            .bind(orgs)
+            .bind(days)
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+    }
+    upsert(c, &rows).await
 }
 
-/// Add `rows` ((slice, person) → sums) to organisation `org`'s running totals.
-async fn upsert(
-    c: &mut PgConnection,
-    org: i64,
-    rows: &BTreeMap<(i64, i64), CellDelta>,
-) -> Result<()> {
+/// Add `rows` ((org, slice, person) → sums) to the running totals.
+async fn upsert(c: &mut PgConnection, rows: &BTreeMap<(i64, i64, i64), CellDelta>) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let mut cols: [Vec<i64>; 11] = Default::default();
-    for ((day, person), d) in rows {
-        let vals = [*day, *person].into_iter().chain(d.values());
+    let mut cols: [Vec<i64>; 12] = Default::default();
+    for ((org, day, person), d) in rows {
+        let vals = [*org, *day, *person].into_iter().chain(d.values());
         for (col, v) in cols.iter_mut().zip(vals) {
             col.push(v);
         }
@@ -214,12 +245,12 @@ async fn upsert(
         .join(", ");
     let sql = format!(
         "INSERT INTO person_cum (org, day, person, {SUMS})
-         SELECT $1, * FROM UNNEST($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
-             $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[],
-             $12::bigint[])
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],
+             $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
+             $11::bigint[], $12::bigint[])
          ON CONFLICT (org, day, person) DO UPDATE SET {add_sums}"
     );
-    let mut q = sqlx::query(&sql).bind(org);
+    let mut q = sqlx::query(&sql);
     for col in cols {
         q = q.bind(col);
     }
@@ -268,7 +299,7 @@ pub async fn recompute(c: &mut PgConnection, org: i64, from: i64) -> Result<()> 
     .await
     .map_err(db_err)?;
     let mut days: Vec<i64> = Vec::new();
-    let mut batch: BTreeMap<(i64, i64), CellDelta> = BTreeMap::new();
+    let mut batch: BTreeMap<(i64, i64, i64), CellDelta> = BTreeMap::new();
     for (i, r) in rows.iter().enumerate() {
         let day: i64 = r.try_get(0).map_err(db_err)?;
         add(
@@ -284,12 +315,12 @@ pub async fn recompute(c: &mut PgConnection, org: i64, from: i64) -> Result<()> 
         }
         // The day's rows are all in: its slice is complete.
         days.push(day);
-        batch.extend(running.iter().map(|(p, d)| ((day, *p), *d)));
+        batch.extend(running.iter().map(|(p, d)| ((org, day, *p), *d)));
         if batch.len() >= CHUNK {
-            upsert(c, org, &std::mem::take(&mut batch)).await?;
+            upsert(c, &std::mem::take(&mut batch)).await?;
         }
     }
-    upsert(c, org, &batch).await?;
+    upsert(c, &batch).await?;
     sqlx::query("INSERT INTO person_cum_days (org, day) SELECT $1, UNNEST($2::bigint[])")
         .bind(org)
         .bind(&days)
