@@ -55,6 +55,7 @@ use std::str::FromStr;
 
 pub struct PgStore {
     pool: PgPool,
+    user_names: std::sync::Arc<read::UserNames>,
 }
 
 pub fn db_err(e: sqlx::Error) -> StoreError {
@@ -114,7 +115,10 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
         migrate::run(&pool).await?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            user_names: Default::default(),
+        };
         // What a server that died between its two commits left queued.
         store.fold().await?;
         Ok(store)
@@ -624,7 +628,8 @@ impl Store for PgStore {
 
     async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>> {
         let q = query.clone();
-        self.read(|c| Box::pin(async move { read::figures(c, &q).await }))
+        let names = self.user_names.clone();
+        self.read(|c| Box::pin(async move { read::figures(c, &q, &names).await }))
             .await
     }
     async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
@@ -645,12 +650,13 @@ impl Store for PgStore {
         let mut out = Vec::with_capacity(queries.len());
         for run in queries.chunk_by(|a, b| a.org == b.org) {
             let run = run.to_vec();
+            let names = self.user_names.clone();
             let answers = self
                 .read(|c| {
                     Box::pin(async move {
                         let mut out = Vec::with_capacity(run.len());
                         for q in &run {
-                            out.push(read::figures(c, q).await?);
+                            out.push(read::figures(c, q, &names).await?);
                         }
                         Ok(out)
                     })
