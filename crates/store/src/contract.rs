@@ -296,7 +296,11 @@ pub trait Store: Send + Sync + 'static {
     /// more than the answers); PostgreSQL in one read transaction per run of
     /// questions about the same organisation.
     async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
-        figures_each(self, &queries).await
+        let mut out = Vec::with_capacity(queries.len());
+        for q in &queries {
+            out.push(self.figures(q).await?);
+        }
+        Ok(out)
     }
     /// Every retained event of an organisation in time order (detail).
     async fn events(&self, org: &str) -> Result<Vec<StoredEvent>>;
@@ -342,17 +346,4 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<()>;
     /// One conversation with every retained message.
     async fn conversation(&self, org: &str, conversation: &str) -> Result<ConversationDetail>;
-}
-
-/// `figures` of each question in turn: `figures_many` of a backend with no
-/// faster way for these questions.
-pub async fn figures_each<S: Store + ?Sized>(
-    store: &S,
-    queries: &[FigureQuery],
-) -> Result<Vec<Vec<GroupRow>>> {
-    let mut out = Vec::with_capacity(queries.len());
-    for q in queries {
-        out.push(store.figures(q).await?);
-    }
-    Ok(out)
 }

@@ -23,11 +23,11 @@ use roaring::RoaringBitmap;
 use sqlx::{PgConnection, Row};
 use std::collections::{BTreeMap, HashMap};
 
-const SUMS: &str =
+pub(super) const SUMS: &str =
     "total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs";
 
 /// `each` applied to every sum column, joined by commas.
-fn each_sum(each: impl Fn(&str) -> String) -> String {
+pub(super) fn each_sum(each: impl Fn(&str) -> String) -> String {
     SUMS.split(", ").map(each).collect::<Vec<_>>().join(", ")
 }
 
@@ -316,7 +316,8 @@ pub async fn figures(
     Ok(Some(out))
 }
 
-fn sums_at(r: &sqlx::postgres::PgRow, at: usize) -> Result<[i64; 9]> {
+/// The nine sums of a row from column `at` on, in `SUMS` order (NULL as 0).
+pub(super) fn sums_at(r: &sqlx::postgres::PgRow, at: usize) -> Result<[i64; 9]> {
     let mut v = [0i64; 9];
     for (i, x) in v.iter_mut().enumerate() {
         *x = r

@@ -44,35 +44,33 @@ pub async fn run(pool: &PgPool) -> Result<()> {
         .await
         .map_err(db_err)?;
     let mut out = apply(&mut c).await;
-    // Under the lock, so that one server fills while the others wait; the
-    // day rows first, as the running totals are summed from them.
     if out.is_ok() {
-        out = match super::dim_days::needs_fill(pool).await {
-            Ok(true) => {
-                fill_each_org(pool, "per-dimension day totals", |c, org| {
-                    Box::pin(super::dim_days::recompute(c, org, i64::MIN))
-                })
-                .await
-            }
-            other => other.map(|_| ()),
-        };
-    }
-    if out.is_ok() {
-        out = match super::person_cum::needs_fill(pool).await {
-            Ok(true) => {
-                fill_each_org(pool, "people's running totals", |c, org| {
-                    Box::pin(super::person_cum::recompute(c, org, i64::MIN))
-                })
-                .await
-            }
-            other => other.map(|_| ()),
-        };
+        // Under the lock, so that one server fills while the others wait.
+        out = fill_new_tables(pool).await;
     }
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(LOCK)
         .execute(&mut *c)
         .await;
     out
+}
+
+/// The aggregate tables a store from before them lacks: the day rows first,
+/// as the running totals are summed from them.
+async fn fill_new_tables(pool: &PgPool) -> Result<()> {
+    if super::dim_days::needs_fill(pool).await? {
+        fill_each_org(pool, "per-dimension day totals", |c, org| {
+            Box::pin(super::dim_days::recompute(c, org, i64::MIN))
+        })
+        .await?;
+    }
+    if super::person_cum::needs_fill(pool).await? {
+        fill_each_org(pool, "people's running totals", |c, org| {
+            Box::pin(super::person_cum::recompute(c, org, i64::MIN))
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 /// Fill an aggregate table new to this store, one organisation at a time

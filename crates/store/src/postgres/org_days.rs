@@ -177,19 +177,7 @@ pub async fn figures(
 /// The nine sums of an `org_days` row read from column `first` on, in the
 /// table's order; no active people.
 fn sums_at(r: &sqlx::postgres::PgRow, first: usize) -> Result<Figures> {
-    let g = |i: usize| r.try_get::<i64, _>(first + i).map_err(db_err);
-    Ok(Figures {
-        total_cost: i128::from(g(0)?),
-        actual_api_cost: i128::from(g(1)?),
-        messages: g(2)? as u64,
-        tokens_in: g(3)? as u64,
-        tokens_out: g(4)? as u64,
-        cached_tokens_in: g(5)? as u64,
-        cache_write_tokens_in: g(6)? as u64,
-        unpriced_events: g(7)? as u64,
-        conversations: g(8)? as u64,
-        active_users: 0,
-    })
+    Ok(Figures::from_sums(super::dim_days::sums_at(r, first)?))
 }
 
 /// Unfiltered totals of several organisations and periods from one read of

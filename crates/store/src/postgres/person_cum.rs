@@ -17,15 +17,13 @@
 //! Organisations are locked in id order, so folds wait but never deadlock.
 
 use super::db_err;
+use super::dim_days::{each_sum, sums_at, SUMS};
 use super::org_days::add;
 use crate::aggregate::{CellDelta, CellKey, GRAIN_DAY};
 use crate::contract::Result;
 use crate::query::Figures;
 use sqlx::{PgConnection, Row};
 use std::collections::{BTreeMap, HashMap};
-
-const SUMS: &str =
-    "total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs";
 
 /// The class of the slices' advisory locks (budgets.rs lists the others).
 const SLICES: i32 = 0x5e4d_c0de;
@@ -238,11 +236,7 @@ async fn upsert(c: &mut PgConnection, rows: &BTreeMap<(i64, i64, i64), CellDelta
             col.push(v);
         }
     }
-    let add_sums = SUMS
-        .split(", ")
-        .map(|s| format!("{s} = person_cum.{s} + excluded.{s}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let add_sums = each_sum(|s| format!("{s} = person_cum.{s} + excluded.{s}"));
     let sql = format!(
         "INSERT INTO person_cum (org, day, person, {SUMS})
          SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],
@@ -354,11 +348,7 @@ pub async fn all_orgs(c: &mut PgConnection) -> Result<()> {
 }
 
 fn delta_at(r: &sqlx::postgres::PgRow, at: usize) -> Result<CellDelta> {
-    let mut v = [0i64; 9];
-    for (i, x) in v.iter_mut().enumerate() {
-        *x = r.try_get(at + i).map_err(db_err)?;
-    }
-    Ok(CellDelta::from_values(v))
+    Ok(CellDelta::from_values(sums_at(r, at)?))
 }
 
 fn figures_of(d: CellDelta) -> Figures {
@@ -377,11 +367,7 @@ pub async fn people(
     from: i64,
     to: i64,
 ) -> Result<Vec<(i64, Figures)>> {
-    let diff = SUMS
-        .split(", ")
-        .map(|s| format!("e.{s} - COALESCE(s.{s}, 0)"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let diff = each_sum(|s| format!("e.{s} - COALESCE(s.{s}, 0)"));
     let one = if person.is_some() {
         "AND e.person = $4"
     } else {

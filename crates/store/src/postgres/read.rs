@@ -306,10 +306,7 @@ pub async fn events(c: &mut PgConnection, org: &str) -> Result<Vec<StoredEvent>>
         .collect::<std::result::Result<_, sqlx::Error>>()
         .map_err(super::db_err)
 }
-/// Figures from the cube: whole months inside the period from month rows,
-/// the rest from day rows, unless days or weeks are grouped. Unfiltered
-/// totals and daily series come from org_days, and questions about one
-/// dimension from dim_days.
+
 /// Unfiltered totals of any organisations (the platform endpoints), from
 /// one read of `org_days`, as `figures` answers each. A platform-wide read,
 /// like `list_orgs`: it runs as the connecting role, not one organisation's.
@@ -345,6 +342,10 @@ pub async fn totals_many(c: &mut PgConnection, qs: &[FigureQuery]) -> Result<Vec
         .collect())
 }
 
+/// Figures from the cube: whole months inside the period from month rows,
+/// the rest from day rows, unless days or weeks are grouped. Unfiltered
+/// totals and daily series come from org_days, and questions about one
+/// dimension from dim_days, people from their running totals (person_cum).
 pub async fn figures(
     c: &mut PgConnection,
     q: &FigureQuery,
@@ -524,24 +525,12 @@ pub async fn figures(
             let id: i64 = r.try_get(i).map_err(super::db_err)?;
             key.push(names.name(*dim, id));
         }
-        let g = |i: usize| -> Result<i64> {
-            r.try_get::<Option<i64>, _>(n + i)
-                .map(|v| v.unwrap_or(0))
-                .map_err(super::db_err)
-        };
+        let people: Option<i64> = r.try_get(n + 9).map_err(super::db_err)?;
         out.push(GroupRow {
             key,
             figures: Figures {
-                total_cost: i128::from(g(0)?),
-                actual_api_cost: i128::from(g(1)?),
-                messages: g(2)? as u64,
-                tokens_in: g(3)? as u64,
-                tokens_out: g(4)? as u64,
-                cached_tokens_in: g(5)? as u64,
-                cache_write_tokens_in: g(6)? as u64,
-                unpriced_events: g(7)? as u64,
-                conversations: g(8)? as u64,
-                active_users: g(9)? as u64,
+                active_users: people.unwrap_or(0) as u64,
+                ..Figures::from_sums(super::dim_days::sums_at(r, n)?)
             },
         });
     }
