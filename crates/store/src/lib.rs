@@ -5,6 +5,7 @@ mod blocks;
 pub mod contract;
 pub mod copy;
 pub mod model;
+mod packs;
 pub mod postgres;
 pub mod query;
 pub mod rules;

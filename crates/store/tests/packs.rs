@@ -1,9 +1,9 @@
-//! Packed cube buckets (sqlite/packs.rs) answer exactly what the cells do:
-//! checked against the oracle before any pack, with every sealed bucket
-//! packed, after late events landed in packed buckets (their packs must be
-//! thrown away in the same transaction), after repacking, and after a person
-//! is erased from packed buckets. PostgreSQL keeps no packs; the same
-//! checks run there so both backends stay held to the same answers.
+//! Packed cube buckets (sqlite/packs.rs, postgres/packs.rs) answer exactly
+//! what the cells do, on both backends: checked against the oracle before
+//! any pack, with every sealed bucket packed, after late events landed in
+//! packed buckets (their packs must be thrown away in the same
+//! transaction), after repacking, and after a person is erased from packed
+//! buckets.
 
 mod common;
 
@@ -12,7 +12,7 @@ use common::*;
 use spendlens_datagen::{events, setup, Spec};
 use spendlens_domain::time::{Day, Period};
 use spendlens_store::query::{Dim, Filter};
-use spendlens_store::{Durability, SqliteStore, Store};
+use spendlens_store::{Durability, PgStore, SqliteStore, Store};
 use std::sync::Arc;
 
 async fn check_every_org(
@@ -66,15 +66,19 @@ async fn packed_buckets_answer_what_their_cells_do(b: Backend) {
     let mut spec = Spec::custom(9_000, 5, anchor);
     spec.days = 70;
     let setup = setup(&spec);
-    let sqlite = b.pg.is_none();
-    // On SQLite, no packing behind the test's back: the first checks read
-    // the cells, and stale packs are seen to go.
-    let store: Arc<dyn Store> = if sqlite {
-        let s = SqliteStore::open(&b.dir.path().join("t.db"), Durability::Process).unwrap();
-        s.pause_packing(true).await.unwrap();
-        Arc::new(s)
-    } else {
-        b.open().await
+    // No packing behind the test's back: the first checks read the cells,
+    // and stale packs are seen to go.
+    let store: Arc<dyn Store> = match &b.pg {
+        None => {
+            let s = SqliteStore::open(&b.dir.path().join("t.db"), Durability::Process).unwrap();
+            s.pause_packing(true).await.unwrap();
+            Arc::new(s)
+        }
+        Some(db) => {
+            let s = PgStore::open(&db.url).await.unwrap();
+            s.pause_packing(true);
+            Arc::new(s)
+        }
     };
     create_setup(store.as_ref(), &setup).await;
     let now = now_after(anchor);
@@ -101,26 +105,16 @@ async fn packed_buckets_answer_what_their_cells_do(b: Backend) {
         period("2026-09-03", "2026-10-11"),
         Period::resolve(None, None, Some("last_30d"), Day::from_date(anchor)).unwrap(),
     ];
-    let packs = || -> u64 {
-        let db = rusqlite::Connection::open(b.dir.path().join("t.db")).unwrap();
-        db.query_row("SELECT count(*) FROM cube_packs", [], |r| r.get(0))
-            .unwrap()
-    };
+    let packs = || async { b.count("SELECT count(*) FROM cube_packs").await };
 
-    if sqlite {
-        assert_eq!(packs(), 0);
-    }
+    assert_eq!(packs().await, 0);
     let unpacked = check_every_org(&store, &setup, &periods).await;
     assert!(unpacked > 2_000, "{unpacked} groups compared");
 
     let packed = store.finish_upkeep().await.unwrap();
-    if sqlite {
-        // Days of 70 days of every organisation, and its whole months.
-        assert!(packed > 5 * 60, "{packed} buckets packed");
-        assert_eq!(packs(), packed as u64);
-    } else {
-        assert_eq!(packed, 0, "PostgreSQL keeps no packs");
-    }
+    // Days of 70 days of every organisation, and its whole months.
+    assert!(packed > 5 * 60, "{packed} buckets packed");
+    assert_eq!(packs().await, packed as u64);
     assert_eq!(check_every_org(&store, &setup, &periods).await, unpacked);
 
     // Late events into packed buckets: stale packs go with the change.
@@ -131,20 +125,16 @@ async fn packed_buckets_answer_what_their_cells_do(b: Backend) {
         late.len(),
         "every held-back event answered"
     );
-    if sqlite {
-        assert!(
-            packs() < packed as u64 / 2,
-            "the late events touched most buckets, and their packs went"
-        );
-    }
+    assert!(
+        packs().await < packed as u64 / 2,
+        "the late events touched most buckets, and their packs went"
+    );
     let all = check_every_org(&store, &setup, &periods).await;
     assert!(all >= unpacked, "{all} groups after the late events");
 
     let repacked = store.finish_upkeep().await.unwrap();
-    if sqlite {
-        assert!(repacked > packed / 2, "{repacked} repacked");
-        assert_eq!(packs(), packed as u64, "every bucket packed again");
-    }
+    assert!(repacked > packed / 2, "{repacked} repacked");
+    assert_eq!(packs().await, packed as u64, "every bucket packed again");
     assert_eq!(check_every_org(&store, &setup, &periods).await, all);
 
     // Erasure rewrites a person's cells in packed buckets.
@@ -155,5 +145,14 @@ async fn packed_buckets_answer_what_their_cells_do(b: Backend) {
         .erase_user(org, &person, "erased-0001", "test")
         .await
         .unwrap();
+    assert_eq!(check_every_org(&store, &setup, &periods).await, all);
+    // The erased organisation's packs went with its cells; packed again,
+    // they hold the new name.
+    assert!(
+        packs().await < packed as u64,
+        "the erased organisation's packs went"
+    );
+    assert!(store.finish_upkeep().await.unwrap() > 0);
+    assert_eq!(packs().await, packed as u64);
     assert_eq!(check_every_org(&store, &setup, &periods).await, all);
 }

@@ -1,5 +1,6 @@
-//! Adding cell deltas to the aggregates — the cube, `org_days`, `dim_days`
-//! with `dim_blocks`, `person_cum` and `spend_days` — in key order, one statement per table. The one place every
+//! Adding cell deltas to the aggregates — the cube (dropping the packs of
+//! the buckets it changes), `org_days`, `dim_days` with `dim_blocks`,
+//! `person_cum` and `spend_days` — in key order, one statement per table. The one place every
 //! aggregate change goes through: ingestion, reprice, rebuild and erasure.
 
 use super::db_err;
@@ -31,6 +32,7 @@ pub async fn add_cells(c: &mut PgConnection, cells: &HashMap<CellKey, CellDelta>
     if cells.is_empty() {
         return Ok(());
     }
+    super::packs::forget(c, cells.keys().map(|k| (k.org, k.grain, k.bucket))).await?;
     let mut sorted: Vec<(&CellKey, &CellDelta)> = cells.iter().collect();
     sorted.sort_by_key(|(k, _)| cell_order(k));
     let mut keys: [Vec<i64>; 9] = Default::default();

@@ -75,6 +75,7 @@ pub async fn erase_user(
         "UPDATE conversations SET usr = $3, title = NULL, title_at = NULL WHERE org = $1 AND usr = $2",
     )
     .await?;
+    super::packs::forget_org(&mut c.tx, org_row).await?;
     exec(
         &mut c.tx,
         ids,

@@ -31,6 +31,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_person_cum",
         include_str!("migrations/0007_person_cum.sql"),
     ),
+    (
+        "0008_cube_packs",
+        include_str!("migrations/0008_cube_packs.sql"),
+    ),
 ];
 
 /// Any number; the same in every spendlens process.

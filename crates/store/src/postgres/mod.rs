@@ -29,6 +29,7 @@ mod lifecycle;
 mod messages;
 mod migrate;
 mod org_days;
+mod packs;
 pub(crate) mod person_cum;
 mod prefetch;
 mod prices;
@@ -56,6 +57,7 @@ use std::str::FromStr;
 pub struct PgStore {
     pool: PgPool,
     user_names: std::sync::Arc<read::UserNames>,
+    packer: packs::Packer,
 }
 
 pub fn db_err(e: sqlx::Error) -> StoreError {
@@ -116,6 +118,7 @@ impl PgStore {
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
         migrate::run(&pool).await?;
         let store = PgStore {
+            packer: packs::Packer::start(pool.clone()),
             pool,
             user_names: Default::default(),
         };
@@ -136,6 +139,12 @@ impl PgStore {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Stop (or restart) packing the cube in the background (packs.rs);
+    /// `finish_upkeep` still packs. For tests that must read the cells.
+    pub fn pause_packing(&self, paused: bool) {
+        self.packer.pause(paused);
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -204,6 +213,14 @@ macro_rules! owned {
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    async fn finish_upkeep(&self) -> Result<usize> {
+        packs::finish(&self.pool).await
+    }
+
+    fn upkeep_backlog(&self) -> u64 {
+        self.packer.backlog()
     }
 
     async fn ping(&self) -> Result<()> {

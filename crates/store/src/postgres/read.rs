@@ -407,6 +407,15 @@ pub async fn figures(
     } else {
         super::dim_days::figures(c, org, q, &fixed).await?
     };
+    // Else the cube's day and month buckets: packed ones decoded here, the
+    // rest's cells read (postgres/packs.rs), unless by the hour (never
+    // packed) or about one person (whose cells an index finds).
+    let keyed = match keyed {
+        None if !q.group_by.contains(&Dim::Hour) && !fixed.iter().any(|(d, _)| *d == Dim::User) => {
+            Some(packed(c, org, q, &wheres, &fixed).await?)
+        }
+        other => other,
+    };
     if let Some(rows) = keyed {
         let mut names = Names::with(user_names);
         for (i, dim) in q.group_by.iter().enumerate() {
@@ -537,6 +546,36 @@ pub async fn figures(
     Ok(out)
 }
 
+/// A question's groups from the cube's packs and unpacked cells.
+async fn packed(
+    c: &mut PgConnection,
+    org: i64,
+    q: &FigureQuery,
+    wheres: &[String],
+    fixed: &[(crate::query::Dim, i64)],
+) -> Result<Vec<crate::packs::KeyedFigures>> {
+    let n = q.group_by.len();
+    if n > crate::packs::groups::MAX_KEYS {
+        return Err(crate::contract::StoreError::Other(anyhow::anyhow!(
+            "at most 10 group keys, {n} asked"
+        )));
+    }
+    let parts: Vec<(u8, i64, i64)> = crate::packs::parts(q.period, &q.group_by)
+        .into_iter()
+        .filter(|(_, lo, hi)| lo < hi)
+        .collect();
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted = fixed
+        .iter()
+        .filter_map(|(d, id)| Some((crate::packs::pack_column(*d)?, *id)))
+        .collect();
+    let groups =
+        super::packs::groups_of(c, org, &q.group_by, &parts, &wheres.join(" AND "), wanted).await?;
+    Ok(groups.finish(n, |_, sums| n > 0 || sums[2] != 0))
+}
+
 // --- Event detail and figures ------------------------------------------------
 //
 // Event ids and other text are ordered `COLLATE "C"`, byte by byte as SQLite
@@ -614,7 +653,7 @@ async fn filter_id(
 }
 
 /// The cube's expression of a dimension.
-fn cube_column(dim: crate::query::Dim) -> &'static str {
+pub(super) fn cube_column(dim: crate::query::Dim) -> &'static str {
     use crate::query::Dim;
     match dim {
         Dim::User => "usr",

@@ -7,11 +7,11 @@
 //! as a bitmap, and a range's people are the union.
 
 use super::org_days::{add, bits, people_at, read_bits, sums_from, DayRow, ADD_SUMS, SUMS};
-use super::people_union::PeopleUnion;
 use super::sql_err;
 use crate::aggregate::{CellDelta, CellKey, Groups, GRAIN_DAY};
 use crate::blocks;
 use crate::contract::Result;
+use crate::packs::people_union::PeopleUnion;
 use crate::query::{Dim, FigureQuery, Figures, PERSON};
 use roaring::RoaringBitmap;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -233,7 +233,7 @@ pub fn fill_if_new(conn: &Connection) -> Result<()> {
 }
 
 /// A group's key as ids (see `key_part`) and its figures.
-pub type KeyedFigures = (Vec<i64>, Figures);
+pub use crate::packs::KeyedFigures;
 
 /// Figures of a question about one dimension only — grouped by it, filtered
 /// to one of its values, or both, and optionally by day, week or month — or

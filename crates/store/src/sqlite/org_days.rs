@@ -380,7 +380,7 @@ pub fn figures_of_all(
 /// Totals of `[from, to)` by organisation (one or all): whole blocks, and
 /// days only at either end.
 fn totals(conn: &Connection, org: Orgs, from: i64, to: i64) -> Result<HashMap<i64, Figures>> {
-    let mut acc: HashMap<i64, (Figures, super::people_union::PeopleUnion)> = HashMap::new();
+    let mut acc: HashMap<i64, (Figures, crate::packs::people_union::PeopleUnion)> = HashMap::new();
     let split = blocks::split(from, to);
     for (table, range) in [
         (&DAYS, split.days[0]),

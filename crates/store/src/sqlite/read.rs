@@ -1,9 +1,10 @@
 //! Reads on pooled read-only connections.
 
-use super::groups::MAX_KEYS;
 use super::{sql_err, ts};
 use crate::contract::{Result, StoreError};
 use crate::model::*;
+use crate::packs::groups::MAX_KEYS;
+use crate::packs::pack_column;
 use crate::query::{Dim, FigureQuery, GroupRow};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -293,19 +294,6 @@ fn filter_id(c: &Connection, org: i64, dim: Dim, value: &Option<String>) -> Resu
         .map_err(sql_err)
 }
 
-/// Where a group column sits in a packed cell (packs.rs).
-pub(super) fn pack_column(dim: Dim) -> Option<usize> {
-    match dim {
-        Dim::User => Some(0),
-        Dim::Team => Some(1),
-        Dim::Department => Some(2),
-        Dim::ApiKey => Some(3),
-        Dim::Model => Some(4),
-        Dim::Provider => Some(5),
-        Dim::Day | Dim::Week | Dim::Month | Dim::Hour => None,
-    }
-}
-
 fn column(dim: Dim) -> &'static str {
     match dim {
         Dim::User => "user",
@@ -409,37 +397,15 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     }
     let by_hour = q.group_by.contains(&Dim::Hour);
     let mut hour_zones: Option<Vec<(i64, TimeZone)>> = None;
-    let by_day = q.group_by.iter().any(|d| matches!(d, Dim::Day | Dim::Week));
-    let first_month = Day(from).month();
-    let first_full = if first_month.first_day().0 == from {
-        first_month.0
-    } else {
-        first_month.0 + 1
-    };
-    // Months before this one end before `to`.
-    let end_month = Day(to).month();
     let seek_person = filter_ids.iter().any(|(d, _)| *d == Dim::User);
-    let months = if by_day || first_full >= end_month.0 {
-        None
-    } else {
-        Some((first_full, end_month.0))
-    };
     // Each part of the range is its own SELECT of a UNION ALL, so that each
     // seeks the key: an OR of them would scan the organisation's every cell.
     // Parts of day or month buckets read the buckets' packs first (packs.rs)
     // and the cells of only the buckets without one.
-    let parts: Vec<(u8, i64, i64)> = match months {
-        _ if by_hour => vec![],
-        None => vec![(1, from.into(), to.into())],
-        Some((m0, m1)) => {
-            let d0 = spendlens_domain::time::Month(m0).first_day().0;
-            let d1 = spendlens_domain::time::Month(m1).first_day().0;
-            vec![
-                (2, m0.into(), m1.into()),
-                (1, from.into(), d0.into()),
-                (1, d1.into(), to.into()),
-            ]
-        }
+    let parts = if by_hour {
+        vec![]
+    } else {
+        crate::packs::parts(q.period, &q.group_by)
     };
     let n = q.group_by.len();
     if n > MAX_KEYS {
@@ -449,7 +415,7 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     }
     // The cells are summed here rather than by SQL's GROUP BY, whose
     // sorter and count(DISTINCT) cost more than the scan itself.
-    let mut groups = super::groups::Groups::new(&q.group_by);
+    let mut groups = crate::packs::groups::Groups::new(&q.group_by);
     let mut ranges: Vec<String> = Vec::new();
     if by_hour {
         // Hours of the period's days, each day in the zone in force when
@@ -469,11 +435,11 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         .iter()
         .filter_map(|(d, id)| Some((pack_column(*d)?, *id)))
         .collect();
-    let pick = super::pack_sums::Pick {
+    let pick = crate::packs::sums::Pick {
         group_by: &q.group_by,
         wanted: &wanted,
     };
-    let (tx, queue) = super::pack_sums::Queue::new();
+    let (tx, queue) = crate::packs::sums::Queue::new();
     std::thread::scope(|scope| -> Result<()> {
         // Another thread sums packs as this one reads them, then reads the
         // cells of the buckets without a pack, then sums packs too; a
@@ -533,7 +499,7 @@ fn cube_cells(
     q: &FigureQuery,
     wheres: &[String],
     ranges: &[String],
-    groups: &mut super::groups::Groups,
+    groups: &mut crate::packs::groups::Groups,
 ) -> Result<()> {
     if ranges.is_empty() {
         return Ok(());
@@ -582,7 +548,7 @@ fn named(
     c: &Connection,
     org: i64,
     q: &FigureQuery,
-    rows: Vec<super::dim_days::KeyedFigures>,
+    rows: Vec<crate::packs::KeyedFigures>,
 ) -> Result<Vec<GroupRow>> {
     let mut names = Names::default();
     if q.group_by.contains(&Dim::User) && rows.len() > 100 {

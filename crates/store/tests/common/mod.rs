@@ -107,6 +107,22 @@ impl Backend {
         }
     }
 
+    /// One number read behind the store's back (the same SQL on both).
+    pub async fn count(&self, sql: &str) -> u64 {
+        match &self.pg {
+            Some(db) => {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap();
+                n as u64
+            }
+            None => {
+                let db = rusqlite::Connection::open(self.dir.path().join("t.db")).unwrap();
+                db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as u64
+            }
+        }
+    }
+
     /// Run one raw statement behind the store's back (to damage it on
     /// purpose); the SQL for each backend; returns the rows changed.
     pub async fn raw(&self, sqlite: &str, postgres: &str) -> u64 {

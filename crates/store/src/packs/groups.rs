@@ -15,8 +15,8 @@
 //! found once per run of the person's cells (a pack holds them in a row),
 //! instead of one large map missing the cache at every cell.
 
-use super::dim_days::KeyedFigures;
 use super::people_union::PeopleUnion;
+use super::KeyedFigures;
 use crate::contract::{Result, StoreError};
 use crate::query::{Dim, Figures};
 

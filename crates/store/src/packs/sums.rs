@@ -7,7 +7,6 @@
 //! the cube's unpacked cells, then takes packs from the queue too.
 
 use super::groups::{Groups, MAX_KEYS};
-use super::packs;
 use crate::contract::Result;
 use crate::query::Dim;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -55,9 +54,9 @@ impl Pick<'_> {
             if std::mem::take(&mut first) {
                 // Room for a pack's cells up front: the groups of a long
                 // range otherwise grow the map through a dozen rehashes.
-                groups.reserve(packs::cell_count(&blob));
+                groups.reserve(super::cell_count(&blob));
             }
-            packs::decode(&blob, |dims, sums| {
+            super::decode(&blob, |dims, sums| {
                 if self.wanted.iter().any(|(i, id)| dims[*i] != *id) {
                     return Ok(());
                 }
@@ -66,11 +65,11 @@ impl Pick<'_> {
                     *k = match d {
                         Dim::Day | Dim::Hour => bucket,
                         Dim::Week => bucket - (bucket + 3) % 7,
-                        Dim::Month => packs::month_of(grain, bucket),
-                        other => super::read::pack_column(*other).map_or(0, |i| dims[i]),
+                        Dim::Month => super::month_of(grain, bucket),
+                        other => super::pack_column(*other).map_or(0, |i| dims[i]),
                     };
                 }
-                groups.add(&key, dims[packs::USER], sums)
+                groups.add(&key, dims[super::USER], sums)
             })?;
             if by_day {
                 groups.seal();
@@ -91,7 +90,7 @@ mod tests {
         queue
     }
 
-    fn cells() -> impl Strategy<Value = Vec<([i64; packs::DIMS], packs::Sums)>> {
+    fn cells() -> impl Strategy<Value = Vec<([i64; crate::packs::DIMS], crate::packs::Sums)>> {
         proptest::collection::vec(
             (
                 proptest::array::uniform6(0i64..4),
@@ -116,7 +115,7 @@ mod tests {
             let packs: Vec<Pack> = days
                 .iter()
                 .enumerate()
-                .map(|(i, cells)| (1, 20_000 + i as i64, packs::encode(cells)))
+                .map(|(i, cells)| (1, 20_000 + i as i64, crate::packs::encode(cells)))
                 .collect();
             let wanted: Vec<(usize, i64)> = filter.into_iter().collect();
             let pick = Pick {
@@ -136,7 +135,7 @@ mod tests {
                         .iter()
                         .map(|dim| match dim {
                             Dim::Day => bucket,
-                            Dim::Month => packs::month_of(1, bucket),
+                            Dim::Month => crate::packs::month_of(1, bucket),
                             Dim::User => d[0],
                             Dim::Team => d[1],
                             Dim::ApiKey => d[3],
