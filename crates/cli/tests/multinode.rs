@@ -10,9 +10,10 @@
 
 mod common;
 
-use common::{serve, spendlens, text};
+use common::{serve, serve_with, spendlens, text};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::Stdio;
 use std::time::Duration;
 
 const CLIENTS: usize = 4;
@@ -107,8 +108,11 @@ async fn two_servers_one_database_count_every_event_once() {
         return;
     };
     let admin = "multinode-admin";
-    let a = serve(&db.url, admin).await;
-    let b = serve(&db.url, admin).await;
+    // Both servers pack November's days and month while they and the
+    // other write to them (postgres/packs.rs).
+    let env = [("SPENDLENS_LOG", "warn"), ("SPENDLENS_PACK_SCAN_MS", "20")];
+    let a = serve_with(&db.url, admin, &env, Stdio::inherit()).await;
+    let b = serve_with(&db.url, admin, &env, Stdio::inherit()).await;
     for (server, org) in [(&a, "acme"), (&b, "globex")] {
         let (status, body) = server
             .post(
@@ -141,6 +145,9 @@ async fn two_servers_one_database_count_every_event_once() {
                     );
                     tries += x + y;
                     sent.extend(events);
+                    // Time for the packers between batches, so that later
+                    // batches land in packed days and months.
+                    tokio::time::sleep(Duration::from_millis(40)).await;
                 }
                 (sent, tries)
             })
@@ -202,6 +209,44 @@ async fn two_servers_one_database_count_every_event_once() {
                 assert_eq!(got, people, "{org}: people over November {from} to {end}");
             }
         }
+        // Each person's cost and messages by model and day and by model and
+        // month (two dimensions and time: the cube's buckets, read from packs
+        // where the servers had packed a bucket and nothing changed it
+        // since, else from its cells).
+        for group in ["day", "month"] {
+            let mut cells: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+            for e in &mine {
+                let date = match group {
+                    "day" => format!("2026-11-{:02}", e.4),
+                    _ => "2026-11-01".to_owned(),
+                };
+                let c = cells.entry((e.2.clone(), date)).or_default();
+                *c = (c.0 + e.5, c.1 + 1);
+            }
+            let url = format!(
+                "/v1/orgs/{org}/breakdown?group_by=user,model,{group}&from=2026-11-01&to=2026-12-01&format=json"
+            );
+            for server in [&a, &b] {
+                let rows = server.get(admin, &url).await;
+                let got: BTreeMap<(String, String), (u64, u64)> = rows
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{org}: {rows}"))
+                    .iter()
+                    .map(|r| {
+                        assert_eq!(r["model"], "gpt-4o", "{r}");
+                        let cost = r["total_cost"].as_str().unwrap().replace('.', "");
+                        (
+                            (
+                                r["user_id"].as_str().unwrap().to_owned(),
+                                r[group].as_str().unwrap().to_owned(),
+                            ),
+                            (cost.parse().unwrap(), r["messages"].as_u64().unwrap()),
+                        )
+                    })
+                    .collect();
+                assert_eq!(got, cells, "{org}: people by {group}");
+            }
+        }
         // Conversations start on their earliest event, whichever server saw it.
         let daily = a
             .get(
@@ -235,6 +280,17 @@ async fn two_servers_one_database_count_every_event_once() {
             .collect();
         assert_eq!(got, starts, "{org}: conversation starts by day");
     }
+    // The servers did pack while writing (the answers above were read
+    // from packs as well as cells).
+    let packs: i64 = {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query_scalar("SELECT count(*) FROM cube_packs")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    };
+    assert!(packs > 0, "no bucket was packed");
     drop((a, b));
     for org in ["acme", "globex"] {
         let out = spendlens(&["verify", "--db", &db.url, "--org", org]);

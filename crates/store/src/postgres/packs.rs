@@ -211,32 +211,41 @@ async fn pack(pool: &PgPool, b: Bucket) -> Result<bool> {
 }
 
 /// Buckets this packer packed and found unpacked again since: written to
-/// while sealed (a backfill, a replay of old events). Each is left for a
-/// while, doubled each time it comes back, so a stream of old events does
-/// not have its buckets packed again at every scan.
-#[derive(Default)]
-struct Repacks(HashMap<Bucket, (Instant, Duration)>);
-
-const FIRST_WAIT: Duration = Duration::from_secs(60);
-const LONGEST_WAIT: Duration = Duration::from_secs(30 * 60);
+/// while sealed (a backfill, a replay of old events). Each is left for six
+/// scans (a minute), doubled each time it comes back up to 180 scans, so a
+/// stream of old events does not have its buckets packed again at every
+/// scan.
+struct Repacks {
+    packed: HashMap<Bucket, (Instant, Duration)>,
+    first: Duration,
+}
 
 impl Repacks {
+    fn new(scan_every: Duration) -> Repacks {
+        Repacks {
+            packed: HashMap::new(),
+            first: scan_every * 6,
+        }
+    }
+
     /// Whether `b` may be packed now.
     fn due(&self, b: &Bucket) -> bool {
-        self.0.get(b).is_none_or(|(at, wait)| at.elapsed() >= *wait)
+        self.packed
+            .get(b)
+            .is_none_or(|(at, wait)| at.elapsed() >= *wait)
     }
 
     fn packed(&mut self, b: Bucket) {
-        let wait = match self.0.get(&b) {
-            Some((_, w)) => (*w * 2).min(LONGEST_WAIT),
-            None => FIRST_WAIT,
+        let wait = match self.packed.get(&b) {
+            Some((_, w)) => (*w * 2).min(self.first * 30),
+            None => self.first,
         };
-        self.0.insert(b, (Instant::now(), wait));
+        self.packed.insert(b, (Instant::now(), wait));
     }
 
     /// Forget buckets left alone for twice their wait.
     fn expire(&mut self) {
-        self.0.retain(|_, (at, wait)| at.elapsed() < *wait * 2);
+        self.packed.retain(|_, (at, wait)| at.elapsed() < *wait * 2);
     }
 }
 
@@ -269,8 +278,14 @@ async fn pack_all(
 }
 
 /// A scan costs a pass over every organisation's day list (~90,000 rows on
-/// `large`): this often.
-const SCAN_EVERY: Duration = Duration::from_secs(10);
+/// `large`): this often, unless `SPENDLENS_PACK_SCAN_MS` says otherwise
+/// (tests scan all the time, to pack while servers write).
+fn scan_every() -> Duration {
+    std::env::var("SPENDLENS_PACK_SCAN_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis)
+}
 
 /// Each server's packer, stopped when the store goes.
 pub(super) struct Packer {
@@ -291,11 +306,12 @@ impl Packer {
         let backlog = Arc::new(AtomicU64::new(1));
         let paused = Arc::new(AtomicBool::new(false));
         let (b, p) = (backlog.clone(), paused.clone());
+        let every = scan_every();
         let task = tokio::spawn(async move {
-            let mut repacks = Repacks::default();
+            let mut repacks = Repacks::new(every);
             loop {
                 if p.load(Ordering::Relaxed) {
-                    tokio::time::sleep(SCAN_EVERY).await;
+                    tokio::time::sleep(every).await;
                     continue;
                 }
                 match pack_all(&pool, &b, Some(&mut repacks)).await {
@@ -307,7 +323,7 @@ impl Packer {
                         tracing::warn!(error = %e, "packing cube buckets failed; retried at the next scan")
                     }
                 }
-                tokio::time::sleep(SCAN_EVERY).await;
+                tokio::time::sleep(every).await;
             }
         });
         Packer {
