@@ -1,5 +1,5 @@
 //! Eight-day blocks of the day tables (SQLite's migration 0008; PostgreSQL's
-//! 0003, `dim_blocks` only). `org_blocks` and `dim_blocks` hold what
+//! 0003 for `dim_blocks` and 0009 for `org_blocks`). `org_blocks` and `dim_blocks` hold what
 //! `org_days` and `dim_days` hold, summed over the eight days starting at a
 //! day number divisible by eight, the people of those days united. A range
 //! reads its whole blocks from them and only the days at either end from the

@@ -313,6 +313,11 @@ const TABLES: &[(&str, &[Col], Option<&str>)] = &[
         None,
     ),
     (
+        "org_blocks",
+        day_row![("org", "org", Int), ("day", "day", Int)],
+        None,
+    ),
+    (
         "dim_days",
         DIM_COLUMNS,
         None,

@@ -1,7 +1,7 @@
 //! A store from before an aggregate table: opened by a newer binary, it
 //! fills the table from the aggregates it has (on PostgreSQL the
-//! per-dimension day rows, then the people's running totals; on SQLite the
-//! running totals), and every answer is what it was, and what the events
+//! organisations' and per-dimension day rows, then the people's running
+//! totals; on SQLite the organisations' blocks and the running totals), and every answer is what it was, and what the events
 //! sent say.
 
 mod common;
@@ -50,6 +50,8 @@ async fn tables_missing_at_open_are_filled_from_the_rest(b: Backend) {
         };
         questions.push(query("ny", p, bob, vec![]));
         questions.push(query("ny", p, Filter::default(), vec![Dim::Model]));
+        // The organisation's totals: blocks and the days at either end.
+        questions.push(query("ny", p, Filter::default(), vec![]));
     }
     let before = store.figures_many(questions.clone()).await.unwrap();
     // Each person's cost over each range, from the events sent.
@@ -68,7 +70,14 @@ async fn tables_missing_at_open_are_filled_from_the_rest(b: Backend) {
                 expected.push((who.to_owned(), cost));
             }
         }
-        let got: Vec<(String, i128)> = before[i * 3]
+        let total: i128 = expected.iter().map(|(_, c)| c).sum();
+        let org = &before[i * 4 + 3][0].figures;
+        assert_eq!(
+            (org.total_cost, org.active_users),
+            (total, expected.len() as u64),
+            "the organisation over {from} to {to}"
+        );
+        let got: Vec<(String, i128)> = before[i * 4]
             .iter()
             .map(|r| (r.key[0].clone().unwrap(), r.figures.total_cost))
             .collect();
@@ -81,6 +90,7 @@ async fn tables_missing_at_open_are_filled_from_the_rest(b: Backend) {
         ("DELETE FROM person_cum", "DELETE FROM dim_blocks"),
         ("DELETE FROM person_cum", "DELETE FROM person_cum"),
         ("DELETE FROM person_cum", "DELETE FROM person_cum_days"),
+        ("DELETE FROM org_blocks", "DELETE FROM org_blocks"),
     ] {
         b.raw(sqlite, postgres).await;
     }

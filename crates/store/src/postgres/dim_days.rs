@@ -288,8 +288,7 @@ pub async fn add_person_blocks(c: &mut PgConnection) -> Result<()> {
     Ok(())
 }
 
-/// A group's key as ids (see `Dim::key_of`) and its figures.
-pub type KeyedFigures = (Vec<i64>, Figures);
+pub use crate::packs::KeyedFigures;
 
 /// Figures of a question about one dimension only — grouped by it, filtered
 /// to one of its values, or both, and optionally by day, week or month — or

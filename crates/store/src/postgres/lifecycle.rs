@@ -456,7 +456,7 @@ pub(super) async fn recompute_org_days(c: &mut PgConnection, org: i64, from: i64
         }
     }
     if days.is_empty() {
-        return Ok(());
+        return super::org_days::recompute_blocks(c, org, from).await;
     }
     let mut cols: [Vec<i64>; 10] = Default::default();
     let mut users: Vec<Vec<u8>> = Vec::with_capacity(days.len());
@@ -482,5 +482,5 @@ pub(super) async fn recompute_org_days(c: &mut PgConnection, org: i64, from: i64
         q = q.bind(col);
     }
     q.bind(users).execute(&mut *c).await.map_err(db_err)?;
-    Ok(())
+    super::org_days::recompute_blocks(c, org, from).await
 }

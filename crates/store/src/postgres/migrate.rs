@@ -35,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_cube_packs",
         include_str!("migrations/0008_cube_packs.sql"),
     ),
+    (
+        "0009_org_blocks",
+        include_str!("migrations/0009_org_blocks.sql"),
+    ),
 ];
 
 /// Any number; the same in every spendlens process.
@@ -62,6 +66,12 @@ pub async fn run(pool: &PgPool) -> Result<()> {
 /// The aggregate tables a store from before them lacks: the day rows first,
 /// as the running totals are summed from them.
 async fn fill_new_tables(pool: &PgPool) -> Result<()> {
+    if super::org_days::blocks_need_fill(pool).await? {
+        fill_each_org(pool, "organisations' eight-day blocks", |c, org| {
+            Box::pin(super::org_days::recompute_blocks(c, org, i64::MIN))
+        })
+        .await?;
+    }
     if super::dim_days::needs_fill(pool).await? {
         fill_each_org(pool, "per-dimension day totals", |c, org| {
             Box::pin(super::dim_days::recompute(c, org, i64::MIN))

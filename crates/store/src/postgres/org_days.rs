@@ -10,6 +10,7 @@
 
 use super::db_err;
 use crate::aggregate::{CellDelta, CellKey, GRAIN_DAY};
+use crate::blocks;
 use crate::contract::{Result, StoreError};
 use crate::query::Figures;
 use futures_util::TryStreamExt;
@@ -48,12 +49,15 @@ pub(super) fn read_bits(blob: &[u8]) -> RoaringBitmap {
     RoaringBitmap::deserialize_from(blob).unwrap_or_default()
 }
 
-/// Fold the day cells of a transaction into org_days (locking each touched row).
+type Rows = BTreeMap<(i64, i64), DayRow>;
+
+/// Fold the day cells of a transaction into org_days and org_blocks (locking
+/// each touched row; every transaction locks days before blocks).
 pub async fn add_day_cells(
     c: &mut PgConnection,
     cells: &HashMap<CellKey, CellDelta>,
 ) -> Result<()> {
-    let mut days: BTreeMap<(i64, i64), DayRow> = BTreeMap::new();
+    let mut days = Rows::new();
     for (k, d) in cells.iter().filter(|(k, _)| k.grain == GRAIN_DAY) {
         let row = days.entry((k.org, k.bucket)).or_default();
         add(&mut row.d, d);
@@ -61,19 +65,36 @@ pub async fn add_day_cells(
             row.users.insert(k.groups.user as u32);
         }
     }
+    merge(c, "org_days", &days).await?;
+    merge(c, "org_blocks", &to_blocks(days.iter())).await
+}
+
+/// Day rows summed into the blocks that hold them.
+fn to_blocks<'a>(days: impl Iterator<Item = (&'a (i64, i64), &'a DayRow)>) -> Rows {
+    let mut out = Rows::new();
+    for ((org, day), row) in days {
+        let b = out.entry((*org, blocks::start(*day))).or_default();
+        add(&mut b.d, &row.d);
+        b.users |= &row.users;
+    }
+    out
+}
+
+/// Add `rows` to `table` (org_days or org_blocks), keyed (org, day).
+async fn merge(c: &mut PgConnection, table: &str, days: &Rows) -> Result<()> {
     if days.is_empty() {
         return Ok(());
     }
     let (orgs, keys): (Vec<i64>, Vec<i64>) = days.keys().copied().unzip();
     // A missing row is created empty first, so that every row then takes the
     // same lock-merge-write path whichever transaction created it.
-    sqlx::query(
-        "INSERT INTO org_days (org, day, total_cost, actual_cost, messages, tokens_in, tokens_out,
+    sqlx::query(&format!(
+        "INSERT INTO {table} (org, day, total_cost, actual_cost, messages, tokens_in, tokens_out,
          cached_in, cache_write_in, unpriced, convs, users)
          SELECT k.org, k.day, 0, 0, 0, 0, 0, 0, 0, 0, 0, $3
          FROM UNNEST($1::bigint[], $2::bigint[]) AS k(org, day) ORDER BY k.org, k.day
-         ON CONFLICT (org, day) DO NOTHING",
-    )
+         ON CONFLICT (org, day) DO NOTHING"
+    ))
     .bind(&orgs)
     .bind(&keys)
     .bind(bits(&RoaringBitmap::new()))
@@ -81,11 +102,11 @@ pub async fn add_day_cells(
     .await
     .map_err(db_err)?;
     // FOR UPDATE locks rows as the sort returns them: in key order.
-    let rows = sqlx::query(
-        "SELECT org, day, users FROM org_days
+    let rows = sqlx::query(&format!(
+        "SELECT org, day, users FROM {table}
          WHERE (org, day) IN (SELECT * FROM UNNEST($1::bigint[], $2::bigint[]))
-         ORDER BY org, day FOR UPDATE",
-    )
+         ORDER BY org, day FOR UPDATE"
+    ))
     .bind(&orgs)
     .bind(&keys)
     .fetch_all(&mut *c)
@@ -104,7 +125,7 @@ pub async fn add_day_cells(
         let old: Vec<u8> = r.try_get(2).map_err(db_err)?;
         let Some(row) = days.get(&key) else {
             return Err(StoreError::Other(anyhow::anyhow!(
-                "org_days returned a row that was not asked for: {key:?}"
+                "{table} returned a row that was not asked for: {key:?}"
             )));
         };
         let mut merged = read_bits(&old);
@@ -118,8 +139,8 @@ pub async fn add_day_cells(
         }
         users.push(bits(&merged));
     }
-    let mut q = sqlx::query(
-        "UPDATE org_days o SET total_cost = o.total_cost + v.total_cost,
+    let sql = format!(
+        "UPDATE {table} o SET total_cost = o.total_cost + v.total_cost,
             actual_cost = o.actual_cost + v.actual_cost, messages = o.messages + v.messages,
             tokens_in = o.tokens_in + v.tokens_in, tokens_out = o.tokens_out + v.tokens_out,
             cached_in = o.cached_in + v.cached_in, cache_write_in = o.cache_write_in + v.cache_write_in,
@@ -129,8 +150,9 @@ pub async fn add_day_cells(
             $12::bytea[])
             AS v(org, day, total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in,
             cache_write_in, unpriced, convs, users)
-         WHERE o.org = v.org AND o.day = v.day",
+         WHERE o.org = v.org AND o.day = v.day"
     );
+    let mut q = sqlx::query(&sql);
     for col in cols {
         q = q.bind(col);
     }
@@ -189,46 +211,50 @@ pub async fn totals_many(
     c: &mut PgConnection,
     asks: &[(i64, i32, i32)],
 ) -> Result<Vec<Option<Figures>>> {
-    let mut of_org: HashMap<i64, Vec<usize>> = HashMap::new();
-    for (i, (org, ..)) in asks.iter().enumerate() {
-        of_org.entry(*org).or_default().push(i);
+    // Asks of one range read its whole blocks and the days at either end
+    // (blocks.rs): one query per distinct range (the platform asks one or two).
+    let mut ranges: BTreeMap<(i32, i32), Vec<usize>> = BTreeMap::new();
+    for (i, (_, from, to)) in asks.iter().enumerate() {
+        ranges.entry((*from, *to)).or_default().push(i);
     }
-    let (Some(from), Some(to)) = (
-        asks.iter().map(|a| a.1).min(),
-        asks.iter().map(|a| a.2).max(),
-    ) else {
-        return Ok(Vec::new());
-    };
-    let orgs: Vec<i64> = of_org.keys().copied().collect();
-    let mut rows = sqlx::query(
-        "SELECT org, day, total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in,
-                cache_write_in, unpriced, convs, users
-         FROM org_days WHERE org IN (SELECT UNNEST($1::bigint[])) AND day >= $2 AND day < $3",
-    )
-    .bind(&orgs)
-    .bind(i64::from(from))
-    .bind(i64::from(to))
-    .fetch(&mut *c);
     let mut sums = vec![Figures::default(); asks.len()];
     let mut people = vec![RoaringBitmap::new(); asks.len()];
-    while let Some(r) = rows.try_next().await.map_err(db_err)? {
-        let g = |i: usize| r.try_get::<i64, _>(i).map_err(db_err);
-        let (org, day) = (g(0)?, g(1)? as i32);
-        let wanted: Vec<usize> = of_org
-            .get(&org)
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(|&i| asks[i].1 <= day && day < asks[i].2)
-            .collect();
-        if wanted.is_empty() {
-            continue;
+    for ((from, to), of_range) in ranges {
+        let mut of_org: HashMap<i64, Vec<usize>> = HashMap::new();
+        for i in of_range {
+            of_org.entry(asks[i].0).or_default().push(i);
         }
-        let f = sums_at(&r, 2)?;
-        let day_users = read_bits(&r.try_get::<Vec<u8>, _>(11).map_err(db_err)?);
-        for i in wanted {
-            sums[i].add_disjoint(&f);
-            people[i] |= &day_users;
+        let orgs: Vec<i64> = of_org.keys().copied().collect();
+        let split = blocks::split(i64::from(from), i64::from(to));
+        let cols = "org, total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in,
+                    cache_write_in, unpriced, convs, users";
+        let sql = format!(
+            "SELECT {cols} FROM org_days WHERE org IN (SELECT UNNEST($1::bigint[]))
+                 AND ((day >= $2 AND day < $3) OR (day >= $4 AND day < $5))
+             UNION ALL
+             SELECT {cols} FROM org_blocks WHERE org IN (SELECT UNNEST($1::bigint[]))
+                 AND day >= $6 AND day < $7"
+        );
+        let mut rows = sqlx::query(&sql)
+            .bind(&orgs)
+            .bind(split.days[0].0)
+            .bind(split.days[0].1)
+            .bind(split.days[1].0)
+            .bind(split.days[1].1)
+            .bind(split.blocks.0)
+            .bind(split.blocks.1)
+            .fetch(&mut *c);
+        while let Some(r) = rows.try_next().await.map_err(db_err)? {
+            let org: i64 = r.try_get(0).map_err(db_err)?;
+            let Some(wanted) = of_org.get(&org) else {
+                continue;
+            };
+            let f = sums_at(&r, 1)?;
+            let day_users = read_bits(&r.try_get::<Vec<u8>, _>(10).map_err(db_err)?);
+            for &i in wanted {
+                sums[i].add_disjoint(&f);
+                people[i] |= &day_users;
+            }
         }
     }
     Ok(sums
@@ -239,4 +265,48 @@ pub async fn totals_many(
             (f.messages > 0).then_some(f)
         })
         .collect())
+}
+
+/// Recompute organisation `org`'s blocks from the one holding `from` on from
+/// its day rows (after those were recomputed, or to fill the table).
+pub async fn recompute_blocks(c: &mut PgConnection, org: i64, from: i64) -> Result<()> {
+    let from = blocks::start(from);
+    sqlx::query("DELETE FROM org_blocks WHERE org = $1 AND day >= $2")
+        .bind(org)
+        .bind(from)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    let mut days = Rows::new();
+    {
+        let mut rows = sqlx::query(
+            "SELECT day, total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in,
+                    cache_write_in, unpriced, convs, users
+             FROM org_days WHERE org = $1 AND day >= $2",
+        )
+        .bind(org)
+        .bind(from)
+        .fetch(&mut *c);
+        while let Some(r) = rows.try_next().await.map_err(db_err)? {
+            let sums = super::dim_days::sums_at(&r, 1)?;
+            days.insert(
+                (org, r.try_get(0).map_err(db_err)?),
+                DayRow {
+                    d: CellDelta::from_values(sums),
+                    users: read_bits(&r.try_get::<Vec<u8>, _>(10).map_err(db_err)?),
+                },
+            );
+        }
+    }
+    merge(c, "org_blocks", &to_blocks(days.iter())).await
+}
+
+/// Whether a store from before org_blocks has day rows but no blocks yet.
+pub async fn blocks_need_fill(pool: &sqlx::PgPool) -> Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM org_days) AND NOT EXISTS (SELECT 1 FROM org_blocks)",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(db_err)
 }
