@@ -228,21 +228,30 @@ pub async fn totals_many(
         let split = blocks::split(i64::from(from), i64::from(to));
         let cols = "org, total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in,
                     cache_write_in, unpriced, convs, users";
-        let sql = format!(
-            "SELECT {cols} FROM org_days WHERE org IN (SELECT UNNEST($1::bigint[]))
-                 AND ((day >= $2 AND day < $3) OR (day >= $4 AND day < $5))
-             UNION ALL
-             SELECT {cols} FROM org_blocks WHERE org IN (SELECT UNNEST($1::bigint[]))
-                 AND day >= $6 AND day < $7"
-        );
+        // Each part a plain range, its bounds written in (integers only), so
+        // that each is planned for its own range: a prepared statement's
+        // generic plan for an OR of ranges read every organisation's days.
+        let parts: Vec<String> = [
+            ("org_days", split.days[0]),
+            ("org_days", split.days[1]),
+            ("org_blocks", split.blocks),
+        ]
+        .into_iter()
+        .filter(|(_, (lo, hi))| lo < hi)
+        .map(|(table, (lo, hi))| {
+            format!(
+                "SELECT {cols} FROM {table} WHERE org IN (SELECT UNNEST($1::bigint[]))
+                 AND day >= {lo} AND day < {hi}"
+            )
+        })
+        .collect();
+        if parts.is_empty() {
+            continue;
+        }
+        let sql = parts.join(" UNION ALL ");
         let mut rows = sqlx::query(&sql)
+            .persistent(false)
             .bind(&orgs)
-            .bind(split.days[0].0)
-            .bind(split.days[0].1)
-            .bind(split.days[1].0)
-            .bind(split.days[1].1)
-            .bind(split.blocks.0)
-            .bind(split.blocks.1)
             .fetch(&mut *c);
         while let Some(r) = rows.try_next().await.map_err(db_err)? {
             let org: i64 = r.try_get(0).map_err(db_err)?;

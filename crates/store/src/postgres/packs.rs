@@ -114,11 +114,12 @@ pub(super) async fn forget_org(c: &mut PgConnection, org: i64) -> Result<()> {
 }
 
 /// Sealed buckets with cells but no pack, newest last: each organisation's
-/// days before `sealed_before(today)` and its months that ended before.
-async fn unpacked(pool: &PgPool, today: Day) -> Result<Vec<Bucket>> {
+/// days before `sealed_before(today)` from day `since` on, and their months
+/// that ended before.
+async fn unpacked(pool: &PgPool, today: Day, since: i64) -> Result<Vec<Bucket>> {
     let cut = sealed_before(today);
     let rows: Vec<(i64, i16, i64)> = sqlx::query_as(
-        "WITH d AS (SELECT org, day FROM org_days WHERE day < $1),
+        "WITH d AS (SELECT org, day FROM org_days WHERE day < $1 AND day >= $3),
          m AS (SELECT DISTINCT org,
                  ((extract(year FROM date '1970-01-01' + day::int) - 1970) * 12
                   + extract(month FROM date '1970-01-01' + day::int) - 1)::bigint AS month
@@ -131,6 +132,7 @@ async fn unpacked(pool: &PgPool, today: Day) -> Result<Vec<Bucket>> {
     )
     .bind(i64::from(cut.0))
     .bind(i64::from(cut.month().0))
+    .bind(since)
     .fetch_all(pool)
     .await
     .map_err(db_err)?;
@@ -256,8 +258,9 @@ async fn pack_all(
     pool: &PgPool,
     backlog: &AtomicU64,
     mut repacks: Option<&mut Repacks>,
+    since: i64,
 ) -> Result<(usize, usize)> {
-    let mut queue = unpacked(pool, today_utc()).await?;
+    let mut queue = unpacked(pool, today_utc(), since).await?;
     if let Some(r) = repacks.as_deref_mut() {
         r.expire();
         queue.retain(|b| r.due(b));
@@ -309,12 +312,22 @@ impl Packer {
         let every = scan_every();
         let task = tokio::spawn(async move {
             let mut repacks = Repacks::new(every);
+            let mut whole: Option<Instant> = None;
             loop {
                 if p.load(Ordering::Relaxed) {
                     tokio::time::sleep(every).await;
                     continue;
                 }
-                match pack_all(&pool, &b, Some(&mut repacks)).await {
+                // Every day of every organisation (126 ms of the database's
+                // time on `large`) now and then, for old buckets a late event
+                // unpacked; in between, the days that sealed since.
+                let since = if whole.is_none_or(|t| t.elapsed() >= every * 30) {
+                    whole = Some(Instant::now());
+                    i64::MIN
+                } else {
+                    i64::from(sealed_before(today_utc()).0) - 8
+                };
+                match pack_all(&pool, &b, Some(&mut repacks), since).await {
                     Ok((found, packed)) if found > 0 => {
                         tracing::debug!(found, packed, "cube buckets packed")
                     }
@@ -350,7 +363,7 @@ pub(super) async fn finish(pool: &PgPool) -> Result<usize> {
     let idle = AtomicU64::new(0);
     let mut total = 0;
     for _ in 0..1000 {
-        let (found, packed) = pack_all(pool, &idle, None).await?;
+        let (found, packed) = pack_all(pool, &idle, None, i64::MIN).await?;
         total += packed;
         if found == 0 {
             return Ok(total);
