@@ -72,6 +72,12 @@ fn ndjson(events: &[Sent]) -> String {
         .collect()
 }
 
+/// A row's cost in nano-dollars and its messages.
+fn cost_and_messages(row: &Value) -> (u64, u64) {
+    let cost = row["total_cost"].as_str().unwrap().replace('.', "");
+    (cost.parse().unwrap(), row["messages"].as_u64().unwrap())
+}
+
 /// Send until acknowledged; returns the number of tries.
 async fn deliver(http: &reqwest::Client, base: &str, admin: &str, body: &str) -> u64 {
     let mut tries = 0;
@@ -199,10 +205,9 @@ async fn two_servers_one_database_count_every_event_once() {
                     .unwrap()
                     .iter()
                     .map(|p| {
-                        let cost = p["total_cost"].as_str().unwrap().replace('.', "");
                         (
                             p["user_id"].as_str().unwrap().to_owned(),
-                            (cost.parse().unwrap(), p["messages"].as_u64().unwrap()),
+                            cost_and_messages(p),
                         )
                     })
                     .collect();
@@ -234,14 +239,11 @@ async fn two_servers_one_database_count_every_event_once() {
                     .iter()
                     .map(|r| {
                         assert_eq!(r["model"], "gpt-4o", "{r}");
-                        let cost = r["total_cost"].as_str().unwrap().replace('.', "");
-                        (
-                            (
-                                r["user_id"].as_str().unwrap().to_owned(),
-                                r[group].as_str().unwrap().to_owned(),
-                            ),
-                            (cost.parse().unwrap(), r["messages"].as_u64().unwrap()),
-                        )
+                        let key = (
+                            r["user_id"].as_str().unwrap().to_owned(),
+                            r[group].as_str().unwrap().to_owned(),
+                        );
+                        (key, cost_and_messages(r))
                     })
                     .collect();
                 assert_eq!(got, cells, "{org}: people by {group}");

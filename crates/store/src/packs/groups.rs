@@ -25,6 +25,16 @@ const FEW: usize = 3;
 /// Group keys a cube question may have: every dimension once.
 pub const MAX_KEYS: usize = 10;
 
+/// An error for a question grouped by more keys than a group holds.
+pub fn check_width(n: usize) -> Result<()> {
+    if n > MAX_KEYS {
+        return Err(StoreError::Other(anyhow::anyhow!(
+            "at most {MAX_KEYS} group keys, {n} asked"
+        )));
+    }
+    Ok(())
+}
+
 /// A group's nine sums and its people. Most groups of a long breakdown
 /// hold a handful of people, which a plain list holds without the
 /// allocations of a bitmap per group.

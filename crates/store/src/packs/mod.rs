@@ -31,7 +31,7 @@ pub struct Bucket {
     pub bucket: i64,
 }
 
-pub(crate) const VERSION: u8 = 1;
+const VERSION: u8 = 1;
 
 fn put(out: &mut Vec<u8>, v: i64) {
     // Zigzag, then LEB128: small magnitudes of either sign take one byte.
@@ -126,10 +126,16 @@ pub fn sealed_before(today_utc: Day) -> Day {
     Day(today_utc.0 - 3)
 }
 
-/// The day and month buckets that hold a question's cells, as (grain, lo,
-/// hi) ranges: the whole months inside the period at grain 2 (unless it
-/// groups by day or week) and the days outside them at grain 1.
+/// The day and month buckets that hold a question's cells, as non-empty
+/// (grain, lo, hi) ranges: the whole months inside the period at grain 2
+/// (unless it groups by day or week) and the days outside them at grain 1.
 pub fn parts(period: Period, group_by: &[Dim]) -> Vec<(u8, i64, i64)> {
+    let mut parts = all_parts(period, group_by);
+    parts.retain(|(_, lo, hi)| lo < hi);
+    parts
+}
+
+fn all_parts(period: Period, group_by: &[Dim]) -> Vec<(u8, i64, i64)> {
     let (from, to) = (period.from.0, period.to.0);
     let by_day = group_by.iter().any(|d| matches!(d, Dim::Day | Dim::Week));
     let first_month = Day(from).month();

@@ -10,6 +10,7 @@
 
 use super::admin::audit;
 use super::ctx::Ctx;
+use super::locks::{self, ALERT_IDS, DELIVERY_SEQS};
 use super::{db_err, scope};
 use crate::contract::{Result, StoreError};
 use crate::model::*;
@@ -17,23 +18,10 @@ use serde::de::DeserializeOwned;
 use spendlens_domain::time::Period;
 use sqlx::PgConnection;
 
-/// Classes of the advisory locks, in the two-int key space (apart from the
-/// migrations' single-bigint lock); the second int is the organisation.
-const ALERT_IDS: i32 = 0x5e4d_a1e7;
-const DELIVERY_SEQS: i32 = 0x5e4d_de15;
-
 /// Hold, until the transaction ends, the lock of one of organisation `org`'s
 /// numberings.
 async fn lock_numbering(c: &mut Ctx, class: i32, org: i64) -> Result<()> {
-    // Organisations whose ids share a key merely wait for each other.
-    let key = org.rem_euclid(i64::from(i32::MAX)) as i32;
-    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-        .bind(class)
-        .bind(key)
-        .execute(&mut *c.tx)
-        .await
-        .map_err(db_err)?;
-    Ok(())
+    locks::take_one(&mut c.tx, class, locks::key_of(org)).await
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {

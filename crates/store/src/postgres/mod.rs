@@ -14,6 +14,15 @@
 //! Reads of one organisation run as the role `spendlens_reader` with the
 //! organisation set for row-level security (`scope.rs`).
 
+/// SQL: the month (months since 1970-01) of the civil day number in the
+/// column `bucket`, for the cube's day cells and the packers' day lists.
+macro_rules! bucket_month {
+    () => {
+        "((extract(year from (DATE '1970-01-01' + bucket::int))::bigint - 1970) * 12 \
+         + extract(month from (DATE '1970-01-01' + bucket::int))::bigint - 1)"
+    };
+}
+
 mod admin;
 mod backfill;
 mod budgets;
@@ -26,6 +35,7 @@ mod erasure;
 mod fold;
 mod ingest;
 mod lifecycle;
+mod locks;
 mod messages;
 mod migrate;
 mod org_days;

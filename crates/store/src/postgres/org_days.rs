@@ -202,8 +202,9 @@ fn sums_at(r: &sqlx::postgres::PgRow, first: usize) -> Result<Figures> {
     Ok(Figures::from_sums(super::dim_days::sums_at(r, first)?))
 }
 
-/// Unfiltered totals of several organisations and periods from one read of
-/// `org_days`: `asks[i]` is (organisation, from, to); the answer `i` is its
+/// Unfiltered totals of several organisations and periods, one read of the
+/// day and block rows per distinct period: `asks[i]` is (organisation, from,
+/// to); the answer `i` is its
 /// sums and distinct people (None when it had no message).
 /// The platform endpoints ask one per organisation and period: a
 /// transaction each took 60–100 ms for `medium`'s 100 organisations.

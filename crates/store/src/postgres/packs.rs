@@ -14,6 +14,7 @@
 //! each bucket is either packed, its pack equal to its cells, or not.
 
 use super::db_err;
+use super::locks;
 use crate::contract::{Result, StoreError};
 use crate::packs::groups::{Groups, MAX_KEYS};
 use crate::packs::sums::{Pick, Queue};
@@ -21,27 +22,19 @@ use crate::packs::{encode, may_be_packed, sealed_before, Bucket, DIMS};
 use futures_util::TryStreamExt;
 use spendlens_domain::time::{local_day, Day, Month};
 use sqlx::{PgConnection, PgPool, Row};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Classes of the packs' advisory locks (budgets.rs lists the others): one
-/// per bucket, and one per organisation.
-const BUCKETS: i32 = 0x5e4d_9ac0;
-const ORGS: i32 = 0x5e4d_9ac1;
-
-/// Buckets whose keys coincide merely wait for each other.
+/// The lock key of a bucket's pack: buckets that share one merely wait
+/// for each other.
 fn bucket_key(org: i64, grain: u8, bucket: i64) -> i32 {
-    let k = org
-        .wrapping_mul(1_000_003)
-        .wrapping_add(i64::from(grain) << 40)
-        .wrapping_add(bucket);
-    k.rem_euclid(i64::from(i32::MAX)) as i32
-}
-
-fn org_key(org: i64) -> i32 {
-    org.rem_euclid(i64::from(i32::MAX)) as i32
+    locks::key_of(
+        org.wrapping_mul(1_000_003)
+            .wrapping_add(i64::from(grain) << 40)
+            .wrapping_add(bucket),
+    )
 }
 
 fn today_utc() -> Day {
@@ -61,20 +54,11 @@ pub(super) async fn forget(
     if touched.is_empty() {
         return Ok(());
     }
-    let keys: BTreeSet<i32> = touched
+    let keys: BTreeMap<i32, bool> = touched
         .iter()
-        .map(|(o, g, b)| bucket_key(*o, *g, *b))
+        .map(|(o, g, b)| (bucket_key(*o, *g, *b), false))
         .collect();
-    // In key order, one after the other (a function scan calls each row as
-    // it passes), so that two writers never wait for each other in a circle.
-    sqlx::query(
-        "SELECT count(pg_advisory_xact_lock_shared($1, k)::text) FROM UNNEST($2::int[]) AS k",
-    )
-    .bind(BUCKETS)
-    .bind(keys.into_iter().collect::<Vec<_>>())
-    .execute(&mut *c)
-    .await
-    .map_err(db_err)?;
+    locks::take(c, locks::PACK_BUCKETS, &keys).await?;
     // A statement of its own: its snapshot is taken once the locks are held,
     // so it sees a pack committed while this transaction waited.
     let (mut orgs, mut grains, mut bs) = (vec![], vec![], vec![]);
@@ -99,12 +83,7 @@ pub(super) async fn forget(
 /// Before every cell of organisation `org` may change (erasure): wait for
 /// its packers, keep new ones out until the commit, drop its packs.
 pub(super) async fn forget_org(c: &mut PgConnection, org: i64) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-        .bind(ORGS)
-        .bind(org_key(org))
-        .execute(&mut *c)
-        .await
-        .map_err(db_err)?;
+    locks::take_one(c, locks::PACK_ORGS, locks::key_of(org)).await?;
     sqlx::query("DELETE FROM cube_packs WHERE org = $1")
         .bind(org)
         .execute(&mut *c)
@@ -118,18 +97,17 @@ pub(super) async fn forget_org(c: &mut PgConnection, org: i64) -> Result<()> {
 /// that ended before.
 async fn unpacked(pool: &PgPool, today: Day, since: i64) -> Result<Vec<Bucket>> {
     let cut = sealed_before(today);
-    let rows: Vec<(i64, i16, i64)> = sqlx::query_as(
-        "WITH d AS (SELECT org, day FROM org_days WHERE day < $1 AND day >= $3),
-         m AS (SELECT DISTINCT org,
-                 ((extract(year FROM date '1970-01-01' + day::int) - 1970) * 12
-                  + extract(month FROM date '1970-01-01' + day::int) - 1)::bigint AS month
-               FROM d)
-         SELECT org, 1::smallint, day FROM d WHERE NOT EXISTS
-           (SELECT 1 FROM cube_packs p WHERE p.org = d.org AND p.grain = 1 AND p.bucket = d.day)
+    let rows: Vec<(i64, i16, i64)> = sqlx::query_as(concat!(
+        "WITH d AS (SELECT org, day AS bucket FROM org_days WHERE day < $1 AND day >= $3),
+         m AS (SELECT DISTINCT org, ",
+        bucket_month!(),
+        " AS month FROM d)
+         SELECT org, 1::smallint, bucket FROM d WHERE NOT EXISTS
+           (SELECT 1 FROM cube_packs p WHERE p.org = d.org AND p.grain = 1 AND p.bucket = d.bucket)
          UNION ALL
          SELECT org, 2::smallint, month FROM m WHERE month < $2 AND NOT EXISTS
-           (SELECT 1 FROM cube_packs p WHERE p.org = m.org AND p.grain = 2 AND p.bucket = m.month)",
-    )
+           (SELECT 1 FROM cube_packs p WHERE p.org = m.org AND p.grain = 2 AND p.bucket = m.month)"
+    ))
     .bind(i64::from(cut.0))
     .bind(i64::from(cut.month().0))
     .bind(since)
@@ -164,9 +142,9 @@ async fn pack(pool: &PgPool, b: Bucket) -> Result<bool> {
         "SELECT pg_try_advisory_xact_lock_shared($1, $2) AND pg_try_advisory_xact_lock($3, $4)
                 AND NOT EXISTS (SELECT 1 FROM cube_packs WHERE org = $5 AND grain = $6 AND bucket = $7)",
     )
-    .bind(ORGS)
-    .bind(org_key(b.org))
-    .bind(BUCKETS)
+    .bind(locks::PACK_ORGS)
+    .bind(locks::key_of(b.org))
+    .bind(locks::PACK_BUCKETS)
     .bind(bucket_key(b.org, b.grain, b.bucket))
     .bind(b.org)
     .bind(i16::from(b.grain))
@@ -377,6 +355,19 @@ pub(super) async fn finish(pool: &PgPool) -> Result<usize> {
     ))
 }
 
+/// SQL: the cube's rows (or packs) in any of `parts` (grain, lo, hi), FALSE
+/// when there are none. Only integers are written in.
+pub(super) fn in_parts(parts: &[(u8, i64, i64)]) -> String {
+    if parts.is_empty() {
+        return "FALSE".into();
+    }
+    parts
+        .iter()
+        .map(|(g, lo, hi)| format!("(grain = {g} AND bucket >= {lo} AND bucket < {hi})"))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
 /// The groups of a question's day and month `parts` (grain, lo, hi): packs
 /// summed on two threads as they arrive, and the cells of the buckets
 /// without one. `cell_where` confines the cells (organisation, filters);
@@ -406,16 +397,11 @@ pub(super) async fn groups_of(
             Ok(groups)
         })
     });
-    // Only integers are written into the SQL.
-    let ranges: Vec<String> = parts
-        .iter()
-        .map(|(g, lo, hi)| format!("(grain = {g} AND bucket >= {lo} AND bucket < {hi})"))
-        .collect();
     let mut packed: HashSet<(u8, i64)> = HashSet::new();
     {
         let sql = format!(
             "SELECT grain, bucket, cells FROM cube_packs WHERE org = {org} AND ({})",
-            ranges.join(" OR ")
+            in_parts(parts)
         );
         let mut rows = sqlx::query(&sql).persistent(false).fetch(&mut *c);
         while let Some(r) = rows.try_next().await.map_err(db_err)? {

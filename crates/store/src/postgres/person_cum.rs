@@ -18,6 +18,7 @@
 
 use super::db_err;
 use super::dim_days::{each_sum, sums_at, SUMS};
+use super::locks;
 use super::org_days::add;
 use crate::aggregate::{CellDelta, CellKey, GRAIN_DAY};
 use crate::contract::Result;
@@ -25,39 +26,18 @@ use crate::query::Figures;
 use sqlx::{PgConnection, Row};
 use std::collections::{BTreeMap, HashMap};
 
-/// The class of the slices' advisory locks (budgets.rs lists the others).
-const SLICES: i32 = 0x5e4d_c0de;
-
 /// Hold organisation `org`'s slice lock until the transaction ends.
 async fn lock(c: &mut PgConnection, org: i64, exclusive: bool) -> Result<()> {
     lock_all(c, &[(org, exclusive)]).await
 }
 
-/// Take the slice locks of `orgs` (in id order), each exclusive or shared,
-/// one after the other in that order, in one statement.
+/// Take the slice locks of `orgs`, each exclusive or shared, in key order.
 async fn lock_all(c: &mut PgConnection, orgs: &[(i64, bool)]) -> Result<()> {
-    // Organisations whose ids share a key merely wait for each other.
     let mut keys: BTreeMap<i32, bool> = BTreeMap::new();
     for (org, exclusive) in orgs {
-        *keys
-            .entry(org.rem_euclid(i64::from(i32::MAX)) as i32)
-            .or_default() |= exclusive;
+        *keys.entry(locks::key_of(*org)).or_default() |= exclusive;
     }
-    let (k, ex): (Vec<i32>, Vec<bool>) = keys.into_iter().unzip();
-    // A function scan returns the arrays' rows in order, and each row's
-    // call is made as it passes.
-    sqlx::query(
-        "SELECT count(CASE WHEN u.ex THEN pg_advisory_xact_lock($1, u.k)::text
-                           ELSE pg_advisory_xact_lock_shared($1, u.k)::text END)
-         FROM UNNEST($2::int[], $3::bool[]) AS u(k, ex)",
-    )
-    .bind(SLICES)
-    .bind(k)
-    .bind(ex)
-    .execute(&mut *c)
-    .await
-    .map_err(db_err)?;
-    Ok(())
+    locks::take(c, locks::SLICES, &keys).await
 }
 
 /// Each organisation's slice days from its first day on, with the last

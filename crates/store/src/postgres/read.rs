@@ -308,8 +308,9 @@ pub async fn events(c: &mut PgConnection, org: &str) -> Result<Vec<StoredEvent>>
 }
 
 /// Unfiltered totals of any organisations (the platform endpoints), from
-/// one read of `org_days`, as `figures` answers each. A platform-wide read,
-/// like `list_orgs`: it runs as the connecting role, not one organisation's.
+/// `org_days` and `org_blocks` (one read per distinct range), as `figures`
+/// answers each. A platform-wide read, like `list_orgs`: it runs as the
+/// connecting role, not one organisation's.
 pub async fn totals_many(c: &mut PgConnection, qs: &[FigureQuery]) -> Result<Vec<Vec<GroupRow>>> {
     let exts: Vec<&str> = qs.iter().map(|q| q.org.as_str()).collect();
     let ids: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
@@ -352,7 +353,7 @@ pub async fn figures(
     user_names: &UserNames,
 ) -> Result<Vec<GroupRow>> {
     use crate::query::{Dim, Figures};
-    use spendlens_domain::time::{Day, Month};
+    use spendlens_domain::time::Day;
     use sqlx::Row;
     let org = super::scope::enter_org(c, &q.org).await?;
     // Only integers (internal ids, days, seconds) are written into the SQL.
@@ -438,42 +439,24 @@ pub async fn figures(
     }
     let by_hour = q.group_by.contains(&Dim::Hour);
     let mut hour_zones: Option<Vec<(i64, jiff::tz::TimeZone)>> = None;
-    let by_day = q.group_by.iter().any(|d| matches!(d, Dim::Day | Dim::Week));
-    let first_month = Day(from).month();
-    let first_full = if first_month.first_day().0 == from {
-        first_month.0
-    } else {
-        first_month.0 + 1
-    };
-    let end_month = Day(to).month(); // months before this one end before `to`
-    let months = if by_day || first_full >= end_month.0 {
-        None
-    } else {
-        Some((first_full, end_month.0))
-    };
-    let range = match months {
-        _ if by_hour => {
-            // Hours of the period's days, each day in the zone in force when
-            // it was lived: with one zone, the instants between the two day
-            // starts; after a timezone change, the widest such range, and the
-            // rows outside the period's days are dropped below.
-            let z = zones(c, org).await?;
-            let starts = |d: Day| z.iter().map(move |(_, tz)| d.start_in(tz).as_second());
-            let s0 = starts(Day(from)).min().unwrap_or(0);
-            let s1 = starts(Day(to)).max().unwrap_or(0);
-            if z.len() > 1 {
-                hour_zones = Some(z);
-            }
-            format!("(grain = 0 AND bucket >= {s0} AND bucket < {s1})")
+    let range = if by_hour {
+        // Hours of the period's days, each day in the zone in force when
+        // it was lived: with one zone, the instants between the two day
+        // starts; after a timezone change, the widest such range, and the
+        // rows outside the period's days are dropped below.
+        let z = zones(c, org).await?;
+        let starts = |d: Day| z.iter().map(move |(_, tz)| d.start_in(tz).as_second());
+        let s0 = starts(Day(from)).min().unwrap_or(0);
+        let s1 = starts(Day(to)).max().unwrap_or(0);
+        if z.len() > 1 {
+            hour_zones = Some(z);
         }
-        None => format!("(grain = 1 AND bucket >= {from} AND bucket < {to})"),
-        Some((m0, m1)) => {
-            let d0 = Month(m0).first_day().0;
-            let d1 = Month(m1).first_day().0;
-            format!(
-                "((grain = 2 AND bucket >= {m0} AND bucket < {m1}) OR (grain = 1 AND ((bucket >= {from} AND bucket < {d0}) OR (bucket >= {d1} AND bucket < {to}))))"
-            )
-        }
+        format!("(grain = 0 AND bucket >= {s0} AND bucket < {s1})")
+    } else {
+        format!(
+            "({})",
+            super::packs::in_parts(&crate::packs::parts(q.period, &q.group_by))
+        )
     };
     wheres.push(range);
     let keys: Vec<&str> = q.group_by.iter().map(|d| cube_column(*d)).collect();
@@ -555,15 +538,8 @@ async fn packed(
     fixed: &[(crate::query::Dim, i64)],
 ) -> Result<Vec<crate::packs::KeyedFigures>> {
     let n = q.group_by.len();
-    if n > crate::packs::groups::MAX_KEYS {
-        return Err(crate::contract::StoreError::Other(anyhow::anyhow!(
-            "at most 10 group keys, {n} asked"
-        )));
-    }
-    let parts: Vec<(u8, i64, i64)> = crate::packs::parts(q.period, &q.group_by)
-        .into_iter()
-        .filter(|(_, lo, hi)| lo < hi)
-        .collect();
+    crate::packs::groups::check_width(n)?;
+    let parts = crate::packs::parts(q.period, &q.group_by);
     if parts.is_empty() {
         return Ok(Vec::new());
     }
@@ -666,11 +642,11 @@ pub(super) fn cube_column(dim: crate::query::Dim) -> &'static str {
         Dim::Day | Dim::Hour => "bucket",
         Dim::Week => "(bucket - (bucket + 3) % 7)",
         // Month rows hold months since 1970-01; a day row's is computed from its date.
-        Dim::Month => {
-            "(CASE grain WHEN 2 THEN bucket ELSE \
-            (extract(year from (DATE '1970-01-01' + bucket::int))::bigint - 1970) * 12 \
-            + extract(month from (DATE '1970-01-01' + bucket::int))::bigint - 1 END)"
-        }
+        Dim::Month => concat!(
+            "(CASE grain WHEN 2 THEN bucket ELSE ",
+            bucket_month!(),
+            " END)"
+        ),
     }
 }
 

@@ -48,9 +48,8 @@ pub async fn create_on(admin: &str) -> Result<TestDb, sqlx::Error> {
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut c)
         .await?;
-    let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
     Ok(TestDb {
-        url: format!("{base}/{name}"),
+        url: url_of(admin, &name),
         admin_url: admin.to_owned(),
         name,
     })
@@ -70,8 +69,13 @@ pub async fn kept_on(admin: &str, name: &str, fresh: bool) -> Result<String, sql
             .execute(&mut c)
             .await?;
     }
+    Ok(url_of(admin, name))
+}
+
+/// The URL of database `name` on the server `admin` names.
+fn url_of(admin: &str, name: &str) -> String {
     let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
-    Ok(format!("{base}/{name}"))
+    format!("{base}/{name}")
 }
 
 impl Drop for TestDb {

@@ -408,11 +408,7 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         crate::packs::parts(q.period, &q.group_by)
     };
     let n = q.group_by.len();
-    if n > MAX_KEYS {
-        return Err(StoreError::Other(anyhow::anyhow!(
-            "at most {MAX_KEYS} group keys, {n} asked"
-        )));
-    }
+    crate::packs::groups::check_width(n)?;
     // The cells are summed here rather than by SQL's GROUP BY, whose
     // sorter and count(DISTINCT) cost more than the scan itself.
     let mut groups = crate::packs::groups::Groups::new(&q.group_by);
@@ -447,9 +443,6 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         let buckets: i64 = parts.iter().map(|(_, lo, hi)| (hi - lo).max(0)).sum();
         let other = (!seek_person && buckets > 1).then(|| scope.spawn(|| pick.sum(&queue)));
         for (grain, lo, hi) in parts {
-            if lo >= hi {
-                continue;
-            }
             if seek_person {
                 // A person's cells are found by seeking (bucket, person) in
                 // the cube's key, one bucket at a time, instead of reading
