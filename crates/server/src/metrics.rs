@@ -51,6 +51,8 @@ pub struct Metrics {
     commit_failures: Counter,
     queue_depth: Gauge,
     upkeep_backlog: Gauge,
+    kept_projections: Gauge,
+    kept_bytes: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -75,6 +77,8 @@ impl Default for Metrics {
             commit_failures: Counter::default(),
             queue_depth: Gauge::default(),
             upkeep_backlog: Gauge::default(),
+            kept_projections: Gauge::default(),
+            kept_bytes: Gauge::default(),
         };
         let mut registry = Registry::default();
         let r = &mut registry;
@@ -138,6 +142,16 @@ impl Default for Metrics {
             "Background upkeep waiting in the store (embedded store: cube buckets to pack)",
             m.upkeep_backlog.clone(),
         );
+        r.register(
+            "spendlens_store_kept_projections",
+            "Packs' groups kept in memory for questions of the same shape",
+            m.kept_projections.clone(),
+        );
+        r.register(
+            "spendlens_store_kept_projection_bytes",
+            "Bytes those kept groups hold (SPENDLENS_PACK_CACHE_MB bounds them)",
+            m.kept_bytes.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -179,9 +193,11 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self, queue_depth: usize, upkeep_backlog: u64) -> String {
+    pub fn render(&self, queue_depth: usize, upkeep_backlog: u64, kept: (u64, u64)) -> String {
         self.queue_depth.set(queue_depth as i64);
         self.upkeep_backlog.set(upkeep_backlog as i64);
+        self.kept_projections.set(kept.0 as i64);
+        self.kept_bytes.set(kept.1 as i64);
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

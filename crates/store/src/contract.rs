@@ -66,6 +66,11 @@ pub trait Store: Send + Sync + 'static {
         0
     }
 
+    /// Packs' groups kept in memory for later questions: (how many, bytes).
+    fn kept_projections(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
     // --- ingestion -------------------------------------------------------
 
     /// Store several requests' events in one transaction (group commit) and

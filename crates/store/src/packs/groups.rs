@@ -16,6 +16,7 @@
 //! instead of one large map missing the cache at every cell.
 
 use super::people_union::PeopleUnion;
+use super::projections::{People, Projected};
 use super::KeyedFigures;
 use crate::contract::{Result, StoreError};
 use crate::query::{Dim, Figures};
@@ -56,6 +57,8 @@ pub struct ByPerson {
     /// The person of the last cell and their index.
     last: Option<(i64, u32)>,
     lists: Vec<Vec<([i64; FEW], [i64; 9])>>,
+    /// Where the person is in a key.
+    user_at: usize,
 }
 
 pub enum Groups {
@@ -107,6 +110,72 @@ impl<const K: usize> Keyed<K> {
             let (s, p) = self.open.entry(key).or_default();
             add_sums(s, &sums)?;
             p.absorb(people);
+        }
+        Ok(())
+    }
+
+    /// This pack's groups (`sealed`: final, the key holds the day), the map
+    /// left empty with its room.
+    fn project(&mut self, n: usize, count_people: bool, sealed: bool) -> Projected {
+        let size = self.open.len() + self.sealed.len();
+        let (mut keys, mut sums) = (Vec::with_capacity(size * n), Vec::with_capacity(size));
+        let people = if sealed {
+            self.seal(count_people);
+            let mut counts = Vec::with_capacity(size);
+            for (key, s, p) in self.sealed.drain(..) {
+                keys.extend_from_slice(&key[..n]);
+                sums.push(s);
+                counts.push(p);
+            }
+            if count_people {
+                People::Counted(counts)
+            } else {
+                People::Unneeded
+            }
+        } else {
+            let (mut ends, mut ids) = (Vec::new(), Vec::new());
+            for (key, (s, p)) in self.open.drain() {
+                keys.extend_from_slice(&key[..n]);
+                sums.push(s);
+                if count_people {
+                    ids.extend(p.into_members());
+                    ends.push(ids.len() as u32);
+                }
+            }
+            if count_people {
+                People::Listed { ends, ids }
+            } else {
+                People::Unneeded
+            }
+        };
+        Projected {
+            n,
+            sealed,
+            keys,
+            sums,
+            people,
+        }
+    }
+
+    fn add_projected(&mut self, p: &Projected, count_people: bool) -> Result<()> {
+        for (i, sums) in p.sums.iter().enumerate() {
+            let mut key = [0i64; K];
+            key[..p.n].copy_from_slice(p.key(i));
+            if p.sealed {
+                let people = match &p.people {
+                    People::Counted(c) => c[i],
+                    _ => 1,
+                };
+                self.sealed.push((key, *sums, people));
+                continue;
+            }
+            let (s, people) = self.open.entry(key).or_default();
+            add_sums(s, sums)?;
+            if count_people {
+                if let Some(listed) = p.listed(i) {
+                    people.extend(listed);
+                }
+            }
         }
         Ok(())
     }
@@ -172,6 +241,32 @@ impl ByPerson {
         Ok(())
     }
 
+    fn project(&mut self, n: usize) -> Projected {
+        self.slot.clear();
+        self.last = None;
+        let (mut keys, mut sums) = (Vec::new(), Vec::new());
+        for (key, s) in self.lists.drain(..).flatten() {
+            keys.extend_from_slice(&key[..n]);
+            sums.push(s);
+        }
+        Projected {
+            n,
+            sealed: false,
+            keys,
+            sums,
+            people: People::Unneeded,
+        }
+    }
+
+    fn add_projected(&mut self, p: &Projected) -> Result<()> {
+        for (i, sums) in p.sums.iter().enumerate() {
+            let mut key = [0i64; FEW];
+            key[..p.n].copy_from_slice(p.key(i));
+            self.add(key, key[self.user_at], sums)?;
+        }
+        Ok(())
+    }
+
     fn finish(self, n: usize, keep: impl Fn(&[i64], &[i64; 9]) -> bool) -> Vec<KeyedFigures> {
         let all = self
             .lists
@@ -192,7 +287,10 @@ impl Groups {
             .iter()
             .any(|d| matches!(d, Dim::Day | Dim::Week | Dim::Month | Dim::Hour));
         match group_by.len() {
-            n if n <= FEW && by_person && timeless => Groups::Person(ByPerson::default()),
+            n if n <= FEW && by_person && timeless => Groups::Person(ByPerson {
+                user_at: group_by.iter().position(|d| *d == Dim::User).unwrap_or(0),
+                ..ByPerson::default()
+            }),
             n if n <= FEW => Groups::Few(Keyed::default(), !by_person),
             _ => Groups::All(Keyed::default(), !by_person),
         }
@@ -228,6 +326,25 @@ impl Groups {
             Groups::Few(g, count) => g.seal(*count),
             Groups::All(g, count) => g.seal(*count),
             Groups::Person(_) => {}
+        }
+    }
+
+    /// The groups summed so far, as one pack's projection (`sealed`: the
+    /// key holds the day); `self` is left empty, its room kept.
+    pub fn project(&mut self, n: usize, sealed: bool) -> Projected {
+        match self {
+            Groups::Few(g, count) => g.project(n, *count, sealed),
+            Groups::All(g, count) => g.project(n, *count, sealed),
+            Groups::Person(g) => g.project(n),
+        }
+    }
+
+    /// A pack's projection's groups added, as its cells would be.
+    pub fn add_projected(&mut self, p: &Projected) -> Result<()> {
+        match self {
+            Groups::Few(g, count) => g.add_projected(p, *count),
+            Groups::All(g, count) => g.add_projected(p, *count),
+            Groups::Person(g) => g.add_projected(p),
         }
     }
 

@@ -7,6 +7,7 @@
 
 pub mod groups;
 pub mod people_union;
+pub mod projections;
 pub mod sums;
 
 use crate::contract::{Result, StoreError};

@@ -107,6 +107,38 @@ impl PeopleUnion {
         }
     }
 
+    /// Everyone of a sorted list of people too (a kept projection's group).
+    pub fn extend(&mut self, people: &[u32]) {
+        if self.chunks.is_empty() {
+            self.few.extend_from_slice(people);
+            self.compact_if_long();
+            return;
+        }
+        self.set_all(people.iter().copied());
+    }
+
+    /// The people, ascending, each once.
+    pub fn into_members(self) -> Vec<u32> {
+        let mut out = self.few;
+        out.sort_unstable();
+        out.dedup();
+        for (high, words) in &self.chunks {
+            for (i, w) in words.iter().enumerate() {
+                let mut w = *w;
+                while w != 0 {
+                    let bit = w.trailing_zeros();
+                    out.push((high << 16) | (i as u32) << 6 | bit);
+                    w &= w - 1;
+                }
+            }
+        }
+        // Chunks were made in the order their ids first came.
+        if self.chunks.len() > 1 {
+            out.sort_unstable();
+        }
+        out
+    }
+
     pub fn len(&self) -> u64 {
         self.counted(&mut self.few.clone())
     }
@@ -193,6 +225,24 @@ mod tests {
             let expected: RoaringBitmap = left.iter().chain(&right).copied().collect();
             proptest::prop_assert_eq!(a.len(), expected.len());
             proptest::prop_assert_eq!(a.into_len(), expected.len());
+        }
+
+        /// A union's members, extended into another union (as a kept
+        /// projection's groups are), are the people of both, ascending.
+        #[test]
+        fn members_come_back_sorted_and_extend_unions(
+            left in proptest::collection::vec(0u32..140_000, 0..1_500),
+            right in proptest::collection::vec(0u32..140_000, 0..1_500),
+        ) {
+            let (mut a, mut b) = (PeopleUnion::default(), PeopleUnion::default());
+            left.iter().for_each(|p| a.insert(*p));
+            right.iter().for_each(|p| b.insert(*p));
+            let of_b: RoaringBitmap = right.iter().copied().collect();
+            let members = b.into_members();
+            proptest::prop_assert_eq!(&members, &of_b.iter().collect::<Vec<_>>());
+            a.extend(&members);
+            let expected: RoaringBitmap = left.iter().chain(&right).copied().collect();
+            proptest::prop_assert_eq!(a.into_members(), expected.iter().collect::<Vec<_>>());
         }
     }
 }

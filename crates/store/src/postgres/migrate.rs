@@ -39,6 +39,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_org_blocks",
         include_str!("migrations/0009_org_blocks.sql"),
     ),
+    (
+        "0010_pack_seq",
+        include_str!("migrations/0010_pack_seq.sql"),
+    ),
 ];
 
 /// Any number; the same in every spendlens process.

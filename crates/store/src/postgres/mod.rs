@@ -66,7 +66,7 @@ use std::str::FromStr;
 
 pub struct PgStore {
     pool: PgPool,
-    user_names: std::sync::Arc<read::UserNames>,
+    memory: std::sync::Arc<read::Memory>,
     packer: packs::Packer,
 }
 
@@ -130,7 +130,7 @@ impl PgStore {
         let store = PgStore {
             packer: packs::Packer::start(pool.clone()),
             pool,
-            user_names: Default::default(),
+            memory: Default::default(),
         };
         // What a server that died between its two commits left queued.
         store.fold().await?;
@@ -231,6 +231,9 @@ impl Store for PgStore {
 
     fn upkeep_backlog(&self) -> u64 {
         self.packer.backlog()
+    }
+    fn kept_projections(&self) -> (u64, u64) {
+        self.memory.projections.held()
     }
 
     async fn ping(&self) -> Result<()> {
@@ -655,7 +658,7 @@ impl Store for PgStore {
 
     async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>> {
         let q = query.clone();
-        let names = self.user_names.clone();
+        let names = self.memory.clone();
         self.read(|c| Box::pin(async move { read::figures(c, &q, &names).await }))
             .await
     }
@@ -677,7 +680,7 @@ impl Store for PgStore {
         let mut out = Vec::with_capacity(queries.len());
         for run in queries.chunk_by(|a, b| a.org == b.org) {
             let run = run.to_vec();
-            let names = self.user_names.clone();
+            let names = self.memory.clone();
             let answers = self
                 .read(|c| {
                     Box::pin(async move {

@@ -17,7 +17,8 @@ use super::db_err;
 use super::locks;
 use crate::contract::{Result, StoreError};
 use crate::packs::groups::{Groups, MAX_KEYS};
-use crate::packs::sums::{Pick, Queue};
+use crate::packs::projections::{Projections, Shape};
+use crate::packs::sums::{Pick, Queue, Work};
 use crate::packs::{encode, may_be_packed, sealed_before, Bucket, DIMS};
 use futures_util::TryStreamExt;
 use spendlens_domain::time::{local_day, Day, Month};
@@ -177,7 +178,7 @@ async fn pack(pool: &PgPool, b: Bucket) -> Result<bool> {
     }
     sqlx::query(
         "INSERT INTO cube_packs (org, grain, bucket, cells) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (org, grain, bucket) DO UPDATE SET cells = excluded.cells",
+         ON CONFLICT (org, grain, bucket) DO UPDATE SET cells = excluded.cells, seq = excluded.seq",
     )
     .bind(b.org)
     .bind(i16::from(b.grain))
@@ -369,7 +370,8 @@ pub(super) fn in_parts(parts: &[(u8, i64, i64)]) -> String {
 }
 
 /// The groups of a question's day and month `parts` (grain, lo, hi): packs
-/// summed on two threads as they arrive, and the cells of the buckets
+/// summed on two threads as they arrive (or their groups, kept from an
+/// earlier question of the same shape), and the cells of the buckets
 /// without one. `cell_where` confines the cells (organisation, filters);
 /// `wanted` is the same filter as (pack column, id).
 pub(super) async fn groups_of(
@@ -379,13 +381,19 @@ pub(super) async fn groups_of(
     parts: &[(u8, i64, i64)],
     cell_where: &str,
     wanted: Vec<(usize, i64)>,
+    kept: &Arc<Projections>,
 ) -> Result<Groups> {
     let (tx, queue) = Queue::new();
-    let dims = group_by.to_vec();
+    let shape = Arc::new(Shape {
+        group_by: group_by.to_vec(),
+        wanted,
+    });
+    let pick_shape = shape.clone();
+    let pick_kept = kept.clone();
     let summing = tokio::task::spawn_blocking(move || -> Result<Groups> {
         let pick = Pick {
-            group_by: &dims,
-            wanted: &wanted,
+            shape: pick_shape,
+            kept: &pick_kept,
         };
         std::thread::scope(|scope| {
             let other = scope.spawn(|| pick.sum(&queue));
@@ -398,19 +406,46 @@ pub(super) async fn groups_of(
         })
     });
     let mut packed: HashSet<(u8, i64)> = HashSet::new();
+    let mut unkept: Vec<i64> = Vec::new();
     {
         let sql = format!(
-            "SELECT grain, bucket, cells FROM cube_packs WHERE org = {org} AND ({})",
+            "SELECT grain, bucket, seq FROM cube_packs WHERE org = {org} AND ({})",
             in_parts(parts)
         );
         let mut rows = sqlx::query(&sql).persistent(false).fetch(&mut *c);
         while let Some(r) = rows.try_next().await.map_err(db_err)? {
             let grain = r.try_get::<i16, _>(0).map_err(db_err)? as u8;
             let bucket: i64 = r.try_get(1).map_err(db_err)?;
+            let seq: i64 = r.try_get(2).map_err(db_err)?;
             packed.insert((grain, bucket));
-            // Only fails once the summing threads have stopped, whose error
-            // the join below returns.
-            let _ = tx.send((grain, bucket, r.try_get(2).map_err(db_err)?));
+            match kept.get(seq, &shape) {
+                // Only fails once the summing threads have stopped, whose
+                // error the join below returns.
+                Some(p) => drop(tx.send(Work::Kept(p))),
+                None => unkept.push(seq),
+            }
+        }
+    }
+    if !unkept.is_empty() {
+        // The same snapshot: the packs listed above, cells and all.
+        let sql = format!(
+            "SELECT grain, bucket, seq, cells FROM cube_packs
+             WHERE org = {org} AND ({}) AND seq = ANY($1)",
+            in_parts(parts)
+        );
+        let mut rows = sqlx::query(&sql)
+            .bind(&unkept)
+            .persistent(false)
+            .fetch(&mut *c);
+        while let Some(r) = rows.try_next().await.map_err(db_err)? {
+            let grain = r.try_get::<i16, _>(0).map_err(db_err)? as u8;
+            let work = Work::Pack(
+                grain,
+                r.try_get(1).map_err(db_err)?,
+                r.try_get(2).map_err(db_err)?,
+                r.try_get(3).map_err(db_err)?,
+            );
+            drop(tx.send(work));
         }
     }
     drop(tx);

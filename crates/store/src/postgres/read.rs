@@ -350,8 +350,9 @@ pub async fn totals_many(c: &mut PgConnection, qs: &[FigureQuery]) -> Result<Vec
 pub async fn figures(
     c: &mut PgConnection,
     q: &FigureQuery,
-    user_names: &UserNames,
+    memory: &Memory,
 ) -> Result<Vec<GroupRow>> {
+    let user_names = &memory.user_names;
     use crate::query::{Dim, Figures};
     use spendlens_domain::time::Day;
     use sqlx::Row;
@@ -413,7 +414,7 @@ pub async fn figures(
     // packed) or about one person (whose cells an index finds).
     let keyed = match keyed {
         None if !q.group_by.contains(&Dim::Hour) && !fixed.iter().any(|(d, _)| *d == Dim::User) => {
-            Some(packed(c, org, q, &wheres, &fixed).await?)
+            Some(packed(c, org, q, &wheres, &fixed, &memory.projections).await?)
         }
         other => other,
     };
@@ -536,6 +537,7 @@ async fn packed(
     q: &FigureQuery,
     wheres: &[String],
     fixed: &[(crate::query::Dim, i64)],
+    kept: &std::sync::Arc<crate::packs::projections::Projections>,
 ) -> Result<Vec<crate::packs::KeyedFigures>> {
     let n = q.group_by.len();
     crate::packs::groups::check_width(n)?;
@@ -547,8 +549,9 @@ async fn packed(
         .iter()
         .filter_map(|(d, id)| Some((crate::packs::pack_column(*d)?, *id)))
         .collect();
+    let cell_where = wheres.join(" AND ");
     let groups =
-        super::packs::groups_of(c, org, &q.group_by, &parts, &wheres.join(" AND "), wanted).await?;
+        super::packs::groups_of(c, org, &q.group_by, &parts, &cell_where, wanted, kept).await?;
     Ok(groups.finish(n, |_, sums| n > 0 || sums[2] != 0))
 }
 
@@ -679,6 +682,14 @@ fn hour_day(zones: &[(i64, jiff::tz::TimeZone)], hour: i64) -> spendlens_domain:
     let at = jiff::Timestamp::from_second(hour).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let i = zones.partition_point(|(from, _)| *from <= at.as_microsecond());
     spendlens_domain::time::local_day(at, &zones[i.saturating_sub(1)].1)
+}
+
+/// What a server keeps in memory between reads: people's names, and packs'
+/// groups by pack number (packs/projections.rs).
+#[derive(Default)]
+pub struct Memory {
+    pub user_names: UserNames,
+    pub projections: std::sync::Arc<crate::packs::projections::Projections>,
 }
 
 /// People's external ids by internal id, kept for the store's life: a

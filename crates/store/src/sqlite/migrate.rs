@@ -31,6 +31,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0009_cube_packs",
         include_str!("migrations/0009_cube_packs.sql"),
     ),
+    (
+        "0010_pack_seq",
+        include_str!("migrations/0010_pack_seq.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -346,6 +346,9 @@ impl Store for SqliteStore {
             .backlog
             .load(std::sync::atomic::Ordering::Relaxed)
     }
+    fn kept_projections(&self) -> (u64, u64) {
+        self.cache.projections().held()
+    }
     async fn backfill(&self, actor: &str) -> Result<BackfillOutcome> {
         let actor = actor.to_owned();
         self.writer

@@ -21,30 +21,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Each pack of `org` at `grain` with buckets in `[lo, hi)`, handed to
-/// `each` as (bucket, blob) as soon as read: copied out of the snapshot so
-/// that another thread may decode it while the next is read. Returns the
-/// buckets that had a pack.
-pub fn blobs(
+/// The packs of `org` at `grain` with buckets in `[lo, hi)`, as (bucket,
+/// seq), without their cells.
+pub fn in_range(
     c: &Connection,
     org: i64,
     grain: u8,
     (lo, hi): (i64, i64),
-    mut each: impl FnMut(i64, Vec<u8>),
-) -> Result<Vec<i64>> {
+) -> Result<Vec<(i64, i64)>> {
     let mut s = c
         .prepare_cached(
-            "SELECT bucket, cells FROM cube_packs WHERE org = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4",
+            "SELECT bucket, seq FROM cube_packs WHERE org = ?1 AND grain = ?2 AND bucket >= ?3 AND bucket < ?4",
         )
         .map_err(sql_err)?;
-    let mut rows = s.query(params![org, grain, lo, hi]).map_err(sql_err)?;
-    let mut packed = Vec::new();
-    while let Some(r) = rows.next().map_err(sql_err)? {
-        let bucket: i64 = r.get(0).map_err(sql_err)?;
-        each(bucket, r.get(1).map_err(sql_err)?);
-        packed.push(bucket);
-    }
-    Ok(packed)
+    let rows = s
+        .query_map(params![org, grain, lo, hi], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
+/// The cells of one pack `in_range` found (in the same snapshot).
+pub fn cells(c: &Connection, org: i64, grain: u8, bucket: i64) -> Result<Vec<u8>> {
+    c.prepare_cached("SELECT cells FROM cube_packs WHERE org = ?1 AND grain = ?2 AND bucket = ?3")
+        .and_then(|mut s| s.query_row(params![org, grain, bucket], |r| r.get(0)))
+        .map_err(sql_err)
 }
 
 /// Sealed buckets with cells but no pack: each organisation's days before
@@ -118,10 +118,16 @@ pub fn pack(c: &Connection, b: Bucket) -> Result<usize> {
             cells.push((dims, sums));
         }
     }
+    // A number never given before (migration 0010): readers keep a pack's
+    // groups by it.
+    let seq: i64 = c
+        .prepare_cached("UPDATE pack_seq SET n = n + 1 WHERE id = 1 RETURNING n")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(sql_err)?;
     c.prepare_cached(
-        "INSERT OR REPLACE INTO cube_packs (org, grain, bucket, cells) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR REPLACE INTO cube_packs (org, grain, bucket, seq, cells) VALUES (?1, ?2, ?3, ?4, ?5)",
     )
-    .and_then(|mut s| s.execute(params![b.org, b.grain, b.bucket, encode(&cells)]))
+    .and_then(|mut s| s.execute(params![b.org, b.grain, b.bucket, seq, encode(&cells)]))
     .map_err(sql_err)?;
     Ok(cells.len())
 }

@@ -5,6 +5,8 @@ use crate::contract::{Result, StoreError};
 use crate::model::*;
 use crate::packs::groups::MAX_KEYS;
 use crate::packs::pack_column;
+use crate::packs::projections::Shape;
+use crate::packs::sums::{Pick, Queue, Work};
 use crate::query::{Dim, FigureQuery, GroupRow};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -12,6 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use spendlens_domain::time::{local_day, parse_timezone, Day};
 use spendlens_domain::{ErrorCode, Markup};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub(super) fn org_id(c: &Connection, org: &str) -> Result<i64> {
     c.prepare_cached("SELECT id FROM orgs WHERE ext_id = ?1")
@@ -431,49 +434,63 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         .iter()
         .filter_map(|(d, id)| Some((pack_column(*d)?, *id)))
         .collect();
-    let pick = crate::packs::sums::Pick {
-        group_by: &q.group_by,
-        wanted: &wanted,
-    };
-    let (tx, queue) = crate::packs::sums::Queue::new();
-    std::thread::scope(|scope| -> Result<()> {
-        // Another thread sums packs as this one reads them, then reads the
-        // cells of the buckets without a pack, then sums packs too; a
-        // question of one bucket (a day, a month) is not worth a thread.
-        let buckets: i64 = parts.iter().map(|(_, lo, hi)| (hi - lo).max(0)).sum();
-        let other = (!seek_person && buckets > 1).then(|| scope.spawn(|| pick.sum(&queue)));
-        for (grain, lo, hi) in parts {
-            if seek_person {
-                // A person's cells are found by seeking (bucket, person) in
-                // the cube's key, one bucket at a time, instead of reading
-                // every cell of the range (or of a pack): each bucket named.
-                ranges.push(listed(grain, lo..hi));
-                continue;
+    let shape = Arc::new(Shape {
+        group_by: q.group_by.clone(),
+        wanted,
+    });
+    super::read_cache::with_projections(|kept| {
+        let pick = Pick { shape, kept };
+        let (tx, queue) = Queue::new();
+        std::thread::scope(|scope| -> Result<()> {
+            // Another thread sums packs (or their kept groups) as this one
+            // finds them, then reads the cells of the buckets without a
+            // pack, then sums packs too; a question of one bucket (a day, a
+            // month) is not worth a thread.
+            let buckets: i64 = parts.iter().map(|(_, lo, hi)| (hi - lo).max(0)).sum();
+            let other = (!seek_person && buckets > 1).then(|| scope.spawn(|| pick.sum(&queue)));
+            let mut unkept = Vec::new();
+            for (grain, lo, hi) in parts {
+                if seek_person {
+                    // A person's cells are found by seeking (bucket, person)
+                    // in the cube's key, one bucket at a time, instead of
+                    // reading every cell of the range (or of a pack).
+                    ranges.push(listed(grain, lo..hi));
+                    continue;
+                }
+                let packs = super::packs::in_range(c, org, grain, (lo, hi))?;
+                for (bucket, seq) in &packs {
+                    match kept.get(*seq, &pick.shape) {
+                        // Only fails once the other thread has stopped,
+                        // whose error the join below returns.
+                        Some(p) => drop(tx.send(Work::Kept(p))),
+                        None => unkept.push((grain, *bucket, *seq)),
+                    }
+                }
+                if packs.is_empty() {
+                    ranges.push(format!(
+                        "grain = {grain} AND bucket >= {lo} AND bucket < {hi}"
+                    ));
+                } else if (packs.len() as i64) < hi - lo {
+                    let packed: std::collections::HashSet<i64> =
+                        packs.iter().map(|(b, _)| *b).collect();
+                    ranges.push(listed(grain, (lo..hi).filter(|b| !packed.contains(b))));
+                }
             }
-            let packed = super::packs::blobs(c, org, grain, (lo, hi), |bucket, blob| {
-                // Only fails once the other thread has stopped, whose
-                // error the join below returns.
-                let _ = tx.send((grain, bucket, blob));
-            })?;
-            if packed.is_empty() {
-                ranges.push(format!(
-                    "grain = {grain} AND bucket >= {lo} AND bucket < {hi}"
-                ));
-            } else if (packed.len() as i64) < hi - lo {
-                let packed: std::collections::HashSet<i64> = packed.into_iter().collect();
-                ranges.push(listed(grain, (lo..hi).filter(|b| !packed.contains(b))));
+            for (grain, bucket, seq) in unkept {
+                let blob = super::packs::cells(c, org, grain, bucket)?;
+                drop(tx.send(Work::Pack(grain, bucket, seq, blob)));
             }
-        }
-        drop(tx);
-        cube_cells(c, q, &wheres, &ranges, &mut groups)?;
-        pick.sum_into(&mut groups, &queue)?;
-        if let Some(other) = other {
-            let other = other
-                .join()
-                .map_err(|_| StoreError::Other(anyhow::anyhow!("a pack reader panicked")))??;
-            groups.absorb(other)?;
-        }
-        Ok(())
+            drop(tx);
+            cube_cells(c, q, &wheres, &ranges, &mut groups)?;
+            pick.sum_into(&mut groups, &queue)?;
+            if let Some(other) = other {
+                let other = other
+                    .join()
+                    .map_err(|_| StoreError::Other(anyhow::anyhow!("a pack reader panicked")))??;
+                groups.absorb(other)?;
+            }
+            Ok(())
+        })
     })?;
     let hour_at = q.group_by.iter().position(|d| *d == Dim::Hour);
     let rows = groups.finish(n, |ids, sums| {

@@ -12,6 +12,7 @@
 //! the cache. A write invalidates everything, which is right for a slice
 //! (every later slice takes a late event's delta) and costs one re-read.
 
+use crate::packs::projections::Projections;
 use rusqlite::Connection;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -31,13 +32,16 @@ pub type People = Arc<HashMap<i64, String>>;
 #[derive(Default)]
 pub struct ReadCache {
     generation: AtomicU64,
+    /// Packs' groups by pack number: exact whatever the generation.
+    projections: Projections,
     slices: Mutex<HashMap<(i64, i64), (u64, Slice)>>,
     people: Mutex<HashMap<i64, (u64, People)>>,
 }
 
 thread_local! {
-    /// The generation the current read's snapshot holds, when known.
-    static CURRENT: RefCell<Option<(u64, Arc<ReadCache>)>> = const { RefCell::new(None) };
+    /// The current read's cache, and the generation its snapshot holds when
+    /// known.
+    static CURRENT: RefCell<Option<(Option<u64>, Arc<ReadCache>)>> = const { RefCell::new(None) };
 }
 
 /// Held by the writer around a COMMIT.
@@ -55,6 +59,10 @@ impl ReadCache {
     pub fn writing(&self) -> Writing<'_> {
         self.generation.fetch_add(1, Ordering::SeqCst);
         Writing(self)
+    }
+
+    pub fn projections(&self) -> &Projections {
+        &self.projections
     }
 
     /// Run a read on `conn`, inside the transaction `read()` opened, with the
@@ -76,7 +84,7 @@ impl ReadCache {
             .is_ok();
         let after = self.generation.load(Ordering::SeqCst);
         let known = opened && before == after && before.is_multiple_of(2);
-        CURRENT.with(|c| *c.borrow_mut() = known.then(|| (before, self.clone())));
+        CURRENT.with(|c| *c.borrow_mut() = Some((known.then_some(before), self.clone())));
         // Cleared even if `f` panics: the thread serves other reads after.
         let _clear = Clear;
         f(conn)
@@ -95,7 +103,15 @@ impl Drop for Clear {
 /// known: two reads whose snapshots have the same generation see the same
 /// data.
 pub fn generation() -> Option<u64> {
-    CURRENT.with(|c| c.borrow().as_ref().map(|(g, _)| *g))
+    CURRENT.with(|c| c.borrow().as_ref().and_then(|(g, _)| *g))
+}
+
+/// `f` with the store's kept projections of packs, or none outside a read.
+pub fn with_projections<T>(f: impl FnOnce(&Projections) -> T) -> T {
+    match CURRENT.with(|c| c.borrow().as_ref().map(|(_, cache)| cache.clone())) {
+        Some(cache) => f(&cache.projections),
+        None => f(&Projections::new(0)),
+    }
 }
 
 /// Whether reads that noted these generations (`generation`) all saw the
@@ -130,7 +146,7 @@ fn cached<K: Eq + std::hash::Hash, V, E>(
     read: impl FnOnce() -> Result<V, E>,
 ) -> Result<Arc<V>, E> {
     let current = CURRENT.with(|c| c.borrow().clone());
-    let Some((generation, cache)) = current else {
+    let Some((Some(generation), cache)) = current else {
         return read().map(Arc::new);
     };
     if let Ok(map) = table(&cache).lock() {
