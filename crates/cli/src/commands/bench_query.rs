@@ -160,7 +160,10 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         "breakdown?group_by=team,api_key,day",
     ];
     let reps = args.runs.max(20);
-    println!("\n| endpoint ({org}, {} dataset, {}) | range | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|", args.dataset, super::bench::backend(args));
+    // "first" is the first asking of a question: before it, the packs'
+    // groups kept for that shape are only those earlier questions left
+    // (packs/projections.rs); p50–p99 are of the askings after three.
+    println!("\n| endpoint ({org}, {} dataset, {}) | range | first ms | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|", args.dataset, super::bench::backend(args));
     let mut rows = Vec::new();
     let mut summaries: Vec<(&str, f64)> = Vec::new();
     for (range, q) in &ranges {
@@ -197,7 +200,8 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             format!("/v1/platform/organizations?{q}"),
         ));
         for (name, path) in paths {
-            for _ in 0..3 {
+            let first = get(path.clone()).await?;
+            for _ in 0..2 {
                 get(path.clone()).await?;
             }
             let mut ms = Vec::with_capacity(reps);
@@ -206,7 +210,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
             }
             ms.sort_by(f64::total_cmp);
             let line = format!(
-                "| {name} | {range} | {:.1} | {:.1} | {:.1} |",
+                "| {name} | {range} | {first:.1} | {:.1} | {:.1} | {:.1} |",
                 pct(&ms, 0.5),
                 pct(&ms, 0.95),
                 pct(&ms, 0.99)
@@ -245,7 +249,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     }
     ms.sort_by(f64::total_cmp);
     println!(
-        "| budget-check (2 hard limits) | now | {:.1} | {:.1} | {:.1} |",
+        "| budget-check (2 hard limits) | now | | {:.1} | {:.1} | {:.1} |",
         pct(&ms, 0.5),
         pct(&ms, 0.95),
         pct(&ms, 0.99)
@@ -293,7 +297,7 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     }
     ms.sort_by(f64::total_cmp);
     println!(
-        "| budget-check while ingesting at ~{:.0} events/s (top {:.0} on this store) | now | {:.1} | {:.1} | {:.1} |",
+        "| budget-check while ingesting at ~{:.0} events/s (top {:.0} on this store) | now | | {:.1} | {:.1} | {:.1} |",
         fed.paced,
         fed.top,
         pct(&ms, 0.5),
