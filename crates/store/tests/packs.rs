@@ -156,3 +156,52 @@ async fn packed_buckets_answer_what_their_cells_do(b: Backend) {
     assert_eq!(packs().await, packed as u64);
     assert_eq!(check_every_org(&store, &setup, &periods).await, all);
 }
+
+crate::on_both_backends!(history_written_after_a_scan_is_packed_in_the_background);
+/// A store that has scanned once and is then sent months of history (an
+/// import, a backfill) shows the packing owed at once and packs it in the
+/// background, without waiting for a periodic whole scan; the upkeep
+/// backlog (`/metrics`, which `bench` waits on) never reads 0 meanwhile.
+async fn history_written_after_a_scan_is_packed_in_the_background(b: Backend) {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    // Forty days ending a month ago: older than any scan of recent days sees.
+    let anchor = today.checked_sub(jiff::Span::new().days(30)).unwrap();
+    let mut spec = Spec::custom(3_000, 3, anchor);
+    spec.days = 40;
+    let setup = setup(&spec);
+    let store: Arc<dyn Store> = match &b.pg {
+        None => {
+            Arc::new(SqliteStore::open(&b.dir.path().join("t.db"), Durability::Process).unwrap())
+        }
+        Some(db) => Arc::new(PgStore::open(&db.url).await.unwrap()),
+    };
+    let settled = || async {
+        for _ in 0..600 {
+            if store.upkeep_backlog() == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the upkeep backlog stayed above 0 for a minute");
+    };
+    create_setup(store.as_ref(), &setup).await;
+    // The first scan, of a store with no events.
+    settled().await;
+    let now = now_after(anchor);
+    let sent = parse_all(events(&spec), now);
+    let out = ingest(store.as_ref(), &batches(&sent, 500, Routing::Platform, now)).await;
+    assert!(out.errors.is_empty(), "{:?}", out.errors.first());
+    assert!(
+        store.upkeep_backlog() > 0,
+        "packing is owed for the history just written"
+    );
+    settled().await;
+    assert!(b.count("SELECT count(*) FROM cube_packs").await > 40);
+    assert_eq!(
+        store.finish_upkeep().await.unwrap(),
+        0,
+        "the background packed every sealed bucket"
+    );
+}

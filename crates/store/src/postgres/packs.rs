@@ -44,6 +44,29 @@ fn today_utc() -> Day {
 
 /// Before cells of `buckets` change in this transaction: wait for any packer
 /// packing one of them, then drop their packs.
+/// Set when this process writes to a bucket older than a recent scan looks
+/// at (a backfill, a replay, a load of history): the packer's next scan
+/// then looks at every day, and its backlog shows a scan owed until then.
+/// Each server's packer sees its own writes, and every server packs. A
+/// process holds one such flag for all its stores (tests open several):
+/// at worst a store scans wholly once more than it needed.
+static OLD_WRITES: AtomicBool = AtomicBool::new(false);
+
+/// The first day a recent scan looks at: the days sealed since the scan
+/// before, with a week to spare.
+fn recent_since(today: Day) -> i64 {
+    i64::from(sealed_before(today).0) - 8
+}
+
+/// Whether bucket `bucket` of `grain` is older than a recent scan sees.
+fn before_recent(grain: u8, bucket: i64, today: Day) -> bool {
+    let since = recent_since(today);
+    match grain {
+        1 => bucket < since,
+        _ => bucket < i64::from(Day(since as i32).month().0),
+    }
+}
+
 pub(super) async fn forget(
     c: &mut PgConnection,
     buckets: impl Iterator<Item = (i64, u8, i64)>,
@@ -54,6 +77,9 @@ pub(super) async fn forget(
         .collect();
     if touched.is_empty() {
         return Ok(());
+    }
+    if touched.iter().any(|(_, g, b)| before_recent(*g, *b, today)) {
+        OLD_WRITES.store(true, Ordering::Relaxed);
     }
     let keys: BTreeMap<i32, bool> = touched
         .iter()
@@ -298,13 +324,20 @@ impl Packer {
                     continue;
                 }
                 // Every day of every organisation (126 ms of the database's
-                // time on `large`) now and then, for old buckets a late event
-                // unpacked; in between, the days that sealed since.
-                let since = if whole.is_none_or(|t| t.elapsed() >= every * 30) {
+                // time on `large`) after this server wrote old days, and now
+                // and then for another's; in between, the days sealed since.
+                let old = OLD_WRITES.load(Ordering::Relaxed);
+                if old {
+                    // Owed until the scan counts what it found: the backlog
+                    // never reads 0 in between.
+                    b.store(1, Ordering::Relaxed);
+                    OLD_WRITES.store(false, Ordering::Relaxed);
+                }
+                let since = if old || whole.is_none_or(|t| t.elapsed() >= every * 30) {
                     whole = Some(Instant::now());
                     i64::MIN
                 } else {
-                    i64::from(sealed_before(today_utc()).0) - 8
+                    recent_since(today_utc())
                 };
                 match pack_all(&pool, &b, Some(&mut repacks), since).await {
                     Ok((found, packed)) if found > 0 => {
@@ -331,7 +364,7 @@ impl Packer {
     }
 
     pub fn backlog(&self) -> u64 {
-        self.backlog.load(Ordering::Relaxed)
+        self.backlog.load(Ordering::Relaxed) + u64::from(OLD_WRITES.load(Ordering::Relaxed))
     }
 }
 
