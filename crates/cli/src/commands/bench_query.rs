@@ -29,23 +29,31 @@ pub(super) fn pct(sorted: &[f64], p: f64) -> f64 {
 async fn settle(client: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<f64> {
     let t = Instant::now();
     loop {
-        let text = client
-            .get(format!("{base}/metrics"))
-            .bearer_auth(token)
-            .send()
-            .await?
-            .text()
-            .await?;
-        let backlog = text
-            .lines()
-            .find_map(|l| l.strip_prefix("spendlens_store_upkeep_backlog "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .ok_or_else(|| anyhow::anyhow!("/metrics has no spendlens_store_upkeep_backlog"))?;
-        if backlog == 0.0 {
+        if gauge(client, base, token, "spendlens_store_upkeep_backlog").await? == 0.0 {
             return Ok(t.elapsed().as_secs_f64());
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+}
+
+/// One gauge of the server's `/metrics`.
+async fn gauge(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    name: &str,
+) -> anyhow::Result<f64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .ok_or_else(|| anyhow::anyhow!("/metrics has no {name}"))
 }
 
 pub async fn run(args: &Args) -> anyhow::Result<()> {
@@ -304,7 +312,17 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         pct(&ms, 0.95),
         pct(&ms, 0.99)
     );
-    println!("\nserver memory after the timed questions, before the feeder: {after_questions}");
+    let kept = gauge(
+        &client,
+        &server.base,
+        &server.token,
+        "spendlens_store_kept_projection_bytes",
+    )
+    .await?;
+    println!(
+        "\nserver memory after the timed questions, before the feeder: {after_questions}; packs' groups kept: {:.1} MB",
+        kept / 1048576.0
+    );
     // The export of the largest organisation's messages.
     let t = Instant::now();
     let rss_before = peak_rss_kb(server.child.id());
