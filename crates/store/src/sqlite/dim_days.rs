@@ -261,7 +261,13 @@ pub fn figures(
                 users.insert(value as u32);
             }
         } else {
-            users.add(&people_at(r, 9).map_err(sql_err)?);
+            let blob = r
+                .get_ref(9)
+                .and_then(|v| Ok(v.as_blob()?))
+                .map_err(sql_err)?;
+            if !users.add_serialized(blob) {
+                users.add(&read_bits(blob));
+            }
         }
         Ok(())
     };

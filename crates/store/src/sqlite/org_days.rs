@@ -261,7 +261,7 @@ pub fn fill_if_new(conn: &Connection) -> Result<()> {
             |org, day, sums, users| {
                 let row = days.entry((org, day)).or_default();
                 row.d = CellDelta::from_values(sums);
-                row.users = users;
+                row.users = read_bits(users);
                 Ok(())
             },
         )?;
@@ -287,7 +287,7 @@ fn each_row(
     table: &Table,
     org: Orgs,
     (lo, hi): (i64, i64),
-    mut f: impl FnMut(i64, i64, [i64; 9], RoaringBitmap) -> Result<()>,
+    mut f: impl FnMut(i64, i64, [i64; 9], &[u8]) -> Result<()>,
 ) -> Result<()> {
     if lo >= hi {
         return Ok(());
@@ -322,13 +322,11 @@ fn each_row(
     .map_err(sql_err)?;
     while let Some(r) = rows.next().map_err(sql_err)? {
         let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
-        let (sums, people) = (sums_from(r, 2), people_at(r, 11));
-        f(
-            g(0)?,
-            g(1)?,
-            sums.map_err(sql_err)?,
-            people.map_err(sql_err)?,
-        )?;
+        let people = r
+            .get_ref(11)
+            .and_then(|v| Ok(v.as_blob()?))
+            .map_err(sql_err)?;
+        f(g(0)?, g(1)?, sums_from(r, 2).map_err(sql_err)?, people)?;
     }
     Ok(())
 }
@@ -352,7 +350,7 @@ pub fn figures(
             (from, to),
             |_, day, sums, people| {
                 let mut f = Figures::from_sums(sums);
-                f.active_users = people.len();
+                f.active_users = read_bits(people).len();
                 out.push((day as i32, f));
                 Ok(())
             },
@@ -389,7 +387,9 @@ fn totals(conn: &Connection, org: Orgs, from: i64, to: i64) -> Result<HashMap<i6
     ] {
         each_row(conn, table, org, range, |org, _, sums, people| {
             let (all, users) = acc.entry(org).or_default();
-            users.add(&people);
+            if !users.add_serialized(people) {
+                users.add(&read_bits(people));
+            }
             all.add_disjoint(&Figures::from_sums(sums));
             Ok(())
         })?;
