@@ -17,6 +17,7 @@ use super::org_days::{add, bits, read_bits, DayRow};
 use crate::aggregate::{CellDelta, CellKey, Groups, GRAIN_DAY};
 use crate::blocks;
 use crate::contract::{Result, StoreError};
+use crate::packs::people_union::PeopleUnion;
 use crate::query::{Dim, FigureQuery, Figures, PERSON};
 use futures_util::TryStreamExt;
 use roaring::RoaringBitmap;
@@ -404,9 +405,9 @@ async fn by_value(
             u64::from(r.try_get::<bool, _>(10).map_err(db_err)?)
         } else {
             let blobs: Vec<Vec<u8>> = r.try_get(10).map_err(db_err)?;
-            let mut users = RoaringBitmap::new();
+            let mut users = PeopleUnion::default();
             for b in &blobs {
-                users |= read_bits(b);
+                super::org_days::add_people(&mut users, b);
             }
             users.len()
         };
@@ -446,7 +447,7 @@ async fn by_days(
             .await
     };
     let rows = query.map_err(db_err)?;
-    let mut groups: HashMap<Vec<i64>, (Figures, RoaringBitmap)> = HashMap::new();
+    let mut groups: HashMap<Vec<i64>, (Figures, PeopleUnion)> = HashMap::new();
     for r in &rows {
         let g = |i: usize| r.try_get::<i64, _>(i).map_err(db_err);
         let (day, value) = (g(0)?, g(1)?);
@@ -459,7 +460,7 @@ async fn by_days(
                 users.insert(value as u32);
             }
         } else {
-            *users |= read_bits(&r.try_get::<Vec<u8>, _>(11).map_err(db_err)?);
+            super::org_days::add_people(users, r.try_get(11).map_err(db_err)?);
         }
     }
     Ok(groups

@@ -12,6 +12,7 @@ use super::db_err;
 use crate::aggregate::{CellDelta, CellKey, GRAIN_DAY};
 use crate::blocks;
 use crate::contract::{Result, StoreError};
+use crate::packs::people_union::PeopleUnion;
 use crate::query::Figures;
 use futures_util::TryStreamExt;
 use roaring::RoaringBitmap;
@@ -219,7 +220,7 @@ pub async fn totals_many(
         ranges.entry((*from, *to)).or_default().push(i);
     }
     let mut sums = vec![Figures::default(); asks.len()];
-    let mut people = vec![RoaringBitmap::new(); asks.len()];
+    let mut people: Vec<PeopleUnion> = (0..asks.len()).map(|_| PeopleUnion::default()).collect();
     for ((from, to), of_range) in ranges {
         let mut of_org: HashMap<i64, Vec<usize>> = HashMap::new();
         for i in of_range {
@@ -260,10 +261,10 @@ pub async fn totals_many(
                 continue;
             };
             let f = sums_at(&r, 1)?;
-            let day_users = read_bits(&r.try_get::<Vec<u8>, _>(10).map_err(db_err)?);
+            let blob: &[u8] = r.try_get(10).map_err(db_err)?;
             for &i in wanted {
                 sums[i].add_disjoint(&f);
-                people[i] |= &day_users;
+                add_people(&mut people[i], blob);
             }
         }
     }
@@ -319,4 +320,12 @@ pub async fn blocks_need_fill(pool: &sqlx::PgPool) -> Result<bool> {
     .fetch_one(pool)
     .await
     .map_err(db_err)
+}
+
+/// A row's people added to a union: read from the stored bytes
+/// (`PeopleUnion::add_serialized`), or deserialised when in another form.
+pub(super) fn add_people(union: &mut PeopleUnion, blob: &[u8]) {
+    if !union.add_serialized(blob) {
+        union.add(&read_bits(blob));
+    }
 }
