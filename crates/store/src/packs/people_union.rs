@@ -107,13 +107,22 @@ impl PeopleUnion {
         }
     }
 
+    /// Everyone of a stored people bitmap (roaring's portable form, as the
+    /// day tables keep it): read straight from its bytes, or, in a form
+    /// `add_serialized` does not read, deserialised (nobody when damaged).
+    pub fn add_stored(&mut self, blob: &[u8]) {
+        if !self.add_serialized(blob) {
+            self.add(&RoaringBitmap::deserialize_from(blob).unwrap_or_default());
+        }
+    }
+
     /// Everyone of a bitmap in roaring's portable form without run
     /// containers (what `org_days::bits` writes), read straight from its
     /// bytes: deserialising it first made a bitmap (a vector per container)
     /// and stepped its iterator, half of a 180-day models list's time on
     /// `large`. Returns false, adding no one, for bytes in another form or
-    /// not as long as their header says; the caller then deserialises.
-    pub fn add_serialized(&mut self, blob: &[u8]) -> bool {
+    /// not as long as their header says.
+    fn add_serialized(&mut self, blob: &[u8]) -> bool {
         let Some(portable) = Portable::of(blob) else {
             return false;
         };

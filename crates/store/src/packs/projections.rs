@@ -99,7 +99,7 @@ impl Weighter<Key, Arc<Projected>> for Bytes {
 pub struct Projections(Option<Cache<Key, Arc<Projected>, Bytes>>);
 
 /// `SPENDLENS_PACK_CACHE_MB` (default 64; 0 keeps nothing). The questions
-/// of the benchmark on `large` keep about 20 MB.
+/// of the benchmark on `large` keep 31 MB.
 pub fn budget_from_env() -> u64 {
     std::env::var("SPENDLENS_PACK_CACHE_MB")
         .ok()

@@ -407,7 +407,7 @@ async fn by_value(
             let blobs: Vec<Vec<u8>> = r.try_get(10).map_err(db_err)?;
             let mut users = PeopleUnion::default();
             for b in &blobs {
-                super::org_days::add_people(&mut users, b);
+                users.add_stored(b);
             }
             users.len()
         };
@@ -460,7 +460,7 @@ async fn by_days(
                 users.insert(value as u32);
             }
         } else {
-            super::org_days::add_people(users, r.try_get(11).map_err(db_err)?);
+            users.add_stored(r.try_get(11).map_err(db_err)?);
         }
     }
     Ok(groups

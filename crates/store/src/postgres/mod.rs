@@ -658,8 +658,8 @@ impl Store for PgStore {
 
     async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>> {
         let q = query.clone();
-        let names = self.memory.clone();
-        self.read(|c| Box::pin(async move { read::figures(c, &q, &names).await }))
+        let memory = self.memory.clone();
+        self.read(|c| Box::pin(async move { read::figures(c, &q, &memory).await }))
             .await
     }
     async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
@@ -680,13 +680,13 @@ impl Store for PgStore {
         let mut out = Vec::with_capacity(queries.len());
         for run in queries.chunk_by(|a, b| a.org == b.org) {
             let run = run.to_vec();
-            let names = self.memory.clone();
+            let memory = self.memory.clone();
             let answers = self
                 .read(|c| {
                     Box::pin(async move {
                         let mut out = Vec::with_capacity(run.len());
                         for q in &run {
-                            out.push(read::figures(c, q, &names).await?);
+                            out.push(read::figures(c, q, &memory).await?);
                         }
                         Ok(out)
                     })

@@ -264,7 +264,7 @@ pub async fn totals_many(
             let blob: &[u8] = r.try_get(10).map_err(db_err)?;
             for &i in wanted {
                 sums[i].add_disjoint(&f);
-                add_people(&mut people[i], blob);
+                people[i].add_stored(blob);
             }
         }
     }
@@ -320,12 +320,4 @@ pub async fn blocks_need_fill(pool: &sqlx::PgPool) -> Result<bool> {
     .fetch_one(pool)
     .await
     .map_err(db_err)
-}
-
-/// A row's people added to a union: read from the stored bytes
-/// (`PeopleUnion::add_serialized`), or deserialised when in another form.
-pub(super) fn add_people(union: &mut PeopleUnion, blob: &[u8]) {
-    if !union.add_serialized(blob) {
-        union.add(&read_bits(blob));
-    }
 }

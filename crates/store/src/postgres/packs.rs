@@ -42,8 +42,6 @@ fn today_utc() -> Day {
     local_day(jiff::Timestamp::now(), &jiff::tz::TimeZone::UTC)
 }
 
-/// Before cells of `buckets` change in this transaction: wait for any packer
-/// packing one of them, then drop their packs.
 /// Set when this process writes to a bucket older than a recent scan looks
 /// at (a backfill, a replay, a load of history): the packer's next scan
 /// then looks at every day, and its backlog shows a scan owed until then.
@@ -67,6 +65,8 @@ fn before_recent(grain: u8, bucket: i64, today: Day) -> bool {
     }
 }
 
+/// Before cells of `buckets` change in this transaction: wait for any packer
+/// packing one of them, then drop their packs.
 pub(super) async fn forget(
     c: &mut PgConnection,
     buckets: impl Iterator<Item = (i64, u8, i64)>,

@@ -6,7 +6,9 @@
 //! Distinct people stay exact: each row keeps the day's people of its group
 //! as a bitmap, and a range's people are the union.
 
-use super::org_days::{add, bits, people_at, read_bits, sums_from, DayRow, ADD_SUMS, SUMS};
+use super::org_days::{
+    add, bits, people_at, people_bytes, read_bits, sums_from, DayRow, ADD_SUMS, SUMS,
+};
 use super::sql_err;
 use crate::aggregate::{CellDelta, CellKey, Groups, GRAIN_DAY};
 use crate::blocks;
@@ -261,13 +263,7 @@ pub fn figures(
                 users.insert(value as u32);
             }
         } else {
-            let blob = r
-                .get_ref(9)
-                .and_then(|v| Ok(v.as_blob()?))
-                .map_err(sql_err)?;
-            if !users.add_serialized(blob) {
-                users.add(&read_bits(blob));
-            }
+            users.add_stored(people_bytes(r, 9).map_err(sql_err)?);
         }
         Ok(())
     };

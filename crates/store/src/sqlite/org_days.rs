@@ -79,7 +79,12 @@ pub(super) fn sums_from(r: &rusqlite::Row, first: usize) -> rusqlite::Result<[i6
 
 /// The people bitmap stored in column `i`, read in place.
 pub(super) fn people_at(r: &rusqlite::Row, i: usize) -> rusqlite::Result<RoaringBitmap> {
-    Ok(read_bits(r.get_ref(i)?.as_blob()?))
+    Ok(read_bits(people_bytes(r, i)?))
+}
+
+/// The stored bytes of a row's people bitmap, for `PeopleUnion::add_stored`.
+pub(super) fn people_bytes<'r>(r: &'r rusqlite::Row, i: usize) -> rusqlite::Result<&'r [u8]> {
+    Ok(r.get_ref(i)?.as_blob()?)
 }
 
 fn insert(table: &str) -> String {
@@ -322,10 +327,7 @@ fn each_row(
     .map_err(sql_err)?;
     while let Some(r) = rows.next().map_err(sql_err)? {
         let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
-        let people = r
-            .get_ref(11)
-            .and_then(|v| Ok(v.as_blob()?))
-            .map_err(sql_err)?;
+        let people = people_bytes(r, 11).map_err(sql_err)?;
         f(g(0)?, g(1)?, sums_from(r, 2).map_err(sql_err)?, people)?;
     }
     Ok(())
@@ -387,9 +389,7 @@ fn totals(conn: &Connection, org: Orgs, from: i64, to: i64) -> Result<HashMap<i6
     ] {
         each_row(conn, table, org, range, |org, _, sums, people| {
             let (all, users) = acc.entry(org).or_default();
-            if !users.add_serialized(people) {
-                users.add(&read_bits(people));
-            }
+            users.add_stored(people);
             all.add_disjoint(&Figures::from_sums(sums));
             Ok(())
         })?;
