@@ -208,6 +208,43 @@ async fn lists_match_the_raw_events() {
         check_row(r, &want[&k]);
         assert_eq!(r["active_users"], want[&k].users);
     }
+    // The same groups 7 a page, sorted by a dimension's value or by cost:
+    // each group once, in the order the raw events give, ties by the
+    // group's values joined ("_none" for no team).
+    let team = |k: &(Option<String>, String)| k.0.clone().unwrap_or_else(|| "_none".into());
+    let row_id = |k: &(Option<String>, String)| format!("{}\u{1f}{}", team(k), k.1);
+    for (sort, order) in [
+        ("model", "asc"),
+        ("team_id", "desc"),
+        ("total_cost", "desc"),
+    ] {
+        let paged = all_pages(
+            &s,
+            &format!(
+                "/v1/orgs/acme/breakdown?{range}&group_by=team,model&provider=anthropic&sort={sort}&order={order}&limit=7"
+            ),
+        )
+        .await;
+        let got: Vec<(Option<String>, String)> = paged
+            .iter()
+            .map(|r| {
+                (
+                    r["team_id"].as_str().map(str::to_owned),
+                    r["model"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let mut expected: Vec<(Option<String>, String)> = want.keys().cloned().collect();
+        expected.sort_by(|a, b| {
+            let by_key = match sort {
+                "model" => a.1.cmp(&b.1),
+                "team_id" => team(a).cmp(&team(b)).reverse(),
+                _ => want[a].total.cmp(&want[b].total).reverse(),
+            };
+            by_key.then_with(|| row_id(a).cmp(&row_id(b)))
+        });
+        assert_eq!(got, expected, "sort={sort}&order={order}");
+    }
 
     // Weekly series: dense, Monday labels, and the buckets add up to the summary.
     let series = s

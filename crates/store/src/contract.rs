@@ -3,7 +3,7 @@
 //! suite runs against every backend.
 
 use crate::model::*;
-use crate::query::{EventQuery, FigureQuery, GroupRow};
+use crate::query::{EventQuery, FigureQuery, GroupRow, IdGroups};
 use async_trait::async_trait;
 use jiff::Timestamp;
 use spendlens_domain::time::Period;
@@ -294,6 +294,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Figures of API.md §3 for one organisation, from the aggregates only.
     async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>>;
+
+    /// `figures`' groups by internal ids, in no order, with their names
+    /// (query.rs `IdGroups`): for a list that pages or sorts them itself.
+    /// A backend without its own names the groups and numbers the names.
+    async fn figure_ids(&self, query: &FigureQuery) -> Result<IdGroups> {
+        Ok(IdGroups::from_named(
+            self.figures(query).await?,
+            query.group_by.len(),
+        ))
+    }
 
     /// `figures` of several questions (of any organisations): the platform
     /// endpoints ask one per organisation, a person's page several of one.

@@ -18,7 +18,8 @@ use spendlens_domain::money::{div_round, format_usd};
 use spendlens_domain::time::{Day, Period};
 use spendlens_domain::Catalog;
 use spendlens_store::model::{Member, Org};
-use spendlens_store::query::{Dim, FigureQuery, Figures, Filter, GroupRow};
+use spendlens_store::query::{Dim, FigureQuery, Figures, Filter, GroupRow, IdGroups};
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -161,23 +162,43 @@ async fn grouped(
     a: &Ask,
     group_by: Vec<Dim>,
 ) -> ApiResult<(Vec<GroupRow>, Figures)> {
+    let (q, totals) = questions(a, group_by);
+    // Side by side: on PostgreSQL each is a transaction of its own, and the
+    // list's wait was the sum of both.
+    let (rows, total) = tokio::try_join!(
+        async { Ok::<_, ApiError>(state.store.figures(&q).await?) },
+        total_of(state, totals)
+    )?;
+    Ok((rows, total))
+}
+
+/// `grouped`, by ids (`figure_ids`).
+async fn grouped_ids(
+    state: &AppState,
+    a: &Ask,
+    group_by: Vec<Dim>,
+) -> ApiResult<(IdGroups, Figures)> {
+    let (q, totals) = questions(a, group_by);
+    let (groups, total) = tokio::try_join!(
+        async { Ok::<_, ApiError>(state.store.figure_ids(&q).await?) },
+        total_of(state, totals)
+    )?;
+    Ok((groups, total))
+}
+
+/// A list's grouped question and its totals' question.
+fn questions(a: &Ask, group_by: Vec<Dim>) -> (FigureQuery, FigureQuery) {
     let q = FigureQuery {
         org: a.org.id.clone(),
         period: a.period,
         filter: a.filter.clone(),
         group_by,
     };
-    // Side by side: on PostgreSQL each is a transaction of its own, and the
-    // list's wait was the sum of both.
     let totals = FigureQuery {
         group_by: vec![],
         ..q.clone()
     };
-    let (rows, total) = tokio::try_join!(
-        async { Ok::<_, ApiError>(state.store.figures(&q).await?) },
-        total_of(state, totals)
-    )?;
-    Ok((rows, total))
+    (q, totals)
 }
 
 /// The organisation totals a request's lists share: the dashboard's
@@ -240,7 +261,7 @@ pub(super) fn page_of(
         list,
         rows,
         |r| r.sort.get(sort).cloned().unwrap_or(Key::Num(0)),
-        |r| &r.id,
+        |r| Cow::Borrowed(&r.id),
     )?;
     let maps = w.rows.into_iter().map(|r| r.json).collect();
     Ok(finish(org, period, l, list, columns, maps, w.next))
@@ -262,22 +283,22 @@ pub(super) fn window<T>(
     list: &str,
     rows: Vec<T>,
     key: impl Fn(&T) -> Key,
-    id: impl Fn(&T) -> &str,
+    id: impl Fn(&T) -> Cow<'_, str>,
 ) -> ApiResult<Window<T>> {
     let pinned = format!(
         "{list}|{}|{}|{}|{}|{:?}",
         period.from, period.to, l.sort, l.descending, filter
     );
-    let cmp = |x: &Key, xid: &str, y: &Key, yid: &str| {
-        let o = x.cmp(y);
-        let o = if l.descending { o.reverse() } else { o };
-        o.then_with(|| xid.cmp(yid))
-    };
+    let directed = |o: Ordering| if l.descending { o.reverse() } else { o };
     // Positions are sorted, not the rows: a row (a group's key and nine
     // figures) is large to move, and a 180-day breakdown has tens of
-    // thousands of them (moving them was a third of its time).
+    // thousands of them (moving them was a third of its time). A row's id
+    // is made only when its key ties another's: a breakdown's ids are its
+    // names joined, which most rows of a long list never need.
     let keys: Vec<Key> = rows.iter().map(&key).collect();
-    let by = |x: &usize, y: &usize| cmp(&keys[*x], id(&rows[*x]), &keys[*y], id(&rows[*y]));
+    let by = |x: &usize, y: &usize| {
+        directed(keys[*x].cmp(&keys[*y])).then_with(|| id(&rows[*x]).cmp(&id(&rows[*y])))
+    };
     if l.format.is_some() {
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by(by);
@@ -300,7 +321,8 @@ pub(super) fn window<T>(
     let mut order: Vec<usize> = (0..rows.len())
         .filter(|i| {
             after.as_ref().is_none_or(|(value, after_id)| {
-                cmp(&keys[*i], id(&rows[*i]), value, after_id) == Ordering::Greater
+                directed(keys[*i].cmp(value)).then_with(|| id(&rows[*i]).as_ref().cmp(after_id))
+                    == Ordering::Greater
             })
         })
         .collect();
@@ -314,7 +336,7 @@ pub(super) fn window<T>(
         Some(&last) if more => Some(
             Cursor {
                 value: keys[last].to_json(),
-                id: id(&rows[last]).to_owned(),
+                id: id(&rows[last]).into_owned(),
                 pinned,
             }
             .encode(),
@@ -479,7 +501,7 @@ pub async fn users(
             "email" => Key::Text(email(&members, id)),
             other => money_key(f, other),
         },
-        |(id, _)| id,
+        |(id, _)| Cow::Borrowed(id),
     )?;
     if !everyone {
         let ids: Vec<String> = w.rows.iter().map(|(id, _)| id.clone()).collect();
@@ -743,50 +765,50 @@ async fn breakdown(
     let mut sortable = sortable(&["active_users"]);
     sortable.extend(&names);
     let (a, _) = ask(&s, &who, &org, Params::new(raw), &sortable, &[]).await?;
-    let (groups, total) = grouped(&s, &a, dims.clone()).await?;
-    let rows: Vec<(String, GroupRow)> = groups
-        .into_iter()
-        .map(|g| {
-            // One string per row, built in place: a 180-day breakdown has
-            // over 100,000 rows, and a string per part and a Vec to join
-            // them cost a few percent of its time.
-            let mut id = String::with_capacity(48);
-            for (i, part) in g.key.iter().enumerate() {
-                if i > 0 {
-                    id.push('\u{1f}');
-                }
-                id.push_str(part.as_deref().unwrap_or(NONE_ID));
-            }
-            (id, g)
-        })
-        .collect();
-    // Sorted and cut on each group's key alone: a 5,000-person breakdown
+    let (groups, total) = grouped_ids(&s, &a, dims.clone()).await?;
+    // Sorted and cut on each group's ids and figures: only the page's
+    // groups (or a sort by name's) are named, and a 5,000-person breakdown
     // builds the JSON of its page's rows, not of every group.
+    let name = |ids: &[i64], at: usize| groups.name(at, ids[at]).unwrap_or(NONE_ID);
+    let row_id = |ids: &[i64]| {
+        let mut id = String::with_capacity(48);
+        for at in 0..ids.len() {
+            if at > 0 {
+                id.push('\u{1f}');
+            }
+            id.push_str(name(ids, at));
+        }
+        id
+    };
     let sort = a.list.sort.as_str();
+    let sort_at = names.iter().position(|n| *n == sort);
     let w = window(
         a.period,
         &a.filter,
         &a.list,
         "breakdown",
-        rows,
-        |(_, g)| match names.iter().position(|n| *n == sort) {
-            Some(i) => Key::Text(id_or_none(&g.key[i])),
-            None => money_key(&g.figures, sort),
+        groups.rows.iter().collect(),
+        |(ids, f)| match sort_at {
+            Some(at) => Key::Text(name(ids, at).to_owned()),
+            None => money_key(f, sort),
         },
-        |(id, _)| id,
+        |(ids, _)| Cow::Owned(row_id(ids)),
     )?;
     let maps = w
         .rows
         .into_iter()
-        .map(|(id, g)| {
+        .map(|(ids, f)| {
             let head: Map<String, Value> = names
                 .iter()
-                .zip(&g.key)
-                .map(|(n, v)| ((*n).to_owned(), v.clone().into()))
+                .enumerate()
+                .map(|(at, n)| {
+                    let v = groups.name(at, ids[at]).map(str::to_owned);
+                    ((*n).to_owned(), v.into())
+                })
                 .collect();
-            let mut row = Row::of(id, head, &g.figures, &total);
+            let mut row = Row::of(row_id(ids), head, f, &total);
             row.json
-                .insert("active_users".into(), g.figures.active_users.into());
+                .insert("active_users".into(), f.active_users.into());
             row.json
         })
         .collect();

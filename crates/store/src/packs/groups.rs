@@ -184,37 +184,53 @@ impl<const K: usize> Keyed<K> {
         mut self,
         n: usize,
         count_people: bool,
+        order: Order,
         keep: impl Fn(&[i64], &[i64; 9]) -> bool,
     ) -> Vec<KeyedFigures> {
         self.seal(count_people);
-        ordered(self.sealed, n, keep)
+        ordered(self.sealed, n, order, keep)
     }
 }
 
-/// The groups `keep` accepts, ordered by their first `n` ids.
+/// In which order a question's groups are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// By their ids: the same order on every backend.
+    ByKey,
+    /// As found: for an asker that orders them itself.
+    Any,
+}
+
+/// The groups `keep` accepts, in `order` by their first `n` ids.
 fn ordered<const K: usize>(
     mut all: Vec<([i64; K], [i64; 9], u64)>,
     n: usize,
+    order: Order,
     keep: impl Fn(&[i64], &[i64; 9]) -> bool,
 ) -> Vec<KeyedFigures> {
     all.retain(|(ids, sums, _)| keep(&ids[..], sums));
+    let row = |(ids, sums, people): &([i64; K], [i64; 9], u64)| {
+        let mut figures = Figures::from_sums(*sums);
+        figures.active_users = *people;
+        (ids[..n].to_vec(), figures)
+    };
+    if order == Order::Any {
+        return all.iter().map(row).collect();
+    }
     // Keys and positions sorted, not the groups themselves: a long
     // breakdown's 124,000 groups of 104 bytes each made the sort a tenth
     // of its time, and collecting them in place shrank the list by a copy.
-    let mut order: Vec<([i64; K], u32)> = all
+    // Ids past `n` are zero, so whole keys order as their first `n` ids.
+    let mut by_key: Vec<([i64; K], u32)> = all
         .iter()
         .enumerate()
         .map(|(i, (ids, _, _))| (*ids, i as u32))
         .collect();
-    order.sort_unstable_by(|a, b| a.0[..n].cmp(&b.0[..n]));
-    let mut out = Vec::with_capacity(order.len());
-    for (_, at) in order {
-        let (ids, sums, people) = &all[at as usize];
-        let mut figures = Figures::from_sums(*sums);
-        figures.active_users = *people;
-        out.push((ids[..n].to_vec(), figures));
-    }
-    out
+    by_key.sort_unstable();
+    by_key
+        .iter()
+        .map(|(_, at)| row(&all[*at as usize]))
+        .collect()
 }
 
 impl ByPerson {
@@ -276,14 +292,19 @@ impl ByPerson {
         Ok(())
     }
 
-    fn finish(self, n: usize, keep: impl Fn(&[i64], &[i64; 9]) -> bool) -> Vec<KeyedFigures> {
+    fn finish(
+        self,
+        n: usize,
+        order: Order,
+        keep: impl Fn(&[i64], &[i64; 9]) -> bool,
+    ) -> Vec<KeyedFigures> {
         let all = self
             .lists
             .into_iter()
             .flatten()
             .map(|(key, sums)| (key, sums, 1))
             .collect();
-        ordered(all, n, keep)
+        ordered(all, n, order, keep)
     }
 }
 
@@ -370,13 +391,18 @@ impl Groups {
         }
     }
 
-    /// The groups `keep` accepts (given a key's ids and sums), ordered by
-    /// key (the same order on every backend), each with its first `n` ids.
-    pub fn finish(self, n: usize, keep: impl Fn(&[i64], &[i64; 9]) -> bool) -> Vec<KeyedFigures> {
+    /// The groups `keep` accepts (given a key's ids and sums), in `order`,
+    /// each with its first `n` ids.
+    pub fn finish(
+        self,
+        n: usize,
+        order: Order,
+        keep: impl Fn(&[i64], &[i64; 9]) -> bool,
+    ) -> Vec<KeyedFigures> {
         match self {
-            Groups::Few(g, count) => g.finish(n, count, keep),
-            Groups::All(g, count) => g.finish(n, count, keep),
-            Groups::Person(g) => g.finish(n, keep),
+            Groups::Few(g, count) => g.finish(n, count, order, keep),
+            Groups::All(g, count) => g.finish(n, count, order, keep),
+            Groups::Person(g) => g.finish(n, order, keep),
         }
     }
 }

@@ -117,6 +117,7 @@ pub fn add_pack(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packs::groups::Order;
     use proptest::prelude::*;
 
     /// (grain, bucket, seq, cells)
@@ -206,7 +207,7 @@ mod tests {
             let (none, some) = (Projections::new(0), Projections::new(1));
             for kept in [&none, &some, &some] {
                 let pick = Pick { shape: shape.clone(), kept };
-                let one = pick.sum(&queued(&packs, &pick)).unwrap().finish(n, |_, _| true);
+                let one = pick.sum(&queued(&packs, &pick)).unwrap().finish(n, Order::ByKey, |_, _| true);
                 prop_assert_eq!(&one, &direct);
             }
             for cut in 0..=packs.len() {
@@ -217,7 +218,7 @@ mod tests {
                 let second = Pick { shape: shape.clone(), kept: &some };
                 let mut joined = first.sum(&queued(a, &first)).unwrap();
                 joined.absorb(second.sum(&queued(b, &second)).unwrap()).unwrap();
-                prop_assert_eq!(&joined.finish(n, |_, _| true), &direct);
+                prop_assert_eq!(&joined.finish(n, Order::ByKey, |_, _| true), &direct);
             }
         }
     }

@@ -54,7 +54,7 @@ pub use migrate::known as known_migrations;
 
 use crate::contract::{not_found_as_none, Result, Store, StoreError};
 use crate::model::*;
-use crate::query::{FigureQuery, Filter, GroupRow};
+use crate::query::{FigureQuery, Filter, GroupRow, IdGroups};
 use async_trait::async_trait;
 use ctx::Ctx;
 use futures_util::future::BoxFuture;
@@ -660,6 +660,12 @@ impl Store for PgStore {
         let q = query.clone();
         let memory = self.memory.clone();
         self.read(|c| Box::pin(async move { read::figures(c, &q, &memory).await }))
+            .await
+    }
+    async fn figure_ids(&self, query: &FigureQuery) -> Result<IdGroups> {
+        let q = query.clone();
+        let memory = self.memory.clone();
+        self.read(|c| Box::pin(async move { read::figure_ids(c, &q, &memory).await }))
             .await
     }
     async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {

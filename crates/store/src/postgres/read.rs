@@ -2,7 +2,9 @@
 //! the figures of API.md §3 from the cube.
 use crate::contract::Result;
 use crate::model::*;
-use crate::query::{FigureQuery, GroupRow};
+use crate::packs::groups::Order;
+use crate::packs::KeyedFigures;
+use crate::query::{FigureQuery, GroupRow, IdGroups};
 use sqlx::PgConnection;
 use std::collections::HashMap;
 
@@ -352,6 +354,66 @@ pub async fn figures(
     q: &FigureQuery,
     memory: &Memory,
 ) -> Result<Vec<GroupRow>> {
+    let rows = match found(c, q, memory, Order::ByKey).await? {
+        Found::Named(rows) => return Ok(rows),
+        Found::Keyed(rows) => rows,
+    };
+    let mut names = Names::with(&memory.user_names);
+    for (i, dim) in q.group_by.iter().enumerate() {
+        names
+            .load(c, *dim, rows.iter().map(|(k, _)| k[i]).collect())
+            .await?;
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(k, figures)| GroupRow {
+            key: q
+                .group_by
+                .iter()
+                .zip(k)
+                .map(|(dim, id)| names.name(*dim, id))
+                .collect(),
+            figures,
+        })
+        .collect())
+}
+
+/// `figures`' groups by id, in no order, each id named once.
+pub async fn figure_ids(
+    c: &mut PgConnection,
+    q: &FigureQuery,
+    memory: &Memory,
+) -> Result<IdGroups> {
+    let n = q.group_by.len();
+    let rows = match found(c, q, memory, Order::Any).await? {
+        Found::Named(rows) => return Ok(IdGroups::from_named(rows, n)),
+        Found::Keyed(rows) => rows,
+    };
+    let mut names = Names::with(&memory.user_names);
+    for (i, dim) in q.group_by.iter().enumerate() {
+        let mut ids: Vec<i64> = rows.iter().map(|(k, _)| k[i]).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        names.load(c, *dim, ids).await?;
+    }
+    IdGroups::new(rows, n, |at, id| {
+        Ok::<_, crate::contract::StoreError>(names.name(q.group_by[at], id))
+    })
+}
+
+/// A question's groups: by internal id where the answer was summed from
+/// aggregates in memory, else named by SQL.
+enum Found {
+    Named(Vec<GroupRow>),
+    Keyed(Vec<KeyedFigures>),
+}
+
+async fn found(
+    c: &mut PgConnection,
+    q: &FigureQuery,
+    memory: &Memory,
+    order: Order,
+) -> Result<Found> {
     let user_names = &memory.user_names;
     use crate::query::{Dim, Figures};
     use spendlens_domain::time::Day;
@@ -375,7 +437,7 @@ pub async fn figures(
                     wheres.push(format!("{} = {id}", cube_column(dim)));
                     fixed.push((dim, id));
                 }
-                None => return Ok(Vec::new()),
+                None => return Ok(Found::Named(Vec::new())),
             }
         }
     }
@@ -384,18 +446,16 @@ pub async fn figures(
     let unfiltered = wheres.len() == 1;
     if unfiltered && (q.group_by.is_empty() || q.group_by == [Dim::Day]) {
         let by_day = !q.group_by.is_empty();
-        return Ok(super::org_days::figures(c, org, from, to, by_day)
-            .await?
-            .into_iter()
-            .map(|(day, figures)| GroupRow {
-                key: if by_day {
-                    vec![Some(Day(day).to_string())]
-                } else {
-                    vec![]
-                },
-                figures,
-            })
-            .collect());
+        return Ok(Found::Keyed(
+            super::org_days::figures(c, org, from, to, by_day)
+                .await?
+                .into_iter()
+                .map(|(day, figures)| {
+                    let key = if by_day { vec![i64::from(day)] } else { vec![] };
+                    (key, figures)
+                })
+                .collect(),
+        ));
     }
     // People ranked, or one person's totals: two slices of running totals;
     // else one dimension (grouped, filtered or both): its own day rows.
@@ -414,29 +474,12 @@ pub async fn figures(
     // packed) or about one person (whose cells an index finds).
     let keyed = match keyed {
         None if !q.group_by.contains(&Dim::Hour) && !fixed.iter().any(|(d, _)| *d == Dim::User) => {
-            Some(packed(c, org, q, &wheres, &fixed, &memory.projections).await?)
+            Some(packed(c, org, q, &wheres, &fixed, &memory.projections, order).await?)
         }
         other => other,
     };
     if let Some(rows) = keyed {
-        let mut names = Names::with(user_names);
-        for (i, dim) in q.group_by.iter().enumerate() {
-            names
-                .load(c, *dim, rows.iter().map(|(k, _)| k[i]).collect())
-                .await?;
-        }
-        return Ok(rows
-            .into_iter()
-            .map(|(k, figures)| GroupRow {
-                key: q
-                    .group_by
-                    .iter()
-                    .zip(k)
-                    .map(|(dim, id)| names.name(*dim, id))
-                    .collect(),
-                figures,
-            })
-            .collect());
+        return Ok(Found::Keyed(rows));
     }
     let by_hour = q.group_by.contains(&Dim::Hour);
     let mut hour_zones: Option<Vec<(i64, jiff::tz::TimeZone)>> = None;
@@ -527,7 +570,7 @@ pub async fn figures(
             },
         });
     }
-    Ok(out)
+    Ok(Found::Named(out))
 }
 
 /// A question's groups from the cube's packs and unpacked cells.
@@ -538,7 +581,8 @@ async fn packed(
     wheres: &[String],
     fixed: &[(crate::query::Dim, i64)],
     kept: &std::sync::Arc<crate::packs::projections::Projections>,
-) -> Result<Vec<crate::packs::KeyedFigures>> {
+    order: Order,
+) -> Result<Vec<KeyedFigures>> {
     let n = q.group_by.len();
     crate::packs::groups::check_width(n)?;
     let parts = crate::packs::parts(q.period, &q.group_by);
@@ -552,7 +596,7 @@ async fn packed(
     let cell_where = wheres.join(" AND ");
     let groups =
         super::packs::groups_of(c, org, &q.group_by, &parts, &cell_where, wanted, kept).await?;
-    Ok(groups.finish(n, |_, sums| n > 0 || sums[2] != 0))
+    Ok(groups.finish(n, order, |_, sums| n > 0 || sums[2] != 0))
 }
 
 // --- Event detail and figures ------------------------------------------------

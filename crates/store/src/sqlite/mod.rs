@@ -33,7 +33,7 @@ mod writer;
 
 use crate::contract::{Result, Store, StoreError};
 use crate::model::*;
-use crate::query::{FigureQuery, GroupRow};
+use crate::query::{FigureQuery, GroupRow, IdGroups};
 use async_trait::async_trait;
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags};
@@ -600,6 +600,10 @@ impl Store for SqliteStore {
     async fn figures(&self, query: &FigureQuery) -> Result<Vec<GroupRow>> {
         let q = query.clone();
         self.read(move |c| read::figures(c, &q)).await
+    }
+    async fn figure_ids(&self, query: &FigureQuery) -> Result<IdGroups> {
+        let q = query.clone();
+        self.read(move |c| read::figure_ids(c, &q)).await
     }
     async fn figures_many(&self, queries: Vec<FigureQuery>) -> Result<Vec<Vec<GroupRow>>> {
         self.figures_many_split(queries).await

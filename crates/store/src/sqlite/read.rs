@@ -3,11 +3,11 @@
 use super::{sql_err, ts};
 use crate::contract::{Result, StoreError};
 use crate::model::*;
-use crate::packs::groups::MAX_KEYS;
-use crate::packs::pack_column;
+use crate::packs::groups::{Order, MAX_KEYS};
 use crate::packs::projections::Shape;
 use crate::packs::sums::{Pick, Queue, Work};
-use crate::query::{Dim, FigureQuery, GroupRow};
+use crate::packs::{pack_column, KeyedFigures};
+use crate::query::{Dim, FigureQuery, GroupRow, IdGroups};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -341,6 +341,25 @@ pub fn figures_many(c: &Connection, queries: &[FigureQuery]) -> Result<Vec<Vec<G
 /// rows, the rest from day rows, unless days or weeks are grouped.
 pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
     let org = org_id(c, &q.org)?;
+    let rows = keyed(c, org, q, Order::ByKey)?;
+    named(c, org, q, rows)
+}
+
+/// `figures`' groups by id, in no order, each id named once.
+pub fn figure_ids(c: &Connection, q: &FigureQuery) -> Result<IdGroups> {
+    let org = org_id(c, &q.org)?;
+    let rows = keyed(c, org, q, Order::Any)?;
+    let mut names = Names::default();
+    if q.group_by.contains(&Dim::User) && rows.len() > 100 {
+        names.prefetch_people(c, org)?;
+    }
+    IdGroups::new(rows, q.group_by.len(), |at, id| {
+        names.name(c, q.group_by[at], id)
+    })
+}
+
+/// The groups of `figures` keyed by internal ids.
+fn keyed(c: &Connection, org: i64, q: &FigureQuery, order: Order) -> Result<Vec<KeyedFigures>> {
     let mut wheres = vec![format!("org = {org}")];
     let f = &q.filter;
     let mut filter_ids = Vec::new();
@@ -369,13 +388,9 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         let by_day = !q.group_by.is_empty();
         return Ok(super::org_days::figures(c, org, from, to, by_day)?
             .into_iter()
-            .map(|(day, figures)| GroupRow {
-                key: if by_day {
-                    vec![Some(Day(day).to_string())]
-                } else {
-                    vec![]
-                },
-                figures,
+            .map(|(day, figures)| {
+                let key = if by_day { vec![i64::from(day)] } else { vec![] };
+                (key, figures)
             })
             .collect());
     }
@@ -396,7 +411,7 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         super::dim_days::figures(c, org, q, &filter_ids)?
     };
     if let Some(rows) = keyed {
-        return named(c, org, q, rows);
+        return Ok(rows);
     }
     let by_hour = q.group_by.contains(&Dim::Hour);
     let mut hour_zones: Option<Vec<(i64, TimeZone)>> = None;
@@ -493,14 +508,13 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
         })
     })?;
     let hour_at = q.group_by.iter().position(|d| *d == Dim::Hour);
-    let rows = groups.finish(n, |ids, sums| {
+    Ok(groups.finish(n, order, |ids, sums| {
         let in_period = match (&hour_zones, hour_at) {
             (Some(z), Some(i)) => q.period.contains(hour_day(z, ids[i])),
             _ => true,
         };
         in_period && (n > 0 || sums[2] != 0)
-    });
-    named(c, org, q, rows)
+    }))
 }
 
 /// The cube's cells of the `ranges` not read from packs, added to `groups`.
@@ -558,7 +572,7 @@ fn named(
     c: &Connection,
     org: i64,
     q: &FigureQuery,
-    rows: Vec<crate::packs::KeyedFigures>,
+    rows: Vec<KeyedFigures>,
 ) -> Result<Vec<GroupRow>> {
     let mut names = Names::default();
     if q.group_by.contains(&Dim::User) && rows.len() > 100 {

@@ -202,11 +202,29 @@ impl Oracle {
 /// Ask the store and compare every group and every figure with the oracle.
 /// Returns the number of groups compared.
 pub async fn check(store: &dyn Store, oracle: &Oracle, q: &FigureQuery) -> usize {
+    let want = oracle.expected(q);
     let rows = store.figures(q).await.unwrap();
     let n = rows.len();
     let got: BTreeMap<_, _> = rows.into_iter().map(|r| (r.key, r.figures)).collect();
     assert_eq!(got.len(), n, "{q:?}: a group appears twice");
-    let want = oracle.expected(q);
+    compare(q, &want, &got);
+    // The same groups by id, each id named by the answer's names.
+    let ids = store.figure_ids(q).await.unwrap();
+    let by_id: BTreeMap<_, _> = ids.rows.iter().map(|(k, f)| (ids.key(k), *f)).collect();
+    assert_eq!(
+        by_id.len(),
+        ids.rows.len(),
+        "{q:?}: an id group appears twice"
+    );
+    compare(q, &want, &by_id);
+    n
+}
+
+fn compare(
+    q: &FigureQuery,
+    want: &BTreeMap<Vec<Option<String>>, Figures>,
+    got: &BTreeMap<Vec<Option<String>>, Figures>,
+) {
     if got != want {
         let missing: Vec<_> = want
             .keys()
@@ -230,7 +248,6 @@ pub async fn check(store: &dyn Store, oracle: &Oracle, q: &FigureQuery) -> usize
             got.len()
         );
     }
-    n
 }
 
 pub fn query(org: &str, period: Period, filter: Filter, group_by: Vec<Dim>) -> FigureQuery {
