@@ -194,6 +194,69 @@ pub struct GroupRow {
     pub figures: Figures,
 }
 
+/// Groups keyed by internal ids: `n` ids a group, one run after another,
+/// and each group's figures. Flat, because a 180-day breakdown has 69,000
+/// to 124,000 groups, and a list of ids of its own for each was an
+/// allocation per group and pages faulted in for each answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdRows {
+    n: usize,
+    ids: Vec<i64>,
+    figures: Vec<Figures>,
+}
+
+impl IdRows {
+    pub fn with_capacity(n: usize, groups: usize) -> IdRows {
+        IdRows {
+            n,
+            ids: Vec::with_capacity(n * groups),
+            figures: Vec::with_capacity(groups),
+        }
+    }
+
+    /// Groups given as (ids, figures), each with `n` ids.
+    pub fn from_keyed(n: usize, rows: Vec<(Vec<i64>, Figures)>) -> IdRows {
+        let mut out = IdRows::with_capacity(n, rows.len());
+        for (ids, f) in rows {
+            out.push(&ids, f);
+        }
+        out
+    }
+
+    /// Room for `more` groups.
+    pub fn reserve(&mut self, more: usize) {
+        self.ids.reserve(more * self.n);
+        self.figures.reserve(more);
+    }
+
+    /// Add a group; `ids` holds its `n` ids (more are ignored).
+    pub fn push(&mut self, ids: &[i64], figures: Figures) {
+        self.ids.extend_from_slice(&ids[..self.n]);
+        self.figures.push(figures);
+    }
+
+    pub fn len(&self) -> usize {
+        self.figures.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.figures.is_empty()
+    }
+
+    /// The ids of group `i`.
+    pub fn ids(&self, i: usize) -> &[i64] {
+        &self.ids[i * self.n..(i + 1) * self.n]
+    }
+
+    pub fn figures(&self, i: usize) -> &Figures {
+        &self.figures[i]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&[i64], &Figures)> {
+        (0..self.len()).map(|i| (self.ids(i), self.figures(i)))
+    }
+}
+
 /// A grouped question's groups keyed by internal ids, in no order, with
 /// the name each id stands for: a list that shows one page of 69,000
 /// groups names and orders only what it needs, where `GroupRow`s cost a
@@ -201,7 +264,7 @@ pub struct GroupRow {
 /// breakdown's time).
 #[derive(Debug, Clone, Default)]
 pub struct IdGroups {
-    pub rows: Vec<(Vec<i64>, Figures)>,
+    pub rows: IdRows,
     /// Per group-by position: id → its `GroupRow` key value.
     names: Vec<foldhash::HashMap<i64, Option<String>>>,
 }
@@ -210,13 +273,12 @@ impl IdGroups {
     /// `rows` with the names of the ids at each position, from `name`
     /// (asked once per distinct id).
     pub fn new<E>(
-        rows: Vec<(Vec<i64>, Figures)>,
-        width: usize,
+        rows: IdRows,
         mut name: impl FnMut(usize, i64) -> Result<Option<String>, E>,
     ) -> Result<IdGroups, E> {
         let mut names: Vec<foldhash::HashMap<i64, Option<String>>> =
-            (0..width).map(|_| Default::default()).collect();
-        for (ids, _) in &rows {
+            (0..rows.n).map(|_| Default::default()).collect();
+        for (ids, _) in rows.iter() {
             for (at, id) in ids.iter().enumerate() {
                 if !names[at].contains_key(id) {
                     let n = name(at, *id)?;
@@ -232,24 +294,22 @@ impl IdGroups {
         let mut ids: Vec<HashMap<Option<String>, i64>> = vec![HashMap::new(); width];
         let mut names: Vec<foldhash::HashMap<i64, Option<String>>> =
             (0..width).map(|_| Default::default()).collect();
-        let rows = rows
-            .into_iter()
-            .map(|r| {
-                let key = r
-                    .key
-                    .into_iter()
-                    .enumerate()
-                    .map(|(at, v)| {
-                        let next = ids[at].len() as i64;
-                        let id = *ids[at].entry(v.clone()).or_insert(next);
-                        names[at].entry(id).or_insert(v);
-                        id
-                    })
-                    .collect();
-                (key, r.figures)
-            })
-            .collect();
-        IdGroups { rows, names }
+        let mut out = IdRows::with_capacity(width, rows.len());
+        for r in rows {
+            let key: Vec<i64> = r
+                .key
+                .into_iter()
+                .enumerate()
+                .map(|(at, v)| {
+                    let next = ids[at].len() as i64;
+                    let id = *ids[at].entry(v.clone()).or_insert(next);
+                    names[at].entry(id).or_insert(v);
+                    id
+                })
+                .collect();
+            out.push(&key, r.figures);
+        }
+        IdGroups { rows: out, names }
     }
 
     /// The key value (as `GroupRow::key` holds it) of `id` at `at`.

@@ -787,17 +787,18 @@ async fn breakdown(
         &a.filter,
         &a.list,
         "breakdown",
-        groups.rows.iter().collect(),
-        |(ids, f)| match sort_at {
-            Some(at) => Key::Text(name(ids, at).to_owned()),
-            None => money_key(f, sort),
+        (0..groups.rows.len()).collect(),
+        |i| match sort_at {
+            Some(at) => Key::Text(name(groups.rows.ids(*i), at).to_owned()),
+            None => money_key(groups.rows.figures(*i), sort),
         },
-        |(ids, _)| Cow::Owned(row_id(ids)),
+        |i| Cow::Owned(row_id(groups.rows.ids(*i))),
     )?;
     let maps = w
         .rows
         .into_iter()
-        .map(|(ids, f)| {
+        .map(|i| {
+            let (ids, f) = (groups.rows.ids(i), groups.rows.figures(i));
             let head: Map<String, Value> = names
                 .iter()
                 .enumerate()

@@ -52,6 +52,14 @@ pub struct Projected {
 }
 
 impl Projected {
+    /// Group `i`'s people when counted (sealed), else 1: grouped by person.
+    pub fn counted(&self, i: usize) -> u64 {
+        match &self.people {
+            People::Counted(c) => c[i],
+            _ => 1,
+        }
+    }
+
     /// The ids of group `i`'s key.
     pub fn key(&self, i: usize) -> &[i64] {
         &self.keys[i * self.n..(i + 1) * self.n]

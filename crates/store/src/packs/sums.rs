@@ -204,6 +204,7 @@ mod tests {
                     (key, f)
                 })
                 .collect();
+            let direct = crate::query::IdRows::from_keyed(n, direct);
             let (none, some) = (Projections::new(0), Projections::new(1));
             for kept in [&none, &some, &some] {
                 let pick = Pick { shape: shape.clone(), kept };

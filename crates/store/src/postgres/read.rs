@@ -3,8 +3,7 @@
 use crate::contract::Result;
 use crate::model::*;
 use crate::packs::groups::Order;
-use crate::packs::KeyedFigures;
-use crate::query::{FigureQuery, GroupRow, IdGroups};
+use crate::query::{FigureQuery, GroupRow, IdGroups, IdRows};
 use sqlx::PgConnection;
 use std::collections::HashMap;
 
@@ -365,15 +364,15 @@ pub async fn figures(
             .await?;
     }
     Ok(rows
-        .into_iter()
+        .iter()
         .map(|(k, figures)| GroupRow {
             key: q
                 .group_by
                 .iter()
                 .zip(k)
-                .map(|(dim, id)| names.name(*dim, id))
+                .map(|(dim, id)| names.name(*dim, *id))
                 .collect(),
-            figures,
+            figures: *figures,
         })
         .collect())
 }
@@ -396,7 +395,7 @@ pub async fn figure_ids(
         ids.dedup();
         names.load(c, *dim, ids).await?;
     }
-    IdGroups::new(rows, n, |at, id| {
+    IdGroups::new(rows, |at, id| {
         Ok::<_, crate::contract::StoreError>(names.name(q.group_by[at], id))
     })
 }
@@ -405,7 +404,7 @@ pub async fn figure_ids(
 /// aggregates in memory, else named by SQL.
 enum Found {
     Named(Vec<GroupRow>),
-    Keyed(Vec<KeyedFigures>),
+    Keyed(IdRows),
 }
 
 async fn found(
@@ -446,16 +445,12 @@ async fn found(
     let unfiltered = wheres.len() == 1;
     if unfiltered && (q.group_by.is_empty() || q.group_by == [Dim::Day]) {
         let by_day = !q.group_by.is_empty();
-        return Ok(Found::Keyed(
-            super::org_days::figures(c, org, from, to, by_day)
-                .await?
-                .into_iter()
-                .map(|(day, figures)| {
-                    let key = if by_day { vec![i64::from(day)] } else { vec![] };
-                    (key, figures)
-                })
-                .collect(),
-        ));
+        let days = super::org_days::figures(c, org, from, to, by_day).await?;
+        let mut out = IdRows::with_capacity(usize::from(by_day), days.len());
+        for (day, figures) in days {
+            out.push(&[i64::from(day)], figures);
+        }
+        return Ok(Found::Keyed(out));
     }
     // People ranked, or one person's totals: two slices of running totals;
     // else one dimension (grouped, filtered or both): its own day rows.
@@ -472,7 +467,7 @@ async fn found(
     // Else the cube's day and month buckets: packed ones decoded here, the
     // rest's cells read (postgres/packs.rs), unless by the hour (never
     // packed) or about one person (whose cells an index finds).
-    let keyed = match keyed {
+    let keyed = match keyed.map(|rows| IdRows::from_keyed(q.group_by.len(), rows)) {
         None if !q.group_by.contains(&Dim::Hour) && !fixed.iter().any(|(d, _)| *d == Dim::User) => {
             Some(packed(c, org, q, &wheres, &fixed, &memory.projections, order).await?)
         }
@@ -582,12 +577,12 @@ async fn packed(
     fixed: &[(crate::query::Dim, i64)],
     kept: &std::sync::Arc<crate::packs::projections::Projections>,
     order: Order,
-) -> Result<Vec<KeyedFigures>> {
+) -> Result<IdRows> {
     let n = q.group_by.len();
     crate::packs::groups::check_width(n)?;
     let parts = crate::packs::parts(q.period, &q.group_by);
     if parts.is_empty() {
-        return Ok(Vec::new());
+        return Ok(IdRows::default());
     }
     let wanted = fixed
         .iter()

@@ -4,10 +4,10 @@ use super::{sql_err, ts};
 use crate::contract::{Result, StoreError};
 use crate::model::*;
 use crate::packs::groups::{Order, MAX_KEYS};
+use crate::packs::pack_column;
 use crate::packs::projections::Shape;
 use crate::packs::sums::{Pick, Queue, Work};
-use crate::packs::{pack_column, KeyedFigures};
-use crate::query::{Dim, FigureQuery, GroupRow, IdGroups};
+use crate::query::{Dim, FigureQuery, GroupRow, IdGroups, IdRows};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -353,13 +353,11 @@ pub fn figure_ids(c: &Connection, q: &FigureQuery) -> Result<IdGroups> {
     if q.group_by.contains(&Dim::User) && rows.len() > 100 {
         names.prefetch_people(c, org)?;
     }
-    IdGroups::new(rows, q.group_by.len(), |at, id| {
-        names.name(c, q.group_by[at], id)
-    })
+    IdGroups::new(rows, |at, id| names.name(c, q.group_by[at], id))
 }
 
 /// The groups of `figures` keyed by internal ids.
-fn keyed(c: &Connection, org: i64, q: &FigureQuery, order: Order) -> Result<Vec<KeyedFigures>> {
+fn keyed(c: &Connection, org: i64, q: &FigureQuery, order: Order) -> Result<IdRows> {
     let mut wheres = vec![format!("org = {org}")];
     let f = &q.filter;
     let mut filter_ids = Vec::new();
@@ -377,7 +375,7 @@ fn keyed(c: &Connection, org: i64, q: &FigureQuery, order: Order) -> Result<Vec<
                     wheres.push(format!("{} = {id}", column(dim)));
                     filter_ids.push((dim, id));
                 }
-                None => return Ok(Vec::new()),
+                None => return Ok(IdRows::default()),
             }
         }
     }
@@ -386,13 +384,12 @@ fn keyed(c: &Connection, org: i64, q: &FigureQuery, order: Order) -> Result<Vec<
     let unfiltered = wheres.len() == 1;
     if unfiltered && (q.group_by.is_empty() || q.group_by == [Dim::Day]) {
         let by_day = !q.group_by.is_empty();
-        return Ok(super::org_days::figures(c, org, from, to, by_day)?
-            .into_iter()
-            .map(|(day, figures)| {
-                let key = if by_day { vec![i64::from(day)] } else { vec![] };
-                (key, figures)
-            })
-            .collect());
+        let days = super::org_days::figures(c, org, from, to, by_day)?;
+        let mut out = IdRows::with_capacity(usize::from(by_day), days.len());
+        for (day, figures) in days {
+            out.push(&[i64::from(day)], figures);
+        }
+        return Ok(out);
     }
     // People ranked, or one person's totals: two slices of running totals;
     // else one dimension (grouped, filtered to one value, or both): its day rows.
@@ -411,7 +408,7 @@ fn keyed(c: &Connection, org: i64, q: &FigureQuery, order: Order) -> Result<Vec<
         super::dim_days::figures(c, org, q, &filter_ids)?
     };
     if let Some(rows) = keyed {
-        return Ok(rows);
+        return Ok(IdRows::from_keyed(q.group_by.len(), rows));
     }
     let by_hour = q.group_by.contains(&Dim::Hour);
     let mut hour_zones: Option<Vec<(i64, TimeZone)>> = None;
@@ -568,23 +565,21 @@ fn listed(grain: u8, buckets: impl Iterator<Item = i64>) -> String {
 }
 
 /// Groups keyed by internal ids, with the names the answer shows.
-fn named(
-    c: &Connection,
-    org: i64,
-    q: &FigureQuery,
-    rows: Vec<KeyedFigures>,
-) -> Result<Vec<GroupRow>> {
+fn named(c: &Connection, org: i64, q: &FigureQuery, rows: IdRows) -> Result<Vec<GroupRow>> {
     let mut names = Names::default();
     if q.group_by.contains(&Dim::User) && rows.len() > 100 {
         names.prefetch_people(c, org)?;
     }
     let mut out = Vec::with_capacity(rows.len());
-    for (ids, figures) in rows {
+    for (ids, figures) in rows.iter() {
         let mut key = Vec::with_capacity(ids.len());
         for (dim, id) in q.group_by.iter().zip(ids) {
-            key.push(names.name(c, *dim, id)?);
+            key.push(names.name(c, *dim, *id)?);
         }
-        out.push(GroupRow { key, figures });
+        out.push(GroupRow {
+            key,
+            figures: *figures,
+        });
     }
     Ok(out)
 }
