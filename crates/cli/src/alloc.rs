@@ -9,9 +9,14 @@
 //! and rows, freed when the answer is sent) stayed resident in the heaps of
 //! the many blocking threads reads run on, and the server serving `large`
 //! peaked at 421–524 MB (BENCH.md: 400). Returned at once, the same run
-//! peaks at 269–335 MB; long breakdowns are 20–40% slower (the pages are
-//! faulted in again), ingestion is unchanged (docs/operations.md).
-//! `MIMALLOC_PURGE_DELAY` (milliseconds), when set, is left to mimalloc.
+//! peaked at 269–335 MB, but every answer faulted its pages in again.
+//!
+//! Since answers carry ids until the page is cut (query.rs `IdGroups`), a
+//! long breakdown uses ~30 MB, not ~100: kept 250 ms, the pages serve the
+//! next answers, the 180-day breakdowns take half the time (p50 on
+//! `large`: 33 → 20–23 ms and 45 → 22 ms), and the run peaks at 327 MB
+//! (docs/operations.md, memory). `MIMALLOC_PURGE_DELAY` (milliseconds),
+//! when set, is left to mimalloc.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -21,15 +26,19 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// and `use_numa_nodes`, 16, which the crate does export).
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Freed pages go back to the system at once, unless the environment says otherwise.
+/// How long freed pages are kept before they go back to the system (ms).
+const KEEP_FREED_MS: std::ffi::c_long = 250;
+
+/// Freed pages go back to the system after `KEEP_FREED_MS`, unless the
+/// environment says otherwise.
 #[allow(unsafe_code)]
-pub fn return_freed_pages_at_once() {
+pub fn keep_freed_pages_briefly() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
         return;
     }
     // SAFETY: sets one of mimalloc's documented options (an integer), which
     // mimalloc reads atomically; callable at any time from any thread.
-    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 0) };
+    unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, KEEP_FREED_MS) };
 }
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ fn init_logging(json: bool) {
 }
 
 fn main() -> anyhow::Result<()> {
-    alloc::return_freed_pages_at_once();
+    alloc::keep_freed_pages_briefly();
     // Transparent huge pages cost more than they give here: mimalloc asks for
     // them on its segments, so a page freed and touched again is zeroed 2 MiB
     // at a time (half of a people list's time on `medium`), and RSS counts
