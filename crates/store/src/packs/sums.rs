@@ -118,6 +118,7 @@ pub fn add_pack(
 mod tests {
     use super::*;
     use crate::packs::groups::Order;
+    use crate::query::IdRows;
     use proptest::prelude::*;
 
     /// (grain, bucket, seq, cells)
@@ -204,22 +205,34 @@ mod tests {
                     (key, f)
                 })
                 .collect();
-            let direct = crate::query::IdRows::from_keyed(n, direct);
+            let direct = IdRows::from_keyed(n, direct);
+            // In no order, the same groups (day-keyed kept ones held apart).
+            let any = |rows: IdRows| {
+                let mut v: Vec<_> = rows.iter().map(|(k, f)| (k.to_vec(), *f)).collect();
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                IdRows::from_keyed(n, v)
+            };
             let (none, some) = (Projections::new(0), Projections::new(1));
             for kept in [&none, &some, &some] {
                 let pick = Pick { shape: shape.clone(), kept };
                 let one = pick.sum(&queued(&packs, &pick)).unwrap().finish(n, Order::ByKey, |_, _| true);
                 prop_assert_eq!(&one, &direct);
+                let one = pick.sum(&queued(&packs, &pick)).unwrap().finish(n, Order::Any, |_, _| true);
+                prop_assert_eq!(&any(one), &direct);
             }
             for cut in 0..=packs.len() {
                 // Fresh projections of the first part only, kept ones of the rest.
-                let fresh = Projections::new(1);
                 let (a, b) = packs.split_at(cut);
-                let first = Pick { shape: shape.clone(), kept: &fresh };
                 let second = Pick { shape: shape.clone(), kept: &some };
-                let mut joined = first.sum(&queued(a, &first)).unwrap();
-                joined.absorb(second.sum(&queued(b, &second)).unwrap()).unwrap();
-                prop_assert_eq!(&joined.finish(n, Order::ByKey, |_, _| true), &direct);
+                let join = || {
+                    let fresh = Projections::new(1);
+                    let first = Pick { shape: shape.clone(), kept: &fresh };
+                    let mut joined = first.sum(&queued(a, &first)).unwrap();
+                    joined.absorb(second.sum(&queued(b, &second)).unwrap()).unwrap();
+                    joined
+                };
+                prop_assert_eq!(&join().finish(n, Order::ByKey, |_, _| true), &direct);
+                prop_assert_eq!(&any(join().finish(n, Order::Any, |_, _| true)), &direct);
             }
         }
     }
