@@ -162,14 +162,10 @@ async fn grouped(
     a: &Ask,
     group_by: Vec<Dim>,
 ) -> ApiResult<(Vec<GroupRow>, Figures)> {
-    let (q, totals) = questions(a, group_by);
-    // Side by side: on PostgreSQL each is a transaction of its own, and the
-    // list's wait was the sum of both.
-    let (rows, total) = tokio::try_join!(
-        async { Ok::<_, ApiError>(state.store.figures(&q).await?) },
-        total_of(state, totals)
-    )?;
-    Ok((rows, total))
+    with_total(state, a, group_by, |q| async move {
+        state.store.figures(&q).await
+    })
+    .await
 }
 
 /// `grouped`, by ids (`figure_ids`).
@@ -178,16 +174,22 @@ async fn grouped_ids(
     a: &Ask,
     group_by: Vec<Dim>,
 ) -> ApiResult<(IdGroups, Figures)> {
-    let (q, totals) = questions(a, group_by);
-    let (groups, total) = tokio::try_join!(
-        async { Ok::<_, ApiError>(state.store.figure_ids(&q).await?) },
-        total_of(state, totals)
-    )?;
-    Ok((groups, total))
+    with_total(state, a, group_by, |q| async move {
+        state.store.figure_ids(&q).await
+    })
+    .await
 }
 
-/// A list's grouped question and its totals' question.
-fn questions(a: &Ask, group_by: Vec<Dim>) -> (FigureQuery, FigureQuery) {
+/// What `read` answers of a list's grouped question, and the list's totals.
+async fn with_total<T, F>(
+    state: &AppState,
+    a: &Ask,
+    group_by: Vec<Dim>,
+    read: impl FnOnce(FigureQuery) -> F,
+) -> ApiResult<(T, Figures)>
+where
+    F: std::future::Future<Output = spendlens_store::contract::Result<T>>,
+{
     let q = FigureQuery {
         org: a.org.id.clone(),
         period: a.period,
@@ -198,7 +200,13 @@ fn questions(a: &Ask, group_by: Vec<Dim>) -> (FigureQuery, FigureQuery) {
         group_by: vec![],
         ..q.clone()
     };
-    (q, totals)
+    // Side by side: on PostgreSQL each is a transaction of its own, and the
+    // list's wait was the sum of both.
+    let (rows, total) = tokio::try_join!(
+        async { Ok::<_, ApiError>(read(q).await?) },
+        total_of(state, totals)
+    )?;
+    Ok((rows, total))
 }
 
 /// The organisation totals a request's lists share: the dashboard's

@@ -357,12 +357,7 @@ pub async fn figures(
         Found::Named(rows) => return Ok(rows),
         Found::Keyed(rows) => rows,
     };
-    let mut names = Names::with(&memory.user_names);
-    for (i, dim) in q.group_by.iter().enumerate() {
-        names
-            .load(c, *dim, rows.iter().map(|(k, _)| k[i]).collect())
-            .await?;
-    }
+    let names = names_of(c, q, &rows, memory).await?;
     Ok(rows
         .iter()
         .map(|(k, figures)| GroupRow {
@@ -388,6 +383,19 @@ pub async fn figure_ids(
         Found::Named(rows) => return Ok(IdGroups::from_named(rows, n)),
         Found::Keyed(rows) => rows,
     };
+    let names = names_of(c, q, &rows, memory).await?;
+    IdGroups::new(rows, |at, id| {
+        Ok::<_, crate::contract::StoreError>(names.name(q.group_by[at], id))
+    })
+}
+
+/// The names of every id the groups hold, each distinct id looked up once.
+async fn names_of<'m>(
+    c: &mut PgConnection,
+    q: &FigureQuery,
+    rows: &IdRows,
+    memory: &'m Memory,
+) -> Result<Names<'m>> {
     let mut names = Names::with(&memory.user_names);
     for (i, dim) in q.group_by.iter().enumerate() {
         let mut ids: Vec<i64> = rows.iter().map(|(k, _)| k[i]).collect();
@@ -395,9 +403,7 @@ pub async fn figure_ids(
         ids.dedup();
         names.load(c, *dim, ids).await?;
     }
-    IdGroups::new(rows, |at, id| {
-        Ok::<_, crate::contract::StoreError>(names.name(q.group_by[at], id))
-    })
+    Ok(names)
 }
 
 /// A question's groups: by internal id where the answer was summed from
@@ -582,7 +588,7 @@ async fn packed(
     crate::packs::groups::check_width(n)?;
     let parts = crate::packs::parts(q.period, &q.group_by);
     if parts.is_empty() {
-        return Ok(IdRows::default());
+        return Ok(IdRows::with_capacity(n, 0));
     }
     let wanted = fixed
         .iter()

@@ -349,10 +349,7 @@ pub fn figures(c: &Connection, q: &FigureQuery) -> Result<Vec<GroupRow>> {
 pub fn figure_ids(c: &Connection, q: &FigureQuery) -> Result<IdGroups> {
     let org = org_id(c, &q.org)?;
     let rows = keyed(c, org, q, Order::Any)?;
-    let mut names = Names::default();
-    if q.group_by.contains(&Dim::User) && rows.len() > 100 {
-        names.prefetch_people(c, org)?;
-    }
+    let mut names = Names::for_groups(c, org, q, rows.len())?;
     IdGroups::new(rows, |at, id| names.name(c, q.group_by[at], id))
 }
 
@@ -375,7 +372,7 @@ fn keyed(c: &Connection, org: i64, q: &FigureQuery, order: Order) -> Result<IdRo
                     wheres.push(format!("{} = {id}", column(dim)));
                     filter_ids.push((dim, id));
                 }
-                None => return Ok(IdRows::default()),
+                None => return Ok(IdRows::with_capacity(q.group_by.len(), 0)),
             }
         }
     }
@@ -566,10 +563,7 @@ fn listed(grain: u8, buckets: impl Iterator<Item = i64>) -> String {
 
 /// Groups keyed by internal ids, with the names the answer shows.
 fn named(c: &Connection, org: i64, q: &FigureQuery, rows: IdRows) -> Result<Vec<GroupRow>> {
-    let mut names = Names::default();
-    if q.group_by.contains(&Dim::User) && rows.len() > 100 {
-        names.prefetch_people(c, org)?;
-    }
+    let mut names = Names::for_groups(c, org, q, rows.len())?;
     let mut out = Vec::with_capacity(rows.len());
     for (ids, figures) in rows.iter() {
         let mut key = Vec::with_capacity(ids.len());
@@ -623,6 +617,15 @@ pub(super) struct Names {
 }
 
 impl Names {
+    /// Names for `groups` groups of `q`: many people's are read at once.
+    fn for_groups(c: &Connection, org: i64, q: &FigureQuery, groups: usize) -> Result<Names> {
+        let mut names = Names::default();
+        if q.group_by.contains(&Dim::User) && groups > 100 {
+            names.prefetch_people(c, org)?;
+        }
+        Ok(names)
+    }
+
     /// The organisation's members' ids, in one read instead of one per
     /// person (kept between reads of the same commits: read_cache.rs).
     fn prefetch_people(&mut self, c: &Connection, org: i64) -> Result<()> {
