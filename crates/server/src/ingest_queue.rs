@@ -9,6 +9,7 @@ use crate::budgets::watch::Watcher;
 use crate::metrics::Metrics;
 use spendlens_store::model::{BatchOutcome, IngestBatch, IngestScope};
 use spendlens_store::{Store, StoreError};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
@@ -23,6 +24,9 @@ pub struct IngestQueue {
     tx: mpsc::Sender<Job>,
     permits: Arc<Semaphore>,
     capacity: usize,
+    /// Events submitted and not yet taken into a commit (the store's
+    /// `ingest_waiting`, so it knows when more are coming).
+    waiting: Arc<AtomicUsize>,
 }
 
 #[derive(Debug)]
@@ -43,11 +47,13 @@ impl IngestQueue {
         budgets: Watcher,
     ) -> IngestQueue {
         let (tx, rx) = mpsc::channel::<Job>(4096);
-        tokio::spawn(writer(store, rx, metrics, budgets));
+        let waiting = store.ingest_waiting().unwrap_or_default();
+        tokio::spawn(writer(store, rx, metrics, budgets, waiting.clone()));
         IngestQueue {
             tx,
             permits: Arc::new(Semaphore::new(capacity)),
             capacity,
+            waiting,
         }
     }
 
@@ -69,13 +75,20 @@ impl IngestQueue {
             .try_acquire_many_owned(n)
             .map_err(|_| Refused::Busy)?;
         let (reply, answer) = oneshot::channel();
+        let events = batch.events.len();
+        // Counted before the writer task can take it, so the count never
+        // goes below the events truly waiting.
+        self.waiting.fetch_add(events, Ordering::Relaxed);
         self.tx
             .try_send(Job {
                 batch,
                 reply,
                 _permit: permit,
             })
-            .map_err(|_| Refused::Busy)?;
+            .map_err(|_| {
+                self.waiting.fetch_sub(events, Ordering::Relaxed);
+                Refused::Busy
+            })?;
         answer
             .await
             .map_err(|_| Refused::Failed("the writer stopped".into()))?
@@ -88,6 +101,7 @@ async fn writer(
     mut rx: mpsc::Receiver<Job>,
     metrics: Arc<Metrics>,
     budgets: Watcher,
+    queued: Arc<AtomicUsize>,
 ) {
     let mut waiting: Vec<Job> = Vec::new();
     loop {
@@ -108,6 +122,7 @@ async fn writer(
             take += 1;
         }
         let jobs: Vec<Job> = waiting.drain(..take).collect();
+        queued.fetch_sub(events, Ordering::Relaxed);
         let (batches, replies): (Vec<_>, Vec<_>) = jobs
             .into_iter()
             .map(|j| (j.batch, (j.reply, j._permit)))

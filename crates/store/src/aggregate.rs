@@ -52,6 +52,74 @@ pub struct CellKey {
     pub groups: Groups,
 }
 
+impl CellKey {
+    /// The key's nine numbers in the cube's primary-key order.
+    pub fn numbers(&self) -> [i64; 9] {
+        let g = self.groups;
+        [
+            self.org,
+            i64::from(self.grain),
+            self.bucket,
+            g.user,
+            g.team,
+            g.dept,
+            g.key,
+            g.model,
+            g.provider,
+        ]
+    }
+
+    /// The inverse of `numbers`.
+    pub fn from_numbers(n: &[i64; 9]) -> Result<CellKey, String> {
+        Ok(CellKey {
+            org: n[0],
+            grain: u8::try_from(n[1]).map_err(|_| format!("grain {}", n[1]))?,
+            bucket: n[2],
+            groups: Groups {
+                user: n[3],
+                team: n[4],
+                dept: n[5],
+                key: n[6],
+                model: n[7],
+                provider: n[8],
+            },
+        })
+    }
+}
+
+/// Numbers per cell in a queued row of deltas: the key's nine, then the sums.
+pub const CELL_WIDTH: usize = 18;
+
+/// Cells as one run of numbers (`CELL_WIDTH` per cell), for a queue of
+/// deltas not yet added to the aggregates.
+pub fn encode_cells(cells: &HashMap<CellKey, CellDelta>) -> Vec<i64> {
+    let mut out = Vec::with_capacity(cells.len() * CELL_WIDTH);
+    for (k, d) in cells {
+        out.extend(k.numbers());
+        out.extend(d.values());
+    }
+    out
+}
+
+/// Add the cells of an `encode_cells` run to `cells`.
+pub fn decode_cells_into(
+    row: &[i64],
+    cells: &mut HashMap<CellKey, CellDelta>,
+) -> Result<(), String> {
+    if !row.len().is_multiple_of(CELL_WIDTH) {
+        return Err(format!("a queued row of {} numbers", row.len()));
+    }
+    for c in row.chunks_exact(CELL_WIDTH) {
+        let key = CellKey::from_numbers(c[..9].try_into().expect("nine numbers"))?;
+        let sums: [i64; 9] = c[9..].try_into().expect("nine numbers");
+        cells
+            .entry(key)
+            .or_default()
+            .add(&CellDelta::from_values(sums));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CellDelta {
     pub total_cost: i64,
@@ -66,6 +134,15 @@ pub struct CellDelta {
 }
 
 impl CellDelta {
+    /// Add `other`'s figures to these.
+    pub fn add(&mut self, other: &CellDelta) {
+        let mut sums = self.values();
+        for (a, b) in sums.iter_mut().zip(other.values()) {
+            *a += b;
+        }
+        *self = CellDelta::from_values(sums);
+    }
+
     /// The inverse of `values`.
     pub fn from_values(v: [i64; 9]) -> CellDelta {
         let [total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced, convs] =

@@ -75,8 +75,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Store several requests' events in one transaction (group commit) and
     /// update every aggregate in it. Returns one outcome per batch, in order.
-    /// When this returns Ok, the accepted events are durable.
+    /// When this returns Ok, the accepted events are durable and in the
+    /// budget check; in every other answer once no more events wait behind
+    /// them (`ingest_waiting`), and else within a fraction of a second
+    /// (the embedded store, sqlite/deferred.rs).
     async fn ingest(&self, batches: Vec<IngestBatch>) -> Result<Vec<BatchOutcome>>;
+
+    /// A counter for the caller to keep of the events waiting for `ingest`
+    /// behind the call under way, when the store can use it: while more
+    /// wait, it may leave aggregate work to a later commit. None: the
+    /// store adds every commit's aggregates in it.
+    fn ingest_waiting(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicUsize>> {
+        None
+    }
 
     /// Place and count the quarantined events that can be placed now.
     async fn backfill(&self, actor: &str) -> Result<BackfillOutcome>;

@@ -170,7 +170,12 @@ async fn spawn(db: &str, token: &str) -> anyhow::Result<(Child, String)> {
         .args(["serve", "--db", db])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .env("SPENDLENS_ADMIN_TOKEN", token)
-        .env("SPENDLENS_LOG", "warn")
+        // The server's own log level (`SPENDLENS_BENCH_SERVER_LOG`, default
+        // warn): at debug it logs every commit's size and time.
+        .env(
+            "SPENDLENS_LOG",
+            std::env::var("SPENDLENS_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
         .spawn()
         .context("starting the server")?;

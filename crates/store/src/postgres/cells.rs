@@ -11,18 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// A cell's key as nine numbers, in the cube's key order.
 pub(super) fn cell_order(k: &CellKey) -> [i64; 9] {
-    let g = k.groups;
-    [
-        k.org,
-        i64::from(k.grain),
-        k.bucket,
-        g.user,
-        g.team,
-        g.dept,
-        g.key,
-        g.model,
-        g.provider,
-    ]
+    k.numbers()
 }
 
 /// Add cell deltas to the cube, org_days and spend_days, each in key order

@@ -19,14 +19,10 @@
 //! aggregates.
 
 use super::db_err;
-use super::org_days::add as add_delta;
-use crate::aggregate::{CellDelta, CellKey, Groups};
+use crate::aggregate::{CellDelta, CellKey};
 use crate::contract::Result;
 use sqlx::PgConnection;
 use std::collections::HashMap;
-
-/// Numbers per cell in `pending_cells.cells`: the key's nine, then the sums.
-const WIDTH: usize = 18;
 
 /// Queue the transaction's deltas; the row's id, for `fold_mine`.
 pub async fn queue(
@@ -37,7 +33,7 @@ pub async fn queue(
         return Ok(None);
     }
     let id = sqlx::query_scalar("INSERT INTO pending_cells (cells) VALUES ($1) RETURNING id")
-        .bind(encode(cells))
+        .bind(crate::aggregate::encode_cells(cells))
         .fetch_one(&mut *c)
         .await
         .map_err(db_err)?;
@@ -81,42 +77,15 @@ async fn add(c: &mut PgConnection, rows: Vec<Vec<i64>>) -> Result<usize> {
     Ok(rows.len())
 }
 
-fn encode(cells: &HashMap<CellKey, CellDelta>) -> Vec<i64> {
-    let mut out = Vec::with_capacity(cells.len() * WIDTH);
-    for (k, d) in cells {
-        out.extend(super::cells::cell_order(k));
-        out.extend(d.values());
-    }
-    out
-}
-
 fn decode_into(row: &[i64], cells: &mut HashMap<CellKey, CellDelta>) -> Result<()> {
-    if !row.len().is_multiple_of(WIDTH) {
-        return Err(anyhow::anyhow!("pending_cells row of {} numbers", row.len()).into());
-    }
-    for c in row.chunks_exact(WIDTH) {
-        let key = CellKey {
-            org: c[0],
-            grain: u8::try_from(c[1]).map_err(|_| anyhow::anyhow!("grain {}", c[1]))?,
-            bucket: c[2],
-            groups: Groups {
-                user: c[3],
-                team: c[4],
-                dept: c[5],
-                key: c[6],
-                model: c[7],
-                provider: c[8],
-            },
-        };
-        let sums: [i64; 9] = c[9..].try_into().expect("eighteen numbers");
-        add_delta(cells.entry(key).or_default(), &CellDelta::from_values(sums));
-    }
-    Ok(())
+    crate::aggregate::decode_cells_into(row, cells)
+        .map_err(|e| anyhow::anyhow!("pending_cells: {e}").into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aggregate::{encode_cells as encode, Groups};
 
     #[test]
     fn queued_rows_merge_back_to_the_sum_of_their_cells() {
@@ -142,7 +111,7 @@ mod tests {
         }
         let mut want = a.clone();
         for (k, d) in b {
-            add_delta(want.entry(k).or_default(), &d);
+            want.entry(k).or_default().add(&d);
         }
         assert_eq!(merged, want);
         assert_eq!(merged[&key(1, 100, 3)].total_cost, 16);

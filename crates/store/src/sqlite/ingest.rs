@@ -465,7 +465,13 @@ fn flush(w: &mut WriterState, tx: Tx) -> Result<()> {
             .map_err(sql_err)?;
         }
     }
-    add_cells(&w.conn, &tx.deltas.cells)?;
+    // The budget check reads every acknowledged event's spend: never queued.
+    add_spend(&w.conn, &tx.deltas.cells)?;
+    if w.may_queue() {
+        w.deferred.queue(&w.conn, tx.deltas.cells)?;
+    } else {
+        w.deferred.fold(&w.conn, &tx.deltas.cells)?;
+    }
     for (org, at) in tx.org_last {
         w.conn
             .prepare_cached("UPDATE orgs SET last_event_at = max(coalesce(last_event_at, ?2), ?2) WHERE id = ?1")
@@ -491,43 +497,36 @@ static CUBE_UPSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     )
 });
 
-/// Add cell deltas to the cube (one upsert per touched cell). Shared by
-/// ingestion and `rebuild`.
-pub(super) fn add_cells(
-    conn: &rusqlite::Connection,
-    cells: &std::collections::HashMap<crate::aggregate::CellKey, crate::aggregate::CellDelta>,
-) -> Result<()> {
+type Cells = HashMap<crate::aggregate::CellKey, crate::aggregate::CellDelta>;
+
+/// Add cell deltas to the aggregates and to the spend per budget scope.
+/// Shared by reprice, rebuild and erasure; ingestion adds the spend at once
+/// and the rest through `deferred.rs`.
+pub(super) fn add_cells(conn: &rusqlite::Connection, cells: &Cells) -> Result<()> {
+    add_aggregates(conn, cells)?;
+    add_spend(conn, cells)
+}
+
+/// Add cell deltas to the cube (one upsert per touched cell), the day
+/// tables, people's running totals and the blocks.
+pub(super) fn add_aggregates(conn: &rusqlite::Connection, cells: &Cells) -> Result<()> {
     {
+        // In key order, so each page of the cube is visited once.
+        let mut sorted: Vec<_> = cells.iter().map(|(k, d)| (k.numbers(), d)).collect();
+        sorted.sort_unstable_by_key(|(k, _)| *k);
         let mut s = conn.prepare_cached(&CUBE_UPSERT).map_err(sql_err)?;
-        for (k, d) in cells {
-            let g = k.groups;
-            s.execute(params![
-                k.org,
-                k.grain,
-                k.bucket,
-                g.user,
-                g.team,
-                g.dept,
-                g.key,
-                g.model,
-                g.provider,
-                d.total_cost,
-                d.actual_cost,
-                d.messages,
-                d.tokens_in,
-                d.tokens_out,
-                d.cached_in,
-                d.cache_write_in,
-                d.unpriced,
-                d.convs
-            ])
-            .map_err(sql_err)?;
+        for (k, d) in sorted {
+            s.execute(rusqlite::params_from_iter(k.into_iter().chain(d.values())))
+                .map_err(sql_err)?;
         }
     }
     super::org_days::add_day_cells(conn, cells)?;
     super::dim_days::add_day_cells(conn, cells)?;
-    super::person_cum::add_day_cells(conn, cells)?;
-    // The day cells' cost, per budget scope (see migration 0004).
+    super::person_cum::add_day_cells(conn, cells)
+}
+
+/// The day cells' cost, per budget scope (see migration 0004).
+fn add_spend(conn: &rusqlite::Connection, cells: &Cells) -> Result<()> {
     let mut spend: std::collections::HashMap<(i64, i64, i64, i64), i64> =
         std::collections::HashMap::new();
     for (k, d) in cells {

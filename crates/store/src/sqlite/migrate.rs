@@ -35,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_pack_seq",
         include_str!("migrations/0010_pack_seq.sql"),
     ),
+    (
+        "0011_pending_cells",
+        include_str!("migrations/0011_pending_cells.sql"),
+    ),
 ];
 
 pub fn run(conn: &mut Connection) -> rusqlite::Result<()> {

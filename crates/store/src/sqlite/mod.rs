@@ -10,6 +10,7 @@ mod backfill;
 mod budgets;
 mod checkpoint;
 mod conversations;
+mod deferred;
 mod dim_days;
 mod download;
 mod erasure;
@@ -167,6 +168,28 @@ impl SqliteStore {
         self.writer.pause_packing(paused).await
     }
 
+    /// While held, every ingestion commit queues its cell deltas
+    /// (deferred.rs) and only other writes fold them; released, it folds
+    /// at once. For tests of the queue and of a restart that finds one.
+    pub async fn hold_aggregates(&self, hold: bool) -> Result<()> {
+        self.writer
+            .hold
+            .store(hold, std::sync::atomic::Ordering::Relaxed);
+        if !hold {
+            self.writer.fold().await?;
+        }
+        Ok(())
+    }
+
+    /// Cell-delta rows queued and not yet folded (deferred.rs).
+    pub async fn queued_deltas(&self) -> Result<u64> {
+        self.read(|c| {
+            c.query_row("SELECT count(*) FROM pending_cells", [], |r| r.get(0))
+                .map_err(sql_err)
+        })
+        .await
+    }
+
     /// Run `f` on a read connection from the pool, off the async runtime.
     async fn read<T, F>(&self, f: F) -> Result<T>
     where
@@ -263,7 +286,9 @@ impl Store for SqliteStore {
     }
 
     async fn ingest(&self, batches: Vec<IngestBatch>) -> Result<Vec<BatchOutcome>> {
-        self.writer.run(move |w| ingest::ingest(w, batches)).await
+        self.writer
+            .run_ingest(move |w| ingest::ingest(w, batches))
+            .await
     }
 
     async fn create_org(&self, org: NewOrg, actor: &str) -> Result<Org> {
@@ -348,6 +373,9 @@ impl Store for SqliteStore {
     }
     fn kept_projections(&self) -> (u64, u64) {
         self.cache.projections().held()
+    }
+    fn ingest_waiting(&self) -> Option<Arc<std::sync::atomic::AtomicUsize>> {
+        Some(self.writer.waiting.clone())
     }
     async fn backfill(&self, actor: &str) -> Result<BackfillOutcome> {
         let actor = actor.to_owned();
@@ -467,6 +495,8 @@ impl Store for SqliteStore {
     }
     async fn verify(&self, org: &str, from: spendlens_domain::time::Day) -> Result<Vec<CellDiff>> {
         let org = org.to_owned();
+        // Compared with the aggregates as they will be: every queued delta in.
+        self.writer.fold().await?;
         self.read(move |c| lifecycle::verify(c, &org, from)).await
     }
     async fn rebuild(

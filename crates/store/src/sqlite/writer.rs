@@ -1,11 +1,12 @@
 //! The single writer thread and the caches only it may use.
 
+use super::deferred::Deferred;
 use super::event_keys::RecentKeys;
 use crate::contract::{Result, StoreError};
 pub use crate::rules::{KeyInfo, MemberInfo, OrgInfo, TeamInfo};
 use rusqlite::Connection;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
 
@@ -15,6 +16,11 @@ pub struct Writer {
     tx: mpsc::Sender<Job>,
     /// Cube buckets waiting to be packed (packs.rs).
     pub backlog: Arc<std::sync::atomic::AtomicU64>,
+    /// Events waiting behind the ingestion under way, kept by the server's
+    /// ingest queue (`Store::ingest_waiting`).
+    pub waiting: Arc<AtomicUsize>,
+    /// Tests: every commit queues, nothing folds but other writes.
+    pub hold: Arc<AtomicBool>,
 }
 
 /// The writer's connection and its caches of internal ids. Only the writer
@@ -32,6 +38,10 @@ pub struct WriterState {
     pub members: HashMap<(i64, i64), MemberInfo>,
     pub emails: HashMap<i64, String>,
     pub recent_keys: RecentKeys,
+    /// Cell deltas committed but not yet in the aggregates (deferred.rs).
+    pub deferred: Deferred,
+    waiting: Arc<AtomicUsize>,
+    hold: Arc<AtomicBool>,
     /// What is left to pack (packs.rs).
     packer: super::packs::Packer,
     /// Raised by the checkpoint thread when the WAL has grown too long.
@@ -42,6 +52,26 @@ pub struct WriterState {
 }
 
 impl WriterState {
+    /// Whether this ingestion commit queues its cell deltas (deferred.rs):
+    /// while more events wait behind it and the queue is not due.
+    pub fn may_queue(&self) -> bool {
+        self.hold.load(Ordering::Relaxed)
+            || (self.waiting.load(Ordering::Relaxed) > 0 && self.deferred.may_wait())
+    }
+
+    /// Add the queued deltas to the aggregates now, in a transaction of
+    /// their own (the writer is idle, or a reader needs them).
+    fn fold_now(&mut self) -> Result<()> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        let out = in_transaction(self, |_| Ok(()));
+        if out.is_err() {
+            self.clear();
+        }
+        out
+    }
+
     fn truncate_wal_if_big(&mut self) {
         if self.wal_big.swap(false, Ordering::Relaxed) {
             // Between two transactions, where the checkpoint thread's
@@ -98,6 +128,10 @@ impl WriterState {
             Ok(keys) => self.recent_keys = keys,
             Err(e) => tracing::error!(error = %e, "cannot reload recent idempotency keys"),
         }
+        match Deferred::load(&self.conn) {
+            Ok(d) => self.deferred = d,
+            Err(e) => tracing::error!(error = %e, "cannot reload the queued cell deltas"),
+        }
     }
 }
 
@@ -120,12 +154,21 @@ impl Writer {
             members: HashMap::new(),
             emails: HashMap::new(),
             recent_keys: RecentKeys::default(),
+            deferred: Deferred::default(),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            hold: Arc::new(AtomicBool::new(false)),
             packer: Default::default(),
             wal_big,
             cache,
         };
         state.recent_keys = RecentKeys::load(&state.conn)?;
+        // What a killed server had queued goes into the aggregates before
+        // anything is answered.
+        state.deferred = Deferred::load(&state.conn)?;
+        state.fold_now()?;
         let backlog = state.packer.backlog();
+        let waiting = state.waiting.clone();
+        let hold = state.hold.clone();
         std::thread::Builder::new()
             .name("spendlens-sqlite-writer".into())
             .spawn(move || loop {
@@ -134,6 +177,24 @@ impl Writer {
                 let job = match rx.try_recv() {
                     Ok(job) => Some(job),
                     Err(mpsc::TryRecvError::Disconnected) => break,
+                    Err(mpsc::TryRecvError::Empty)
+                        if !state.deferred.is_empty() && !state.hold.load(Ordering::Relaxed) =>
+                    {
+                        // A commit with nothing behind it folds itself; this
+                        // is for a queue left by a commit that failed after
+                        // others queued (deferred.rs). Between two commits
+                        // of a steady load the next one is on its way.
+                        match rx.recv_timeout(state.deferred.due_in()) {
+                            Ok(job) => Some(job),
+                            Err(mpsc::RecvTimeoutError::Timeout) => {
+                                if let Err(e) = state.fold_now() {
+                                    tracing::warn!(error = %e, "folding queued cell deltas failed; the next commit retries");
+                                }
+                                None
+                            }
+                            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                        }
+                    }
                     Err(mpsc::TryRecvError::Empty) => {
                         // Idle means no job for a moment, not between two
                         // commits of a steady load (packing there cost it 11%).
@@ -170,7 +231,12 @@ impl Writer {
                 }
             })
             .map_err(|e| StoreError::Other(anyhow::anyhow!("cannot start writer thread: {e}")))?;
-        Ok(Writer { tx, backlog })
+        Ok(Writer {
+            tx,
+            backlog,
+            waiting,
+            hold,
+        })
     }
 
     /// Scan for sealed buckets now and pack every one, in one transaction.
@@ -189,6 +255,11 @@ impl Writer {
             Ok(())
         })
         .await
+    }
+
+    /// Add every queued cell delta to the aggregates now.
+    pub async fn fold(&self) -> Result<()> {
+        self.on_thread(WriterState::fold_now).await
     }
 
     /// Run `f` on the writer thread, outside any transaction.
@@ -210,13 +281,32 @@ impl Writer {
 
     /// Run `f` on the writer thread inside one transaction: committed when it
     /// returns Ok, rolled back (and the caches dropped) when it returns Err.
+    /// The aggregates take every queued delta first, so `f` sees every
+    /// committed event in them.
     pub async fn run<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut WriterState) -> Result<T> + Send + 'static,
     {
+        self.run_in(Fold::First, f).await
+    }
+
+    /// `run` for ingestion, which decides itself whether to fold (deferred.rs).
+    pub async fn run_ingest<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriterState) -> Result<T> + Send + 'static,
+    {
+        self.run_in(Fold::AsItChooses, f).await
+    }
+
+    async fn run_in<T, F>(&self, fold: Fold, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriterState) -> Result<T> + Send + 'static,
+    {
         self.on_thread(move |state| {
-            let out = in_transaction(state, f);
+            let out = transaction(state, fold, f);
             if out.is_err() {
                 state.clear();
             } else if let Err(e) = state.recent_keys.maybe_merge(&state.conn) {
@@ -229,22 +319,50 @@ impl Writer {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Fold {
+    /// Add the queued deltas to the aggregates before the work.
+    First,
+    /// The work folds or queues (ingestion).
+    AsItChooses,
+}
+
 fn in_transaction<T>(
     state: &mut WriterState,
+    f: impl FnOnce(&mut WriterState) -> Result<T>,
+) -> Result<T> {
+    transaction(state, Fold::First, f)
+}
+
+fn transaction<T>(
+    state: &mut WriterState,
+    fold: Fold,
     f: impl FnOnce(&mut WriterState) -> Result<T>,
 ) -> Result<T> {
     state
         .conn
         .execute_batch("BEGIN IMMEDIATE")
         .map_err(super::sql_err)?;
-    match f(state) {
+    let out = match fold {
+        Fold::First if !state.deferred.is_empty() => state
+            .deferred
+            .fold(&state.conn, &Default::default())
+            .and_then(|()| f(state)),
+        _ => f(state),
+    };
+    let out = out.and_then(|v| {
+        let _writing = state.cache.writing();
+        state.conn.execute_batch("COMMIT").map_err(super::sql_err)?;
+        Ok(v)
+    });
+    match out {
         Ok(v) => {
-            let _writing = state.cache.writing();
-            state.conn.execute_batch("COMMIT").map_err(super::sql_err)?;
+            state.deferred.committed();
             Ok(v)
         }
         Err(e) => {
             let _ = state.conn.execute_batch("ROLLBACK");
+            state.deferred.rolled_back(&state.conn);
             Err(e)
         }
     }

@@ -1,0 +1,223 @@
+//! Aggregates added a few commits late while ingestion is busy.
+//!
+//! Each commit rewrote every page its cube cells, day rows, people's running
+//! totals and blocks touched: on `medium` about two pages per event, most of
+//! the writer's WAL and a quarter of its time. While more requests wait
+//! behind a commit, it now only queues its cell deltas (one row of
+//! `pending_cells`, appended) and keeps them in memory; the aggregates take
+//! the gathered deltas of several commits at once, each page written once.
+//!
+//! When the aggregates catch up (`fold`, in the same transaction as the
+//! commit that triggers it, and deleting the queued rows):
+//! - a commit with nothing waiting behind it, so a lone client reads what it
+//!   was just told was stored;
+//! - a commit when the oldest queued delta is `FOLD_EVERY` old, or the
+//!   queue holds `MAX_CELLS` cells, so under a steady load the answers lag
+//!   the acknowledgements by at most about `FOLD_EVERY`;
+//! - before any other write transaction (reprice, rebuild, erasure, packing,
+//!   administration), so they see every committed event;
+//! - when the writer is idle, and at open (the rows a killed server left).
+//!
+//! Spend per budget scope (`spend_days`) is never queued: the budget check
+//! answers from every acknowledged event (API.md §5).
+
+use super::sql_err;
+use crate::aggregate::{decode_cells_into, encode_cells, CellDelta, CellKey};
+use crate::contract::Result;
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Longest a queued delta waits while ingestion keeps the writer busy.
+pub const FOLD_EVERY: Duration = Duration::from_millis(250);
+
+/// Most cells held in memory (about 150 bytes each) before a fold.
+const MAX_CELLS: usize = 150_000;
+
+#[derive(Default)]
+pub struct Deferred {
+    /// Committed to `pending_cells`, not yet in the aggregates.
+    cells: HashMap<CellKey, CellDelta>,
+    since: Option<Instant>,
+    /// What the open transaction did, applied to `cells` only once it commits.
+    staged: Staged,
+}
+
+#[derive(Default)]
+enum Staged {
+    #[default]
+    Nothing,
+    Queued(HashMap<CellKey, CellDelta>),
+    Folded,
+}
+
+impl Deferred {
+    /// The deltas queued in the store (at open, or after a rolled-back
+    /// transaction).
+    pub fn load(conn: &Connection) -> Result<Deferred> {
+        let mut cells = HashMap::new();
+        let mut s = conn
+            .prepare("SELECT cells FROM pending_cells ORDER BY id")
+            .map_err(sql_err)?;
+        let rows = s
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(sql_err)?;
+        for blob in rows {
+            let numbers = unpack(&blob.map_err(sql_err)?)?;
+            decode_cells_into(&numbers, &mut cells)
+                .map_err(|e| anyhow::anyhow!("pending_cells: {e}"))?;
+        }
+        let since = (!cells.is_empty()).then(Instant::now);
+        Ok(Deferred {
+            cells,
+            since,
+            staged: Staged::Nothing,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// How long until the oldest queued delta is due.
+    pub fn due_in(&self) -> Duration {
+        self.since
+            .map_or(Duration::ZERO, |t| FOLD_EVERY.saturating_sub(t.elapsed()))
+    }
+
+    /// Whether a commit may queue its deltas rather than fold.
+    pub fn may_wait(&self) -> bool {
+        self.cells.len() < MAX_CELLS && self.since.is_none_or(|t| t.elapsed() < FOLD_EVERY)
+    }
+
+    /// Queue this transaction's deltas in `pending_cells`.
+    pub fn queue(&mut self, conn: &Connection, cells: HashMap<CellKey, CellDelta>) -> Result<()> {
+        if cells.is_empty() {
+            return Ok(());
+        }
+        conn.prepare_cached("INSERT INTO pending_cells (cells) VALUES (?1)")
+            .and_then(|mut s| s.execute([pack(&encode_cells(&cells))]))
+            .map_err(sql_err)?;
+        self.staged = Staged::Queued(cells);
+        Ok(())
+    }
+
+    /// Add every queued delta and `more` to the aggregates and empty the
+    /// queue, in the open transaction.
+    pub fn fold(&mut self, conn: &Connection, more: &HashMap<CellKey, CellDelta>) -> Result<()> {
+        if self.cells.is_empty() {
+            return super::ingest::add_aggregates(conn, more);
+        }
+        tracing::debug!(
+            queued = self.cells.len(),
+            more = more.len(),
+            "folding queued cell deltas"
+        );
+        // Merged in place: a rollback reloads the queue from the store.
+        for (k, d) in more {
+            self.cells.entry(*k).or_default().add(d);
+        }
+        self.staged = Staged::Folded;
+        super::ingest::add_aggregates(conn, &self.cells)?;
+        conn.execute("DELETE FROM pending_cells", [])
+            .map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// The open transaction committed.
+    pub fn committed(&mut self) {
+        match std::mem::take(&mut self.staged) {
+            Staged::Nothing => {}
+            Staged::Folded => {
+                self.cells.clear();
+                self.since = None;
+            }
+            Staged::Queued(cells) => {
+                if self.cells.is_empty() {
+                    self.cells = cells;
+                } else {
+                    for (k, d) in cells {
+                        self.cells.entry(k).or_default().add(&d);
+                    }
+                }
+                self.since.get_or_insert_with(Instant::now);
+            }
+        }
+    }
+
+    /// The open transaction rolled back (on `conn`): the queue is what it was.
+    pub fn rolled_back(&mut self, conn: &Connection) {
+        if let Staged::Folded = std::mem::take(&mut self.staged) {
+            match Deferred::load(conn) {
+                Ok(d) => *self = d,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot reload the queued cell deltas");
+                    // The store still holds them; the writer's next reset reloads.
+                    self.cells.clear();
+                }
+            }
+        }
+    }
+}
+
+/// The numbers as zigzag LEB128 varints: most are small ids and counts, so a
+/// cell takes about 40 bytes instead of 144.
+fn pack(numbers: &[i64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(numbers.len() * 3);
+    for &n in numbers {
+        let mut z = ((n << 1) ^ (n >> 63)) as u64;
+        while z >= 0x80 {
+            out.push((z as u8) | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+    }
+    out
+}
+
+fn unpack(bytes: &[u8]) -> Result<Vec<i64>> {
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    let mut z: u64 = 0;
+    let mut shift = 0u32;
+    for &b in bytes {
+        if shift > 63 {
+            return Err(anyhow::anyhow!("pending_cells: a number longer than 64 bits").into());
+        }
+        z |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            out.push(((z >> 1) as i64) ^ -((z & 1) as i64));
+            z = 0;
+            shift = 0;
+        } else {
+            shift += 7;
+        }
+    }
+    if shift != 0 {
+        return Err(anyhow::anyhow!("pending_cells: the last number is cut short").into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn packed_numbers_come_back(numbers in proptest::collection::vec(any::<i64>(), 0..200)) {
+            prop_assert_eq!(unpack(&pack(&numbers)).unwrap(), numbers);
+        }
+    }
+
+    #[test]
+    fn extremes_and_cut_rows() {
+        let edge = [0, 1, -1, 63, -64, 64, i64::MAX, i64::MIN, 1_000_000_000_000];
+        assert_eq!(unpack(&pack(&edge)).unwrap(), edge);
+        assert_eq!(pack(&[0, -1, 1]), vec![0, 1, 2]);
+        let mut cut = pack(&[i64::MAX]);
+        cut.pop();
+        assert!(unpack(&cut).is_err());
+        assert!(unpack(&[0xff; 11]).is_err());
+    }
+}
