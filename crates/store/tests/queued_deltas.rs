@@ -1,7 +1,8 @@
-//! SQLite's queued cell deltas (sqlite/deferred.rs): commits that leave their
+//! Queued cell deltas. SQLite (sqlite/deferred.rs): commits that leave their
 //! aggregates to a later fold still count every event exactly once — in the
 //! budget check at once, in every figure once folded, after a restart that
-//! finds the queue, and when another write folds it first.
+//! finds the queue, and when another write folds it first. PostgreSQL
+//! (postgres/fold.rs): a fold takes the rows other servers left.
 
 mod common;
 
@@ -141,4 +142,82 @@ async fn check_every_org(store: &Arc<SqliteStore>, setup: &spendlens_datagen::Se
         groups += check_all(&dyn_store, &oracle, qs).await;
     }
     assert!(groups > 500, "compared {groups} groups");
+}
+
+/// PostgreSQL: a fold takes every committed queued row no other fold holds,
+/// not only its own — here a row a dead server left a moment ago (a copy of
+/// the deltas already in the cube), which the next request's fold adds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_fold_takes_the_rows_other_servers_left() {
+    use serde_json::json;
+    use sqlx::Connection;
+    let Some(b) = Backend::postgres().await else {
+        return;
+    };
+    let url = b.pg.as_ref().unwrap().url.clone();
+    let store = b.open().await;
+    store
+        .create_org(new_org("acme", "UTC", "1"), "test")
+        .await
+        .unwrap();
+    let one = |id: &str, cost: &str| {
+        ev(
+            id,
+            "2026-11-03T10:00:00Z",
+            &format!("c-{id}"),
+            json!({"organization_id": "acme", "user_id": "ann", "total_cost": cost}),
+        )
+    };
+    assert_eq!(
+        send(store.as_ref(), vec![one("e1", "0.000000007")])
+            .await
+            .accepted,
+        1
+    );
+
+    // The dead server's row: the cube's cells as they stand (e1's), queued.
+    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+    let cells: Vec<i64> = sqlx::query_scalar(
+        "SELECT coalesce(array_agg(n ORDER BY r, i), '{}') FROM
+           (SELECT row_number() OVER () AS r, org, grain, bucket, usr, team, dept, key, model, provider,
+                   total_cost, actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in,
+                   unpriced, convs FROM cube) c,
+           LATERAL unnest(ARRAY[org, grain, bucket, usr, team, dept, key, model, provider, total_cost,
+                   actual_cost, messages, tokens_in, tokens_out, cached_in, cache_write_in, unpriced,
+                   convs]) WITH ORDINALITY AS u(n, i)",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(cells.len() % 18, 0);
+    assert!(cells.len() >= 3 * 18, "hour, day and month cells");
+    sqlx::query("INSERT INTO pending_cells (cells) VALUES ($1)")
+        .bind(&cells)
+        .execute(&mut c)
+        .await
+        .unwrap();
+
+    // The next request's fold takes both rows: e1 now counts twice, by
+    // construction of the test, and e2 once.
+    assert_eq!(
+        send(store.as_ref(), vec![one("e2", "0.000000011")])
+            .await
+            .accepted,
+        1
+    );
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM pending_cells")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(queued, 0);
+    let november = period("2026-11-01", "2026-12-01");
+    for group_by in [vec![], vec![spendlens_store::query::Dim::Day]] {
+        let rows = store
+            .figures(&query("acme", november, Default::default(), group_by))
+            .await
+            .unwrap();
+        let total: i128 = rows.iter().map(|r| r.figures.total_cost).sum();
+        let messages: u64 = rows.iter().map(|r| r.figures.messages).sum();
+        assert_eq!((total, messages), (2 * 7 + 11, 3));
+    }
 }
