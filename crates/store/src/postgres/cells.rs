@@ -9,11 +9,6 @@ use crate::contract::Result;
 use sqlx::PgConnection;
 use std::collections::{BTreeMap, HashMap};
 
-/// A cell's key as nine numbers, in the cube's key order.
-pub(super) fn cell_order(k: &CellKey) -> [i64; 9] {
-    k.numbers()
-}
-
 /// Add cell deltas to the cube, org_days and spend_days, each in key order
 /// (one statement for the cube and one for spend_days). Shared by
 /// ingestion, reprice, rebuild and erasure.
@@ -23,11 +18,11 @@ pub async fn add_cells(c: &mut PgConnection, cells: &HashMap<CellKey, CellDelta>
     }
     super::packs::forget(c, cells.keys().map(|k| (k.org, k.grain, k.bucket))).await?;
     let mut sorted: Vec<(&CellKey, &CellDelta)> = cells.iter().collect();
-    sorted.sort_by_key(|(k, _)| cell_order(k));
+    sorted.sort_by_key(|(k, _)| k.numbers());
     let mut keys: [Vec<i64>; 9] = Default::default();
     let mut vals: [Vec<i64>; 9] = Default::default();
     for (k, d) in &sorted {
-        for (col, v) in keys.iter_mut().zip(cell_order(k)) {
+        for (col, v) in keys.iter_mut().zip(k.numbers()) {
             col.push(v);
         }
         for (col, v) in vals.iter_mut().zip(d.values()) {

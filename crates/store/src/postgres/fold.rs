@@ -21,9 +21,9 @@
 //! counts once, and a request answers only once its row is folded (by its
 //! own fold or one it waited for), so what it acknowledged is in every
 //! answer. A row a dead server left is taken by the next fold, or at any
-//! server's start (`PgStore::open`). Reprice, rebuild, erasure and verify fold every queued
-//! row first (`fold_all`), so they see every committed event in the
-//! aggregates.
+//! server's start (`PgStore::open`). Reprice, rebuild, erasure and verify
+//! fold every queued row first (`fold_all`), so they see every committed
+//! event in the aggregates.
 
 use super::db_err;
 use crate::aggregate::{CellDelta, CellKey};

@@ -20,15 +20,7 @@ pub(super) struct DayRow {
 }
 
 pub(super) fn add(a: &mut CellDelta, b: &CellDelta) {
-    a.total_cost += b.total_cost;
-    a.actual_cost += b.actual_cost;
-    a.messages += b.messages;
-    a.tokens_in += b.tokens_in;
-    a.tokens_out += b.tokens_out;
-    a.cached_in += b.cached_in;
-    a.cache_write_in += b.cache_write_in;
-    a.unpriced += b.unpriced;
-    a.convs += b.convs;
+    a.add(b);
 }
 
 /// The organisations a recompute covers: the one named, or all in id order.
