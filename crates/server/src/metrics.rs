@@ -51,6 +51,7 @@ pub struct Metrics {
     commit_failures: Counter,
     queue_depth: Gauge,
     upkeep_backlog: Gauge,
+    queued_cells: Gauge,
     kept_projections: Gauge,
     kept_bytes: Gauge,
 }
@@ -77,6 +78,7 @@ impl Default for Metrics {
             commit_failures: Counter::default(),
             queue_depth: Gauge::default(),
             upkeep_backlog: Gauge::default(),
+            queued_cells: Gauge::default(),
             kept_projections: Gauge::default(),
             kept_bytes: Gauge::default(),
         };
@@ -143,6 +145,11 @@ impl Default for Metrics {
             m.upkeep_backlog.clone(),
         );
         r.register(
+            "spendlens_store_queued_cells",
+            "Cell deltas committed but not yet in the aggregates (embedded store, while ingestion is busy)",
+            m.queued_cells.clone(),
+        );
+        r.register(
             "spendlens_store_kept_projections",
             "Packs' groups kept in memory for questions of the same shape",
             m.kept_projections.clone(),
@@ -193,9 +200,11 @@ impl Metrics {
         }
     }
 
-    pub fn render(&self, queue_depth: usize, upkeep_backlog: u64, kept: (u64, u64)) -> String {
+    pub fn render(&self, queue_depth: usize, store: &dyn spendlens_store::Store) -> String {
+        let kept = store.kept_projections();
         self.queue_depth.set(queue_depth as i64);
-        self.upkeep_backlog.set(upkeep_backlog as i64);
+        self.upkeep_backlog.set(store.upkeep_backlog() as i64);
+        self.queued_cells.set(store.queued_cells() as i64);
         self.kept_projections.set(kept.0 as i64);
         self.kept_bytes.set(kept.1 as i64);
         let mut out = String::new();

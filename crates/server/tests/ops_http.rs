@@ -50,6 +50,8 @@ async fn metrics_count_outcomes_by_code_and_time_routes_by_pattern() {
     );
     assert_eq!(sample(text, "spendlens_ingest_requests_total"), Some(1.0));
     assert_eq!(sample(text, "spendlens_ingest_queue_events"), Some(0.0));
+    // A lone client's commit adds its aggregates at once: nothing queued.
+    assert_eq!(sample(text, "spendlens_store_queued_cells"), Some(0.0));
     assert_eq!(
         sample(text, "spendlens_store_commit_duration_seconds_count"),
         Some(1.0)

@@ -89,6 +89,12 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// Cell deltas committed but not yet added to the aggregates (0 when
+    /// the store adds them in every commit).
+    fn queued_cells(&self) -> u64 {
+        0
+    }
+
     /// Place and count the quarantined events that can be placed now.
     async fn backfill(&self, actor: &str) -> Result<BackfillOutcome>;
 

@@ -55,6 +55,7 @@ async fn queued_deltas_count_once_after_a_fold_a_restart_and_another_write() {
         first.len() as u64,
         "one queued row per commit that accepted events"
     );
+    assert!(store.queued_cells() > 100, "{}", store.queued_cells());
     let raw = stored(store.as_ref(), &setup).await;
     let busiest = setup
         .orgs
@@ -86,6 +87,7 @@ async fn queued_deltas_count_once_after_a_fold_a_restart_and_another_write() {
     drop(store);
     let store = open_at(dir.path());
     assert_eq!(store.queued_deltas().await.unwrap(), 0);
+    assert_eq!(store.queued_cells(), 0);
     check_every_org(&store, &setup, Day::from_date(anchor)).await;
 
     // Held again: the second half queues; another write (a new team) folds

@@ -88,10 +88,8 @@ async fn ready(State(state): State<AppState>) -> axum::response::Response {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(
-            state.ingest.depth(),
-            state.store.upkeep_backlog(),
-            state.store.kept_projections(),
-        ),
+        state
+            .metrics
+            .render(state.ingest.depth(), state.store.as_ref()),
     )
 }

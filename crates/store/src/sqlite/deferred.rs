@@ -80,6 +80,10 @@ impl Deferred {
         self.cells.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
     /// How long until the oldest queued delta is due.
     pub fn due_in(&self) -> Duration {
         self.since

@@ -377,6 +377,11 @@ impl Store for SqliteStore {
     fn ingest_waiting(&self) -> Option<Arc<std::sync::atomic::AtomicUsize>> {
         Some(self.writer.waiting.clone())
     }
+    fn queued_cells(&self) -> u64 {
+        self.writer
+            .queued
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
     async fn backfill(&self, actor: &str) -> Result<BackfillOutcome> {
         let actor = actor.to_owned();
         self.writer

@@ -21,6 +21,8 @@ pub struct Writer {
     pub waiting: Arc<AtomicUsize>,
     /// Tests: every commit queues, nothing folds but other writes.
     pub hold: Arc<AtomicBool>,
+    /// Cells queued (deferred.rs), for `/metrics`.
+    pub queued: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The writer's connection and its caches of internal ids. Only the writer
@@ -42,6 +44,7 @@ pub struct WriterState {
     pub deferred: Deferred,
     waiting: Arc<AtomicUsize>,
     hold: Arc<AtomicBool>,
+    queued: Arc<std::sync::atomic::AtomicU64>,
     /// What is left to pack (packs.rs).
     packer: super::packs::Packer,
     /// Raised by the checkpoint thread when the WAL has grown too long.
@@ -132,6 +135,8 @@ impl WriterState {
             Ok(d) => self.deferred = d,
             Err(e) => tracing::error!(error = %e, "cannot reload the queued cell deltas"),
         }
+        self.queued
+            .store(self.deferred.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -157,6 +162,7 @@ impl Writer {
             deferred: Deferred::default(),
             waiting: Arc::new(AtomicUsize::new(0)),
             hold: Arc::new(AtomicBool::new(false)),
+            queued: Default::default(),
             packer: Default::default(),
             wal_big,
             cache,
@@ -169,6 +175,7 @@ impl Writer {
         let backlog = state.packer.backlog();
         let waiting = state.waiting.clone();
         let hold = state.hold.clone();
+        let queued = state.queued.clone();
         std::thread::Builder::new()
             .name("spendlens-sqlite-writer".into())
             .spawn(move || loop {
@@ -236,6 +243,7 @@ impl Writer {
             backlog,
             waiting,
             hold,
+            queued,
         })
     }
 
@@ -355,7 +363,7 @@ fn transaction<T>(
         state.conn.execute_batch("COMMIT").map_err(super::sql_err)?;
         Ok(v)
     });
-    match out {
+    let out = match out {
         Ok(v) => {
             state.deferred.committed();
             Ok(v)
@@ -365,5 +373,9 @@ fn transaction<T>(
             state.deferred.rolled_back(&state.conn);
             Err(e)
         }
-    }
+    };
+    state
+        .queued
+        .store(state.deferred.len() as u64, Ordering::Relaxed);
+    out
 }
