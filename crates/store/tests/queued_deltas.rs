@@ -223,3 +223,87 @@ async fn a_postgres_fold_takes_the_rows_other_servers_left() {
         assert_eq!((total, messages), (2 * 7 + 11, 3));
     }
 }
+
+/// SQLite, without the test hold: a commit queues only while the ingest
+/// queue says more events wait; a commit with nothing waiting folds, and a
+/// queue nobody folds is folded once it is due and the writer is idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_queues_only_while_more_wait_and_folds_when_idle() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_at(dir.path());
+    store.pause_packing(true).await.unwrap();
+    // Long enough that nothing here is due before the test says so.
+    store.set_fold_every(std::time::Duration::from_secs(3600));
+    store
+        .create_org(new_org("acme", "UTC", "1"), "test")
+        .await
+        .unwrap();
+    let waiting = store.ingest_waiting().expect("the embedded store uses it");
+    let one = |id: &str| {
+        ev(
+            id,
+            "2026-11-03T10:00:00Z",
+            &format!("c-{id}"),
+            json!({"organization_id": "acme", "user_id": "ann", "total_cost": "0.000000005"}),
+        )
+    };
+    let whole = period("2026-11-01", "2026-12-01");
+    let total = |store: Arc<SqliteStore>| async move {
+        let rows = store
+            .figures(&query("acme", whole, Default::default(), vec![]))
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.figures.total_cost).sum::<i128>()
+    };
+
+    // Nothing waits: the commit folds.
+    assert_eq!(send(store.as_ref(), vec![one("e1")]).await.accepted, 1);
+    assert_eq!(store.queued_deltas().await.unwrap(), 0);
+    assert_eq!(total(store.clone()).await, 5);
+
+    // More wait behind them: the commits queue; the budget spend has them.
+    waiting.store(1_000, std::sync::atomic::Ordering::Relaxed);
+    for id in ["e2", "e3"] {
+        assert_eq!(send(store.as_ref(), vec![one(id)]).await.accepted, 1);
+    }
+    assert_eq!(store.queued_deltas().await.unwrap(), 2);
+    assert!(store.queued_cells() >= 3, "hour, day and month cells");
+    assert_eq!(total(store.clone()).await, 5);
+    assert_eq!(
+        store
+            .spends("acme", vec![(BudgetScope::Org, None, whole)])
+            .await
+            .unwrap(),
+        vec![15]
+    );
+
+    // Nobody comes and the queue falls due: the idle writer folds it (the
+    // pause below is a writer job, which wakes it to see the new limit).
+    store.set_fold_every(std::time::Duration::from_millis(1));
+    store.pause_packing(true).await.unwrap();
+    let mut waited = 0;
+    while store.queued_deltas().await.unwrap() > 0 {
+        assert!(waited < 200, "the queue was never folded");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        waited += 1;
+    }
+    assert_eq!(total(store.clone()).await, 15);
+    assert_eq!(store.queued_cells(), 0);
+
+    // Queued again, then a commit with nothing waiting folds both.
+    store.set_fold_every(std::time::Duration::from_secs(3600));
+    assert_eq!(send(store.as_ref(), vec![one("e4")]).await.accepted, 1);
+    assert_eq!(store.queued_deltas().await.unwrap(), 1);
+    waiting.store(0, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(send(store.as_ref(), vec![one("e5")]).await.accepted, 1);
+    assert_eq!(store.queued_deltas().await.unwrap(), 0);
+    assert_eq!(total(store.clone()).await, 25);
+
+    // 0 turns queueing off: a commit folds even with more waiting.
+    store.set_fold_every(std::time::Duration::ZERO);
+    waiting.store(1_000, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(send(store.as_ref(), vec![one("e6")]).await.accepted, 1);
+    assert_eq!(store.queued_deltas().await.unwrap(), 0);
+    assert_eq!(total(store.clone()).await, 30);
+}

@@ -12,9 +12,10 @@
 //! commit that triggers it, and deleting the queued rows):
 //! - a commit with nothing waiting behind it, so a lone client reads what it
 //!   was just told was stored;
-//! - a commit when the oldest queued delta is `FOLD_EVERY` old, or the
-//!   queue holds `MAX_CELLS` cells, so under a steady load the answers lag
-//!   the acknowledgements by at most about `FOLD_EVERY`;
+//! - a commit when the oldest queued delta is `FOLD_EVERY` old (250 ms;
+//!   `SPENDLENS_FOLD_EVERY_MS`, 0 folding every commit), or the queue holds
+//!   `MAX_CELLS` cells, so under a steady load the answers lag the
+//!   acknowledgements by at most about that;
 //! - before any other write transaction (reprice, rebuild, erasure, packing,
 //!   administration), so they see every committed event;
 //! - when the writer is idle, and at open (the rows a killed server left).
@@ -31,6 +32,14 @@ use std::time::{Duration, Instant};
 
 /// Longest a queued delta waits while ingestion keeps the writer busy.
 pub const FOLD_EVERY: Duration = Duration::from_millis(250);
+
+/// `FOLD_EVERY`, or `SPENDLENS_FOLD_EVERY_MS` when set.
+pub fn fold_every_from_env() -> Duration {
+    std::env::var("SPENDLENS_FOLD_EVERY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(FOLD_EVERY, Duration::from_millis)
+}
 
 /// Most cells held in memory (about 150 bytes each) before a fold.
 const MAX_CELLS: usize = 150_000;
@@ -85,14 +94,16 @@ impl Deferred {
     }
 
     /// How long until the oldest queued delta is due.
-    pub fn due_in(&self) -> Duration {
+    pub fn due_in(&self, every: Duration) -> Duration {
         self.since
-            .map_or(Duration::ZERO, |t| FOLD_EVERY.saturating_sub(t.elapsed()))
+            .map_or(Duration::ZERO, |t| every.saturating_sub(t.elapsed()))
     }
 
     /// Whether a commit may queue its deltas rather than fold.
-    pub fn may_wait(&self) -> bool {
-        self.cells.len() < MAX_CELLS && self.since.is_none_or(|t| t.elapsed() < FOLD_EVERY)
+    pub fn may_wait(&self, every: Duration) -> bool {
+        !every.is_zero()
+            && self.cells.len() < MAX_CELLS
+            && self.since.is_none_or(|t| t.elapsed() < every)
     }
 
     /// Queue this transaction's deltas in `pending_cells`.

@@ -181,6 +181,16 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Set how long a queued delta may wait while more events wait behind
+    /// it (`SPENDLENS_FOLD_EVERY_MS` at open; 0: every commit folds). The
+    /// writer's next job or idle turn uses it. For tests.
+    pub fn set_fold_every(&self, every: std::time::Duration) {
+        self.writer.fold_every_ms.store(
+            every.as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     /// Cell-delta rows queued and not yet folded (deferred.rs).
     pub async fn queued_deltas(&self) -> Result<u64> {
         self.read(|c| {

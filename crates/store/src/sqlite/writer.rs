@@ -23,6 +23,8 @@ pub struct Writer {
     pub hold: Arc<AtomicBool>,
     /// Cells queued (deferred.rs), for `/metrics`.
     pub queued: Arc<std::sync::atomic::AtomicU64>,
+    /// Longest a queued delta waits, in milliseconds (deferred.rs).
+    pub fold_every_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The writer's connection and its caches of internal ids. Only the writer
@@ -45,6 +47,7 @@ pub struct WriterState {
     waiting: Arc<AtomicUsize>,
     hold: Arc<AtomicBool>,
     queued: Arc<std::sync::atomic::AtomicU64>,
+    fold_every_ms: Arc<std::sync::atomic::AtomicU64>,
     /// What is left to pack (packs.rs).
     packer: super::packs::Packer,
     /// Raised by the checkpoint thread when the WAL has grown too long.
@@ -59,7 +62,12 @@ impl WriterState {
     /// while more events wait behind it and the queue is not due.
     pub fn may_queue(&self) -> bool {
         self.hold.load(Ordering::Relaxed)
-            || (self.waiting.load(Ordering::Relaxed) > 0 && self.deferred.may_wait())
+            || (self.waiting.load(Ordering::Relaxed) > 0
+                && self.deferred.may_wait(self.fold_every()))
+    }
+
+    fn fold_every(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.fold_every_ms.load(Ordering::Relaxed))
     }
 
     /// Add the queued deltas to the aggregates now, in a transaction of
@@ -163,6 +171,9 @@ impl Writer {
             waiting: Arc::new(AtomicUsize::new(0)),
             hold: Arc::new(AtomicBool::new(false)),
             queued: Default::default(),
+            fold_every_ms: Arc::new(std::sync::atomic::AtomicU64::new(
+                super::deferred::fold_every_from_env().as_millis() as u64,
+            )),
             packer: Default::default(),
             wal_big,
             cache,
@@ -176,6 +187,7 @@ impl Writer {
         let waiting = state.waiting.clone();
         let hold = state.hold.clone();
         let queued = state.queued.clone();
+        let fold_every_ms = state.fold_every_ms.clone();
         std::thread::Builder::new()
             .name("spendlens-sqlite-writer".into())
             .spawn(move || loop {
@@ -191,7 +203,7 @@ impl Writer {
                         // is for a queue left by a commit that failed after
                         // others queued (deferred.rs). Between two commits
                         // of a steady load the next one is on its way.
-                        match rx.recv_timeout(state.deferred.due_in()) {
+                        match rx.recv_timeout(state.deferred.due_in(state.fold_every())) {
                             Ok(job) => Some(job),
                             Err(mpsc::RecvTimeoutError::Timeout) => {
                                 if let Err(e) = state.fold_now() {
@@ -244,6 +256,7 @@ impl Writer {
             waiting,
             hold,
             queued,
+            fold_every_ms,
         })
     }
 
