@@ -13,7 +13,7 @@
 //! Unlike SQLite, the blocks hold people's rows too (see the migration).
 
 use super::db_err;
-use super::org_days::{add, bits, read_bits, DayRow};
+use super::org_days::{bits, read_bits, DayRow};
 use crate::aggregate::{CellDelta, CellKey, Groups, GRAIN_DAY};
 use crate::blocks;
 use crate::contract::{Result, StoreError};
@@ -40,7 +40,7 @@ fn fold(rows: &mut Rows, org: i64, day: i64, g: &Groups, d: &CellDelta) {
     let active = d.messages != 0 || d.convs != 0;
     for (dim, value) in (0..).zip(g.day_table_values()) {
         let row = rows.entry((org, dim, day, value)).or_default();
-        add(&mut row.d, d);
+        row.d.add(d);
         if active && dim != PERSON {
             row.users.insert(g.user as u32);
         }
@@ -53,7 +53,7 @@ fn to_blocks(rows: &Rows) -> Rows {
         let b = out
             .entry((*org, *dim, blocks::start(*day), *value))
             .or_default();
-        add(&mut b.d, &row.d);
+        b.d.add(&row.d);
         b.users |= &row.users;
     }
     out

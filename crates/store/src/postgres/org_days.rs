@@ -25,10 +25,6 @@ pub(super) struct DayRow {
     pub(super) users: RoaringBitmap,
 }
 
-pub(super) fn add(a: &mut CellDelta, b: &CellDelta) {
-    a.add(b);
-}
-
 /// The same serialization as SQLite's BLOB, so the two stores hold the same bytes.
 pub(super) fn bits(users: &RoaringBitmap) -> Vec<u8> {
     let mut out = Vec::with_capacity(users.serialized_size());
@@ -53,7 +49,7 @@ pub async fn add_day_cells(
     let mut days = Rows::new();
     for (k, d) in cells.iter().filter(|(k, _)| k.grain == GRAIN_DAY) {
         let row = days.entry((k.org, k.bucket)).or_default();
-        add(&mut row.d, d);
+        row.d.add(d);
         if d.messages != 0 || d.convs != 0 {
             row.users.insert(k.groups.user as u32);
         }
@@ -67,7 +63,7 @@ fn to_blocks<'a>(days: impl Iterator<Item = (&'a (i64, i64), &'a DayRow)>) -> Ro
     let mut out = Rows::new();
     for ((org, day), row) in days {
         let b = out.entry((*org, blocks::start(*day))).or_default();
-        add(&mut b.d, &row.d);
+        b.d.add(&row.d);
         b.users |= &row.users;
     }
     out

@@ -19,7 +19,6 @@
 use super::db_err;
 use super::dim_days::{each_sum, sums_at, SUMS};
 use super::locks;
-use super::org_days::add;
 use crate::aggregate::{CellDelta, CellKey, GRAIN_DAY};
 use crate::contract::Result;
 use crate::query::Figures;
@@ -107,7 +106,7 @@ pub async fn add_day_cells(
             .or_default()
             .entry(k.groups.user)
             .or_default();
-        add(row, d);
+        row.add(d);
     }
     let firsts: Vec<(i64, i64)> = per_org
         .iter()
@@ -187,7 +186,7 @@ pub async fn add_day_cells(
             let from = slices.partition_point(|s| s < day);
             for slice in &slices[from..] {
                 for (person, d) in people {
-                    add(rows.entry((org, *slice, *person)).or_default(), d);
+                    rows.entry((org, *slice, *person)).or_default().add(d);
                 }
             }
         }
@@ -276,10 +275,10 @@ pub async fn recompute(c: &mut PgConnection, org: i64, from: i64) -> Result<()> 
     let mut batch: BTreeMap<(i64, i64, i64), CellDelta> = BTreeMap::new();
     for (i, r) in rows.iter().enumerate() {
         let day: i64 = r.try_get(0).map_err(db_err)?;
-        add(
-            running.entry(r.try_get(1).map_err(db_err)?).or_default(),
-            &delta_at(r, 2)?,
-        );
+        running
+            .entry(r.try_get(1).map_err(db_err)?)
+            .or_default()
+            .add(&delta_at(r, 2)?);
         let next: Option<i64> = match rows.get(i + 1) {
             Some(n) => Some(n.try_get(0).map_err(db_err)?),
             None => None,

@@ -28,29 +28,52 @@ use crate::aggregate::{decode_cells_into, encode_cells, CellDelta, CellKey};
 use crate::contract::Result;
 use rusqlite::Connection;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Longest a queued delta waits while ingestion keeps the writer busy.
 pub const FOLD_EVERY: Duration = Duration::from_millis(250);
 
-/// `FOLD_EVERY`, or `SPENDLENS_FOLD_EVERY_MS` when set.
-pub fn fold_every_from_env() -> Duration {
-    std::env::var("SPENDLENS_FOLD_EVERY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(FOLD_EVERY, Duration::from_millis)
-}
-
 /// Most cells held in memory (about 150 bytes each) before a fold.
 const MAX_CELLS: usize = 150_000;
 
-#[derive(Default)]
+/// What the queue shares with the rest of the store.
+pub struct Controls {
+    /// Events waiting behind the ingestion under way, kept by the server's
+    /// ingest queue (`Store::ingest_waiting`).
+    pub waiting: Arc<AtomicUsize>,
+    /// Tests: every commit queues, and only other writes fold.
+    pub hold: AtomicBool,
+    /// Cells queued, for `/metrics`.
+    pub queued: AtomicU64,
+    /// Longest a queued delta waits, in milliseconds: `FOLD_EVERY`, or
+    /// `SPENDLENS_FOLD_EVERY_MS` when set.
+    pub every_ms: AtomicU64,
+}
+
+impl Controls {
+    pub fn from_env() -> Controls {
+        let every = std::env::var("SPENDLENS_FOLD_EVERY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(FOLD_EVERY.as_millis() as u64);
+        Controls {
+            waiting: Default::default(),
+            hold: AtomicBool::new(false),
+            queued: AtomicU64::new(0),
+            every_ms: AtomicU64::new(every),
+        }
+    }
+}
+
 pub struct Deferred {
     /// Committed to `pending_cells`, not yet in the aggregates.
     cells: HashMap<CellKey, CellDelta>,
     since: Option<Instant>,
     /// What the open transaction did, applied to `cells` only once it commits.
     staged: Staged,
+    controls: Arc<Controls>,
 }
 
 #[derive(Default)]
@@ -62,9 +85,18 @@ enum Staged {
 }
 
 impl Deferred {
-    /// The deltas queued in the store (at open, or after a rolled-back
+    pub fn new(controls: Arc<Controls>) -> Deferred {
+        Deferred {
+            cells: HashMap::new(),
+            since: None,
+            staged: Staged::Nothing,
+            controls,
+        }
+    }
+
+    /// Take the deltas queued in the store (at open, or after a rolled-back
     /// transaction).
-    pub fn load(conn: &Connection) -> Result<Deferred> {
+    pub fn reload(&mut self, conn: &Connection) -> Result<()> {
         let mut cells = HashMap::new();
         let mut s = conn
             .prepare("SELECT cells FROM pending_cells ORDER BY id")
@@ -77,31 +109,48 @@ impl Deferred {
             decode_cells_into(&numbers, &mut cells)
                 .map_err(|e| anyhow::anyhow!("pending_cells: {e}"))?;
         }
-        let since = (!cells.is_empty()).then(Instant::now);
-        Ok(Deferred {
-            cells,
-            since,
-            staged: Staged::Nothing,
-        })
+        self.since = (!cells.is_empty()).then(Instant::now);
+        self.cells = cells;
+        self.staged = Staged::Nothing;
+        self.publish();
+        Ok(())
+    }
+
+    fn publish(&self) {
+        self.controls
+            .queued
+            .store(self.cells.len() as u64, Ordering::Relaxed);
+    }
+
+    fn every(&self) -> Duration {
+        Duration::from_millis(self.controls.every_ms.load(Ordering::Relaxed))
     }
 
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.cells.len()
+    /// Whether the idle writer should fold the queue once it is due.
+    pub fn folds_when_idle(&self) -> bool {
+        !self.is_empty() && !self.controls.hold.load(Ordering::Relaxed)
     }
 
     /// How long until the oldest queued delta is due.
-    pub fn due_in(&self, every: Duration) -> Duration {
+    pub fn due_in(&self) -> Duration {
+        let every = self.every();
         self.since
             .map_or(Duration::ZERO, |t| every.saturating_sub(t.elapsed()))
     }
 
-    /// Whether a commit may queue its deltas rather than fold.
-    pub fn may_wait(&self, every: Duration) -> bool {
-        !every.is_zero()
+    /// Whether this ingestion commit queues its deltas rather than fold:
+    /// while more events wait behind it and the queue is not due.
+    pub fn may_queue(&self) -> bool {
+        if self.controls.hold.load(Ordering::Relaxed) {
+            return true;
+        }
+        let every = self.every();
+        self.controls.waiting.load(Ordering::Relaxed) > 0
+            && !every.is_zero()
             && self.cells.len() < MAX_CELLS
             && self.since.is_none_or(|t| t.elapsed() < every)
     }
@@ -143,7 +192,7 @@ impl Deferred {
     /// The open transaction committed.
     pub fn committed(&mut self) {
         match std::mem::take(&mut self.staged) {
-            Staged::Nothing => {}
+            Staged::Nothing => return,
             Staged::Folded => {
                 self.cells.clear();
                 self.since = None;
@@ -159,18 +208,17 @@ impl Deferred {
                 self.since.get_or_insert_with(Instant::now);
             }
         }
+        self.publish();
     }
 
     /// The open transaction rolled back (on `conn`): the queue is what it was.
     pub fn rolled_back(&mut self, conn: &Connection) {
         if let Staged::Folded = std::mem::take(&mut self.staged) {
-            match Deferred::load(conn) {
-                Ok(d) => *self = d,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot reload the queued cell deltas");
-                    // The store still holds them; the writer's next reset reloads.
-                    self.cells.clear();
-                }
+            if let Err(e) = self.reload(conn) {
+                tracing::error!(error = %e, "cannot reload the queued cell deltas");
+                // The store still holds them; the writer's next reset reloads.
+                self.cells.clear();
+                self.publish();
             }
         }
     }

@@ -7,7 +7,7 @@
 //! as a bitmap, and a range's people are the union.
 
 use super::org_days::{
-    add, bits, people_at, people_bytes, read_bits, sums_from, DayRow, ADD_SUMS, SUMS,
+    bits, people_at, people_bytes, read_bits, sums_from, DayRow, ADD_SUMS, SUMS,
 };
 use super::sql_err;
 use crate::aggregate::{CellDelta, CellKey, Groups, GRAIN_DAY};
@@ -27,7 +27,7 @@ fn fold(rows: &mut HashMap<RowKey, DayRow>, org: i64, day: i64, g: &Groups, d: &
     let active = d.messages != 0 || d.convs != 0;
     for (dim, value) in (0..).zip(g.day_table_values()) {
         let row = rows.entry((org, dim, day, value)).or_default();
-        add(&mut row.d, d);
+        row.d.add(d);
         if active && dim != PERSON {
             row.users.insert(g.user as u32);
         }
@@ -84,7 +84,7 @@ fn to_blocks(rows: &HashMap<RowKey, DayRow>) -> HashMap<RowKey, DayRow> {
         let b = out
             .entry((*org, *dim, blocks::start(*day), *value))
             .or_default();
-        add(&mut b.d, &row.d);
+        b.d.add(&row.d);
         b.users |= &row.users;
     }
     out

@@ -467,7 +467,7 @@ fn flush(w: &mut WriterState, tx: Tx) -> Result<()> {
     }
     // The budget check reads every acknowledged event's spend: never queued.
     add_spend(&w.conn, &tx.deltas.cells)?;
-    if w.may_queue() {
+    if w.deferred.may_queue() {
         w.deferred.queue(&w.conn, tx.deltas.cells)?;
     } else {
         w.deferred.fold(&w.conn, &tx.deltas.cells)?;

@@ -173,6 +173,7 @@ impl SqliteStore {
     /// at once. For tests of the queue and of a restart that finds one.
     pub async fn hold_aggregates(&self, hold: bool) -> Result<()> {
         self.writer
+            .deferred
             .hold
             .store(hold, std::sync::atomic::Ordering::Relaxed);
         if !hold {
@@ -185,7 +186,7 @@ impl SqliteStore {
     /// it (`SPENDLENS_FOLD_EVERY_MS` at open; 0: every commit folds). The
     /// writer's next job or idle turn uses it. For tests.
     pub fn set_fold_every(&self, every: std::time::Duration) {
-        self.writer.fold_every_ms.store(
+        self.writer.deferred.every_ms.store(
             every.as_millis() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
@@ -385,10 +386,11 @@ impl Store for SqliteStore {
         self.cache.projections().held()
     }
     fn ingest_waiting(&self) -> Option<Arc<std::sync::atomic::AtomicUsize>> {
-        Some(self.writer.waiting.clone())
+        Some(self.writer.deferred.waiting.clone())
     }
     fn queued_cells(&self) -> u64 {
         self.writer
+            .deferred
             .queued
             .load(std::sync::atomic::Ordering::Relaxed)
     }

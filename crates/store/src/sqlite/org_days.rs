@@ -19,10 +19,6 @@ pub(super) struct DayRow {
     pub users: RoaringBitmap,
 }
 
-pub(super) fn add(a: &mut CellDelta, b: &CellDelta) {
-    a.add(b);
-}
-
 /// The organisations a recompute covers: the one named, or all in id order.
 pub(super) fn orgs_to_recompute(conn: &Connection, org: Option<i64>) -> Result<Vec<i64>> {
     if let Some(o) = org {
@@ -144,7 +140,7 @@ fn to_blocks(days: &HashMap<(i64, i64), DayRow>) -> HashMap<(i64, i64), DayRow> 
     let mut blocks: HashMap<(i64, i64), DayRow> = HashMap::new();
     for ((org, day), row) in days {
         let b = blocks.entry((*org, blocks::start(*day))).or_default();
-        add(&mut b.d, &row.d);
+        b.d.add(&row.d);
         b.users |= &row.users;
     }
     blocks
@@ -176,7 +172,7 @@ pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> 
     let mut days: HashMap<(i64, i64), DayRow> = HashMap::new();
     for (k, d) in cells.iter().filter(|(k, _)| k.grain == GRAIN_DAY) {
         let row = days.entry((k.org, k.bucket)).or_default();
-        add(&mut row.d, d);
+        row.d.add(d);
         if d.messages != 0 || d.convs != 0 {
             row.users.insert(k.groups.user as u32);
         }
@@ -213,20 +209,8 @@ pub fn recompute(conn: &Connection, org: Option<i64>, from: i64) -> Result<()> {
             let g = |i: usize| r.get::<_, i64>(i).map_err(sql_err);
             let row = days.entry((g(0)?, g(1)?)).or_default();
             row.users.insert(g(2)? as u32);
-            add(
-                &mut row.d,
-                &CellDelta {
-                    total_cost: g(3)?,
-                    actual_cost: g(4)?,
-                    messages: g(5)?,
-                    tokens_in: g(6)?,
-                    tokens_out: g(7)?,
-                    cached_in: g(8)?,
-                    cache_write_in: g(9)?,
-                    unpriced: g(10)?,
-                    convs: g(11)?,
-                },
-            );
+            row.d
+                .add(&CellDelta::from_values(sums_from(r, 3).map_err(sql_err)?));
         }
     }
     write_all(conn, &DAYS, &days)?;

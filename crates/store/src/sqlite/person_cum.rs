@@ -71,7 +71,7 @@ pub fn add_day_cells(conn: &Connection, cells: &HashMap<CellKey, CellDelta>) -> 
             .or_default()
             .entry(k.groups.user)
             .or_default();
-        super::org_days::add(row, d);
+        row.add(d);
     }
     for (org, days) in per_org {
         let Some(first) = days.keys().next().copied() else {

@@ -1,12 +1,12 @@
 //! The single writer thread and the caches only it may use.
 
-use super::deferred::Deferred;
+use super::deferred::{Controls, Deferred};
 use super::event_keys::RecentKeys;
 use crate::contract::{Result, StoreError};
 pub use crate::rules::{KeyInfo, MemberInfo, OrgInfo, TeamInfo};
 use rusqlite::Connection;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
 
@@ -16,15 +16,8 @@ pub struct Writer {
     tx: mpsc::Sender<Job>,
     /// Cube buckets waiting to be packed (packs.rs).
     pub backlog: Arc<std::sync::atomic::AtomicU64>,
-    /// Events waiting behind the ingestion under way, kept by the server's
-    /// ingest queue (`Store::ingest_waiting`).
-    pub waiting: Arc<AtomicUsize>,
-    /// Tests: every commit queues, nothing folds but other writes.
-    pub hold: Arc<AtomicBool>,
-    /// Cells queued (deferred.rs), for `/metrics`.
-    pub queued: Arc<std::sync::atomic::AtomicU64>,
-    /// Longest a queued delta waits, in milliseconds (deferred.rs).
-    pub fold_every_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// The queue of cell deltas' settings and counts (deferred.rs).
+    pub deferred: Arc<Controls>,
 }
 
 /// The writer's connection and its caches of internal ids. Only the writer
@@ -44,10 +37,6 @@ pub struct WriterState {
     pub recent_keys: RecentKeys,
     /// Cell deltas committed but not yet in the aggregates (deferred.rs).
     pub deferred: Deferred,
-    waiting: Arc<AtomicUsize>,
-    hold: Arc<AtomicBool>,
-    queued: Arc<std::sync::atomic::AtomicU64>,
-    fold_every_ms: Arc<std::sync::atomic::AtomicU64>,
     /// What is left to pack (packs.rs).
     packer: super::packs::Packer,
     /// Raised by the checkpoint thread when the WAL has grown too long.
@@ -58,18 +47,6 @@ pub struct WriterState {
 }
 
 impl WriterState {
-    /// Whether this ingestion commit queues its cell deltas (deferred.rs):
-    /// while more events wait behind it and the queue is not due.
-    pub fn may_queue(&self) -> bool {
-        self.hold.load(Ordering::Relaxed)
-            || (self.waiting.load(Ordering::Relaxed) > 0
-                && self.deferred.may_wait(self.fold_every()))
-    }
-
-    fn fold_every(&self) -> std::time::Duration {
-        std::time::Duration::from_millis(self.fold_every_ms.load(Ordering::Relaxed))
-    }
-
     /// Add the queued deltas to the aggregates now, in a transaction of
     /// their own (the writer is idle, or a reader needs them).
     fn fold_now(&mut self) -> Result<()> {
@@ -139,12 +116,9 @@ impl WriterState {
             Ok(keys) => self.recent_keys = keys,
             Err(e) => tracing::error!(error = %e, "cannot reload recent idempotency keys"),
         }
-        match Deferred::load(&self.conn) {
-            Ok(d) => self.deferred = d,
-            Err(e) => tracing::error!(error = %e, "cannot reload the queued cell deltas"),
+        if let Err(e) = self.deferred.reload(&self.conn) {
+            tracing::error!(error = %e, "cannot reload the queued cell deltas");
         }
-        self.queued
-            .store(self.deferred.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -155,6 +129,7 @@ impl Writer {
         cache: Arc<super::read_cache::ReadCache>,
     ) -> Result<Writer> {
         let (tx, rx) = mpsc::channel::<Job>();
+        let controls = Arc::new(Controls::from_env());
         let mut state = WriterState {
             conn,
             orgs: HashMap::new(),
@@ -167,13 +142,7 @@ impl Writer {
             members: HashMap::new(),
             emails: HashMap::new(),
             recent_keys: RecentKeys::default(),
-            deferred: Deferred::default(),
-            waiting: Arc::new(AtomicUsize::new(0)),
-            hold: Arc::new(AtomicBool::new(false)),
-            queued: Default::default(),
-            fold_every_ms: Arc::new(std::sync::atomic::AtomicU64::new(
-                super::deferred::fold_every_from_env().as_millis() as u64,
-            )),
+            deferred: Deferred::new(controls.clone()),
             packer: Default::default(),
             wal_big,
             cache,
@@ -181,13 +150,9 @@ impl Writer {
         state.recent_keys = RecentKeys::load(&state.conn)?;
         // What a killed server had queued goes into the aggregates before
         // anything is answered.
-        state.deferred = Deferred::load(&state.conn)?;
+        state.deferred.reload(&state.conn)?;
         state.fold_now()?;
         let backlog = state.packer.backlog();
-        let waiting = state.waiting.clone();
-        let hold = state.hold.clone();
-        let queued = state.queued.clone();
-        let fold_every_ms = state.fold_every_ms.clone();
         std::thread::Builder::new()
             .name("spendlens-sqlite-writer".into())
             .spawn(move || loop {
@@ -196,14 +161,12 @@ impl Writer {
                 let job = match rx.try_recv() {
                     Ok(job) => Some(job),
                     Err(mpsc::TryRecvError::Disconnected) => break,
-                    Err(mpsc::TryRecvError::Empty)
-                        if !state.deferred.is_empty() && !state.hold.load(Ordering::Relaxed) =>
-                    {
+                    Err(mpsc::TryRecvError::Empty) if state.deferred.folds_when_idle() => {
                         // A commit with nothing behind it folds itself; this
                         // is for a queue left by a commit that failed after
                         // others queued (deferred.rs). Between two commits
                         // of a steady load the next one is on its way.
-                        match rx.recv_timeout(state.deferred.due_in(state.fold_every())) {
+                        match rx.recv_timeout(state.deferred.due_in()) {
                             Ok(job) => Some(job),
                             Err(mpsc::RecvTimeoutError::Timeout) => {
                                 if let Err(e) = state.fold_now() {
@@ -253,10 +216,7 @@ impl Writer {
         Ok(Writer {
             tx,
             backlog,
-            waiting,
-            hold,
-            queued,
-            fold_every_ms,
+            deferred: controls,
         })
     }
 
@@ -376,7 +336,7 @@ fn transaction<T>(
         state.conn.execute_batch("COMMIT").map_err(super::sql_err)?;
         Ok(v)
     });
-    let out = match out {
+    match out {
         Ok(v) => {
             state.deferred.committed();
             Ok(v)
@@ -386,9 +346,5 @@ fn transaction<T>(
             state.deferred.rolled_back(&state.conn);
             Err(e)
         }
-    };
-    state
-        .queued
-        .store(state.deferred.len() as u64, Ordering::Relaxed);
-    out
+    }
 }
