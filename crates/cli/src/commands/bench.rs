@@ -233,7 +233,9 @@ pub(super) async fn start_server(args: &Args) -> anyhow::Result<Server> {
     let (child, base) = spawn(&db, &token).await?;
     let mut bases = vec![base.clone()];
     let mut others = Vec::new();
-    if pg.is_some() {
+    // A kept PostgreSQL store has no `TestDb` to drop but still gets every
+    // server asked for.
+    if args.postgres.is_some() {
         for _ in 1..args.servers.max(1) {
             let (c, b) = spawn(&db, &token).await?;
             others.push(c);

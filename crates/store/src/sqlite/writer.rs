@@ -201,6 +201,10 @@ impl Writer {
                 };
                 match job {
                     Some(job) => {
+                        // Owed before the job answers: a caller that reads
+                        // the backlog on its reply never sees the 0 of a
+                        // scan that ran before its write.
+                        state.packer.wrote();
                         job(&mut state);
                         state.truncate_wal_if_big();
                         state.packer.wrote();
