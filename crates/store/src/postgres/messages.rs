@@ -21,6 +21,13 @@ pub async fn stream(
     tx: tokio::sync::mpsc::Sender<Vec<StoredEvent>>,
 ) -> Result<()> {
     let org = enter_org(c, &q.org).await?;
+    // A scan of history: the server's own parallel setting again (acme's
+    // 2,000,000 messages of `large` as CSV: 7.0 s with PostgreSQL's default
+    // two workers, 9.9 s without).
+    sqlx::query("SET LOCAL max_parallel_workers_per_gather TO DEFAULT")
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
     // Local days are within ±1 UTC day of their instants: bound occurred_at so
     // the (org, occurred_at) index does the work, then check the day exactly.
     let lo = (i64::from(q.period.from.0) - 1) * 86_400_000_000;

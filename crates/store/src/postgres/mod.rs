@@ -115,13 +115,7 @@ impl PgStore {
             // running it (45 ms before a 30 ms answer: `medium`, threshold
             // lowered to see it); nothing spendlens asks runs long enough
             // to repay compilation.
-            //
-            // Parallel workers likewise: PostgreSQL plans a Gather for a
-            // one-dimension list over a few hundred day rows, and starting
-            // the workers took 6 of its 7 ms (`large`, acme's teams over 30
-            // days: 6.8 ms with two workers, 0.8 without). Every read here
-            // is sized by aggregates, not by history.
-            .options([("jit", "off"), ("max_parallel_workers_per_gather", "0")]);
+            .options([("jit", "off")]);
         let size = std::env::var("SPENDLENS_PG_POOL")
             .ok()
             .and_then(|v| v.parse().ok())
