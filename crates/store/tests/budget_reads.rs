@@ -105,6 +105,15 @@ async fn the_budget_reads_see_what_was_sent(b: Backend) {
             Some("k2".to_owned()),
             period("2026-10-01", "2026-11-01"),
         ),
+        // Scopes that name nothing here, and one without its id.
+        (BudgetScope::Team, Some("no-team".to_owned()), november),
+        (
+            BudgetScope::Department,
+            Some("No dept".to_owned()),
+            november,
+        ),
+        (BudgetScope::User, None, november),
+        (BudgetScope::Org, None, period("2026-10-01", "2026-12-01")),
     ];
     let spent = store.spends("ny", asks.clone()).await.unwrap();
     assert_eq!(
@@ -115,6 +124,10 @@ async fn the_budget_reads_see_what_was_sent(b: Backend) {
             expect(&|_, k| k == Some("k1")),
             0,
             17,
+            0,
+            0,
+            0,
+            48,
         ]
     );
     assert_eq!(spent[..3], [31, 18, 20]);

@@ -48,22 +48,7 @@ pub async fn spend(
     period: Period,
 ) -> Result<i128> {
     let org_row = scope::enter_org(c, org).await?;
-    let (kind, lookup): (i16, Option<&str>) = match scope {
-        BudgetScope::Org => (0, None),
-        BudgetScope::User => (
-            1,
-            Some("SELECT id FROM users WHERE ext_id = $2 AND EXISTS (SELECT 1 FROM members WHERE org = $1 AND usr = users.id)"),
-        ),
-        BudgetScope::Team => (2, Some("SELECT id FROM teams WHERE org = $1 AND ext_id = $2")),
-        BudgetScope::Department => (
-            3,
-            Some("SELECT id FROM departments WHERE org = $1 AND name = $2"),
-        ),
-        BudgetScope::ApiKey => (
-            4,
-            Some("SELECT id FROM api_keys WHERE org = $1 AND ext_id = $2"),
-        ),
-    };
+    let (kind, lookup) = lookup_of(scope);
     let id: i64 = match (lookup, scope_id) {
         (None, _) => 0,
         (Some(_), None) => return Ok(0),
@@ -95,6 +80,106 @@ pub async fn spend(
     Ok(i128::from(total))
 }
 
+/// `Store::budget_check` in one read: the organisation entered once, its
+/// row, budgets and the member, then every asked spend in one statement.
+/// The check runs before every LLM call, and each round trip (~0.1 ms)
+/// counted: the generic path made about twenty.
+pub async fn check(
+    c: &mut PgConnection,
+    org: &str,
+    user: Option<&str>,
+    plan: SpendPlan,
+) -> Result<(BudgetContext, Vec<i128>)> {
+    let id = scope::enter_org(c, org).await?;
+    let info = super::read::org_by_ext(c, org).await?;
+    let budgets = budgets_in(c, id).await?;
+    let member = match user {
+        Some(u) => super::read::member_in(c, id, u).await?,
+        None => None,
+    };
+    let ctx = BudgetContext {
+        org: info,
+        budgets,
+        member,
+    };
+    let asks = plan(&ctx);
+    let spent = spends_in(c, id, &asks).await?;
+    Ok((ctx, spent))
+}
+
+/// The spend of each ask, as `spend` reads it, in one statement: a column
+/// per ask. A scope whose id names nothing has spent 0.
+async fn spends_in(c: &mut PgConnection, org: i64, asks: &[SpendAsk]) -> Result<Vec<i128>> {
+    if asks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut columns = Vec::with_capacity(asks.len());
+    let mut n = 1;
+    let mut param = || {
+        n += 1;
+        n
+    };
+    for (scope, scope_id, _) in asks {
+        let (kind, lookup) = lookup_of(*scope);
+        let id = match (lookup, scope_id) {
+            (None, _) => "0".to_owned(),
+            (Some(_), None) => {
+                columns.push("0::bigint".to_owned());
+                continue;
+            }
+            (Some(sql), Some(_)) => {
+                format!("({} LIMIT 1)", sql.replace("$2", &format!("${}", param())))
+            }
+        };
+        let (from, to) = (param(), param());
+        columns.push(format!(
+            "(SELECT COALESCE(SUM(total_cost), 0)::bigint FROM spend_days
+              WHERE org = $1 AND kind = {kind} AND id = {id} AND day >= ${from} AND day < ${to})"
+        ));
+    }
+    let sql = format!("SELECT {}", columns.join(", "));
+    let mut q = sqlx::query(&sql).bind(org);
+    for (scope, scope_id, period) in asks {
+        match (lookup_of(*scope).1, scope_id) {
+            (None, _) => {}
+            (Some(_), None) => continue,
+            (Some(_), Some(ext)) => q = q.bind(ext.as_str()),
+        }
+        q = q
+            .bind(i64::from(period.from.0))
+            .bind(i64::from(period.to.0));
+    }
+    let row = q.fetch_one(&mut *c).await.map_err(db_err)?;
+    (0..asks.len())
+        .map(|i| {
+            sqlx::Row::try_get::<i64, _>(&row, i)
+                .map(i128::from)
+                .map_err(db_err)
+        })
+        .collect()
+}
+
+/// A scope's kind in `spend_days`, and how its external id is looked up
+/// (`$1` the organisation, `$2` the id; None for the organisation itself).
+fn lookup_of(scope: BudgetScope) -> (i16, Option<&'static str>) {
+    match scope {
+        BudgetScope::Org => (0, None),
+        BudgetScope::User => (
+            1,
+            Some("SELECT id FROM users WHERE ext_id = $2 AND EXISTS (SELECT 1 FROM members WHERE org = $1 AND usr = users.id)"),
+        ),
+        BudgetScope::Team => (2, Some("SELECT id FROM teams WHERE org = $1 AND ext_id = $2")),
+        BudgetScope::Department => (
+            3,
+            Some("SELECT id FROM departments WHERE org = $1 AND name = $2"),
+        ),
+        BudgetScope::ApiKey => (
+            4,
+            Some("SELECT id FROM api_keys WHERE org = $1 AND ext_id = $2"),
+        ),
+    }
+}
+
 pub async fn put_budget(c: &mut Ctx, org: &str, budget: Budget, actor: &str) -> Result<Budget> {
     let id = scope::org_id(&mut c.tx, org).await?;
     sqlx::query(
@@ -121,8 +206,13 @@ pub async fn put_budget(c: &mut Ctx, org: &str, budget: Budget, actor: &str) -> 
 
 pub async fn list_budgets(c: &mut PgConnection, org: &str) -> Result<Vec<Budget>> {
     let id = scope::enter_org(c, org).await?;
+    budgets_in(c, id).await
+}
+
+/// The budgets of organisation `org` (internal id), inside its scope.
+async fn budgets_in(c: &mut PgConnection, org: i64) -> Result<Vec<Budget>> {
     let bodies = sqlx::query_scalar("SELECT body FROM budgets WHERE org = $1 ORDER BY id")
-        .bind(id)
+        .bind(org)
         .fetch_all(&mut *c)
         .await
         .map_err(db_err)?;

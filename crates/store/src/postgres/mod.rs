@@ -588,6 +588,17 @@ impl Store for PgStore {
         })
         .await
     }
+    async fn budget_check(
+        &self,
+        org: &str,
+        user: Option<&str>,
+        plan: SpendPlan,
+    ) -> Result<(BudgetContext, Vec<i128>)> {
+        owned!(org);
+        let user = user.map(str::to_owned);
+        self.read(|c| Box::pin(async move { budgets::check(c, &org, user.as_deref(), plan).await }))
+            .await
+    }
     async fn budget_context(&self, org: &str, user: Option<&str>) -> Result<BudgetContext> {
         owned!(org);
         let user = user.map(str::to_owned);

@@ -191,14 +191,23 @@ pub async fn list_teams(c: &mut PgConnection, org: &str) -> Result<Vec<Team>> {
 }
 pub async fn get_member(c: &mut PgConnection, org: &str, user: &str) -> Result<Member> {
     let id = super::scope::enter_org(c, org).await?;
+    member_in(c, id, user)
+        .await?
+        .ok_or_else(|| crate::contract::StoreError::NotFound(format!("member {user}")))
+}
+/// One member of organisation `org` (internal id), inside its scope.
+pub(super) async fn member_in(
+    c: &mut PgConnection,
+    org: i64,
+    user: &str,
+) -> Result<Option<Member>> {
     let row: Option<MemberTuple> = sqlx::query_as(&format!("{MEMBER_SQL} AND u.ext_id = $2"))
-        .bind(id)
+        .bind(org)
         .bind(user)
         .fetch_optional(&mut *c)
         .await
         .map_err(super::db_err)?;
-    row.map(member_from)
-        .ok_or_else(|| crate::contract::StoreError::NotFound(format!("member {user}")))
+    Ok(row.map(member_from))
 }
 pub async fn get_members(c: &mut PgConnection, org: &str, users: &[String]) -> Result<Vec<Member>> {
     let id = super::scope::enter_org(c, org).await?;
