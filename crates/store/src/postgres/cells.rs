@@ -58,9 +58,15 @@ pub async fn add_cells(c: &mut PgConnection, cells: &HashMap<CellKey, CellDelta>
     q.execute(&mut *c).await.map_err(db_err)?;
     super::org_days::add_day_cells(c, cells).await?;
     super::dim_days::add_day_cells(c, cells).await?;
-    super::person_cum::add_day_cells(c, cells).await?;
+    let slices = super::person_cum::add_day_cells(c, cells).await?;
+    spend_days(c, cells).await?;
+    // Last: the slices' day rows are the one lock two folds both take that
+    // is not in a table's key order with the rest.
+    super::person_cum::renumber(c, &slices).await
+}
 
-    // The day cells' cost, per budget scope (see the spend_days table).
+/// The day cells' cost, per budget scope (see the spend_days table).
+async fn spend_days(c: &mut PgConnection, cells: &HashMap<CellKey, CellDelta>) -> Result<()> {
     let mut spend: BTreeMap<(i64, i16, i64, i64), i64> = BTreeMap::new();
     for (k, d) in cells {
         if k.grain != GRAIN_DAY || d.total_cost == 0 {

@@ -94,6 +94,7 @@ pub async fn erase_user(
         "UPDATE person_cum SET person = $3 WHERE org = $1 AND person = $2",
     )
     .await?;
+    super::person_cum::renumber_org(&mut c.tx, org_row).await?;
     recompute_org_days(&mut c.tx, org_row, i64::MIN).await?;
     super::dim_days::recompute(&mut c.tx, org_row, i64::MIN).await?;
     sqlx::query("DELETE FROM members WHERE org = $1 AND usr = $2")

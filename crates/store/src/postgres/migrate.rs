@@ -43,6 +43,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_pack_seq",
         include_str!("migrations/0010_pack_seq.sql"),
     ),
+    (
+        "0011_slice_rev",
+        include_str!("migrations/0011_slice_rev.sql"),
+    ),
 ];
 
 /// Any number; the same in every spendlens process.

@@ -24,6 +24,7 @@ use crate::contract::Result;
 use crate::query::Figures;
 use sqlx::{PgConnection, Row};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// Hold organisation `org`'s slice lock until the transaction ends.
 async fn lock(c: &mut PgConnection, org: i64, exclusive: bool) -> Result<()> {
@@ -95,7 +96,7 @@ async fn rewrite_size(c: &mut PgConnection, org: i64, slices: &[i64], first: i64
 pub async fn add_day_cells(
     c: &mut PgConnection,
     cells: &HashMap<CellKey, CellDelta>,
-) -> Result<()> {
+) -> Result<Touched> {
     // Per organisation, per day, per person: the cells' sums.
     let mut per_org: BTreeMap<i64, BTreeMap<i64, BTreeMap<i64, CellDelta>>> = BTreeMap::new();
     for (k, d) in cells.iter().filter(|(k, _)| k.grain == GRAIN_DAY) {
@@ -200,7 +201,48 @@ pub async fn add_day_cells(
             .await
             .map_err(db_err)?;
     }
-    upsert(c, &rows).await
+    upsert(c, &rows).await?;
+    let mut touched: Touched = rows.keys().map(|(org, day, _)| (*org, *day)).collect();
+    touched.dedup();
+    Ok(touched)
+}
+
+/// The slices (org, day) a fold added to, in key order: `renumber` gives
+/// them new numbers as the transaction's last statement.
+pub type Touched = Vec<(i64, i64)>;
+
+/// Give `slices` new numbers (migration 0011), locking their day rows in
+/// key order. Called last in the transaction that changed them (cells.rs),
+/// so two folds that both hold some wait only for each other's commit.
+pub async fn renumber(c: &mut PgConnection, slices: &Touched) -> Result<()> {
+    if slices.is_empty() {
+        return Ok(());
+    }
+    let (orgs, days): (Vec<i64>, Vec<i64>) = slices.iter().copied().unzip();
+    sqlx::query(
+        "WITH l AS (SELECT org, day FROM person_cum_days
+                    WHERE (org, day) IN (SELECT * FROM UNNEST($1::bigint[], $2::bigint[]))
+                    ORDER BY org, day FOR UPDATE)
+         UPDATE person_cum_days d SET rev = nextval('person_cum_rev')
+         FROM l WHERE d.org = l.org AND d.day = l.day",
+    )
+    .bind(orgs)
+    .bind(days)
+    .execute(&mut *c)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// New numbers for every slice of organisation `org` (erasure renames a
+/// person in all of them).
+pub async fn renumber_org(c: &mut PgConnection, org: i64) -> Result<()> {
+    sqlx::query("UPDATE person_cum_days SET rev = nextval('person_cum_rev') WHERE org = $1")
+        .bind(org)
+        .execute(&mut *c)
+        .await
+        .map_err(db_err)?;
+    Ok(())
 }
 
 /// Add `rows` ((org, slice, person) → sums) to the running totals.
@@ -337,9 +379,143 @@ fn figures_of(d: CellDelta) -> Figures {
     f
 }
 
+/// One slice's rows: people in id order, each with their nine sums.
+pub struct Slice {
+    people: Vec<i64>,
+    sums: Vec<[i64; 9]>,
+}
+
+/// Slices kept between reads under (org, day), with the number they had
+/// (migration 0011): a read whose snapshot shows the same number would read
+/// the same rows, so it takes them from here. The people list of `large`'s
+/// largest organisation read two slices of 5,000 rows (~8 ms in PostgreSQL)
+/// on every request; now it reads two numbers, and a slice only after it
+/// changed (today's, while ingestion runs).
+pub struct Slices(quick_cache::sync::Cache<(i64, i64), (i64, Arc<Slice>)>);
+
+/// Slices kept (about 400 KB each for 5,000 people).
+const SLICES_KEPT: usize = 64;
+
+impl Default for Slices {
+    fn default() -> Self {
+        Slices(quick_cache::sync::Cache::new(SLICES_KEPT))
+    }
+}
+
 /// The figures over [from, to) of everyone (`person` None) or one person,
 /// ordered by person id; people without a message in the range are left out.
 pub async fn people(
+    c: &mut PgConnection,
+    kept: &Slices,
+    org: i64,
+    person: Option<i64>,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, Figures)>> {
+    if person.is_some() {
+        return joined(c, org, person, from, to).await;
+    }
+    let (s0, s1): (Option<Vec<i64>>, Option<Vec<i64>>) = sqlx::query_as(
+        "SELECT (SELECT ARRAY[day, rev] FROM person_cum_days
+                 WHERE org = $1 AND day < $2 ORDER BY day DESC LIMIT 1),
+                (SELECT ARRAY[day, rev] FROM person_cum_days
+                 WHERE org = $1 AND day < $3 ORDER BY day DESC LIMIT 1)",
+    )
+    .bind(org)
+    .bind(from)
+    .bind(to)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(db_err)?;
+    let Some(s1) = s1 else {
+        return Ok(Vec::new());
+    };
+    let end = slice(c, kept, org, &s1).await?;
+    let start = match s0 {
+        Some(s0) => Some(slice(c, kept, org, &s0).await?),
+        None => None,
+    };
+    const MESSAGES: usize = 2;
+    let mut out = Vec::new();
+    let mut j = 0;
+    for (person, e) in end.people.iter().zip(&end.sums) {
+        let mut s = [0i64; 9];
+        if let Some(start) = &start {
+            while j < start.people.len() && start.people[j] < *person {
+                j += 1;
+            }
+            if start.people.get(j) == Some(person) {
+                s = start.sums[j];
+            }
+        }
+        if e[MESSAGES] > s[MESSAGES] {
+            let values: [i64; 9] = std::array::from_fn(|k| e[k] - s[k]);
+            out.push((*person, figures_of(CellDelta::from_values(values))));
+        }
+    }
+    Ok(out)
+}
+
+/// Slice `at` ([day, rev]) of organisation `org`: kept, or read and kept.
+async fn slice(c: &mut PgConnection, kept: &Slices, org: i64, at: &[i64]) -> Result<Arc<Slice>> {
+    let (day, rev) = match at {
+        [day, rev] => (*day, *rev),
+        _ => {
+            return Err(crate::contract::StoreError::Other(anyhow::anyhow!(
+                "person_cum_days: a slice's day and number expected"
+            )))
+        }
+    };
+    if let Some((n, s)) = kept.0.get(&(org, day)) {
+        if n == rev {
+            return Ok(s);
+        }
+    }
+    let sums = each_sum(|s| format!("array_agg({s})"));
+    let row = sqlx::query(&format!(
+        "SELECT array_agg(person), {sums} FROM person_cum WHERE org = $1 AND day = $2"
+    ))
+    .bind(org)
+    .bind(day)
+    .fetch_one(&mut *c)
+    .await
+    .map_err(db_err)?;
+    let (people, columns) = arrays(&row)?;
+    let mut order: Vec<usize> = (0..people.len()).collect();
+    order.sort_unstable_by_key(|i| people[*i]);
+    let s = Arc::new(Slice {
+        people: order.iter().map(|i| people[*i]).collect(),
+        sums: order
+            .iter()
+            .map(|i| std::array::from_fn(|k| columns[k][*i]))
+            .collect(),
+    });
+    kept.0.insert((org, day), (rev, s.clone()));
+    Ok(s)
+}
+
+/// A row of ten arrays (people, then the nine sums), all the same length;
+/// NULLs (no rows at all) read as empty.
+fn arrays(row: &sqlx::postgres::PgRow) -> Result<(Vec<i64>, Vec<Vec<i64>>)> {
+    let column = |i: usize| -> Result<Vec<i64>> {
+        Ok(row
+            .try_get::<Option<Vec<i64>>, _>(i)
+            .map_err(db_err)?
+            .unwrap_or_default())
+    };
+    let people = column(0)?;
+    let sums: Vec<Vec<i64>> = (1..=9).map(column).collect::<Result<_>>()?;
+    if sums.iter().any(|v| v.len() != people.len()) {
+        return Err(crate::contract::StoreError::Other(anyhow::anyhow!(
+            "person_cum: the figures' arrays differ in length from the people's"
+        )));
+    }
+    Ok((people, sums))
+}
+
+/// [from, to) of one person (`person` Some) or everyone, joining the two
+/// slices in the database.
+async fn joined(
     c: &mut PgConnection,
     org: i64,
     person: Option<i64>,
@@ -373,20 +549,7 @@ pub async fn people(
     .fetch_one(&mut *c)
     .await
     .map_err(db_err)?;
-    // No one in the range: every aggregate is NULL.
-    let column = |i: usize| -> Result<Vec<i64>> {
-        Ok(row
-            .try_get::<Option<Vec<i64>>, _>(i)
-            .map_err(db_err)?
-            .unwrap_or_default())
-    };
-    let persons = column(0)?;
-    let sums: Vec<Vec<i64>> = (1..=9).map(column).collect::<Result<_>>()?;
-    if sums.iter().any(|v| v.len() != persons.len()) {
-        return Err(crate::contract::StoreError::Other(anyhow::anyhow!(
-            "person_cum: the figures' arrays differ in length from the people's"
-        )));
-    }
+    let (persons, sums) = arrays(&row)?;
     let mut out: Vec<(i64, Figures)> = persons
         .iter()
         .enumerate()

@@ -471,10 +471,12 @@ async fn found(
     // else one dimension (grouped, filtered or both): its own day rows.
     let (from_day, to_day) = (i64::from(from), i64::from(to));
     let keyed = if q.group_by == [Dim::User] && fixed.is_empty() {
-        let people = super::person_cum::people(c, org, None, from_day, to_day).await?;
+        let people =
+            super::person_cum::people(c, &memory.slices, org, None, from_day, to_day).await?;
         Some(people.into_iter().map(|(id, f)| (vec![id], f)).collect())
     } else if let ([], [(Dim::User, id)]) = (&q.group_by[..], &fixed[..]) {
-        let one = super::person_cum::people(c, org, Some(*id), from_day, to_day).await?;
+        let one =
+            super::person_cum::people(c, &memory.slices, org, Some(*id), from_day, to_day).await?;
         Some(one.into_iter().map(|(_, f)| (vec![], f)).collect())
     } else {
         super::dim_days::figures(c, org, q, &fixed).await?
@@ -743,6 +745,7 @@ fn hour_day(zones: &[(i64, jiff::tz::TimeZone)], hour: i64) -> spendlens_domain:
 #[derive(Default)]
 pub struct Memory {
     pub user_names: UserNames,
+    pub slices: super::person_cum::Slices,
     pub projections: std::sync::Arc<crate::packs::projections::Projections>,
 }
 
