@@ -238,7 +238,16 @@ pub async fn totals_many(
         if parts.is_empty() {
             continue;
         }
-        let sql = parts.join(" UNION ALL ");
+        // Summed per organisation in the database, the people's bitmaps
+        // passed on as one array: a row per organisation instead of one per
+        // day and block (~4,000 for 500 organisations over 30 days), whose
+        // columns taken apart one `try_get` at a time were a fifth of the
+        // server's CPU for the platform summary.
+        let sums_sql = super::dim_days::each_sum(|s| format!("SUM({s})::bigint"));
+        let sql = format!(
+            "SELECT org, {sums_sql}, array_agg(users) FROM ({}) x GROUP BY org",
+            parts.join(" UNION ALL ")
+        );
         let mut rows = sqlx::query(&sql)
             .persistent(false)
             .bind(&orgs)
@@ -249,10 +258,12 @@ pub async fn totals_many(
                 continue;
             };
             let f = sums_at(&r, 1)?;
-            let blob: &[u8] = r.try_get(10).map_err(db_err)?;
+            let blobs: Vec<Vec<u8>> = r.try_get(10).map_err(db_err)?;
             for &i in wanted {
                 sums[i].add_disjoint(&f);
-                people[i].add_stored(blob);
+                for blob in &blobs {
+                    people[i].add_stored(blob);
+                }
             }
         }
     }
