@@ -14,7 +14,29 @@ use spendlens_store::query::{Dim, Filter};
 crate::on_both_backends!(people_figures_follow_every_write);
 async fn people_figures_follow_every_write(b: Backend) {
     let store = b.open().await;
-    store
+    rounds(&store, &store).await;
+}
+
+/// On PostgreSQL each server keeps slices of running totals in memory
+/// (person_cum.rs): one server's reads follow another's writes, each slice
+/// found by the number the writer's fold gave it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_figures_follow_another_servers_writes() {
+    let Some(b) = Backend::postgres().await else {
+        return;
+    };
+    let (writer, reader) = (b.open().await, b.open().await);
+    rounds(&writer, &reader).await;
+}
+
+/// Six rounds of writes through `writer`, each followed by reads through
+/// `reader`, checked against the raw events.
+async fn rounds(
+    writer: &std::sync::Arc<dyn spendlens_store::Store>,
+    reader: &std::sync::Arc<dyn spendlens_store::Store>,
+) {
+    let store = reader;
+    writer
         .create_org(new_org("ny", "UTC", "1"), "test")
         .await
         .unwrap();
@@ -45,7 +67,7 @@ async fn people_figures_follow_every_write(b: Backend) {
                 }),
             ));
         }
-        assert_eq!(send(store.as_ref(), events).await.accepted, 5);
+        assert_eq!(send(writer.as_ref(), events).await.accepted, 5);
         let stored = store.events("ny").await.unwrap();
         let oracle = Oracle::new("ny", "UTC", &stored);
         for p in periods {
