@@ -48,36 +48,14 @@ pub async fn spend(
     period: Period,
 ) -> Result<i128> {
     let org_row = scope::enter_org(c, org).await?;
-    let (kind, lookup) = lookup_of(scope);
-    let id: i64 = match (lookup, scope_id) {
-        (None, _) => 0,
-        (Some(_), None) => return Ok(0),
-        (Some(sql), Some(ext)) => {
-            let found: Option<i64> = sqlx::query_scalar(sql)
-                .bind(org_row)
-                .bind(ext)
-                .fetch_optional(&mut *c)
-                .await
-                .map_err(db_err)?;
-            match found {
-                Some(id) => id,
-                None => return Ok(0),
-            }
-        }
-    };
-    let total: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(SUM(total_cost), 0)::bigint FROM spend_days
-         WHERE org = $1 AND kind = $2 AND id = $3 AND day >= $4 AND day < $5",
-    )
-    .bind(org_row)
-    .bind(kind)
-    .bind(id)
-    .bind(i64::from(period.from.0))
-    .bind(i64::from(period.to.0))
-    .fetch_one(&mut *c)
-    .await
-    .map_err(db_err)?;
-    Ok(i128::from(total))
+    let spent = spends_in(c, org_row, &[(scope, scope_id.map(str::to_owned), period)]).await?;
+    Ok(spent[0])
+}
+
+/// Several scopes' spend (`Store::spends`) in one statement.
+pub async fn spends(c: &mut PgConnection, org: &str, asks: &[SpendAsk]) -> Result<Vec<i128>> {
+    let org_row = scope::enter_org(c, org).await?;
+    spends_in(c, org_row, asks).await
 }
 
 /// `Store::budget_check` in one read: the organisation entered once, its
@@ -107,77 +85,54 @@ pub async fn check(
     Ok((ctx, spent))
 }
 
-/// The spend of each ask, as `spend` reads it, in one statement: a column
-/// per ask. A scope whose id names nothing has spent 0.
+/// The spend of each ask in one statement, in the asks' order: a scope's
+/// external id is looked up by its kind, and one that names nothing (or
+/// none given) has spent 0.
 async fn spends_in(c: &mut PgConnection, org: i64, asks: &[SpendAsk]) -> Result<Vec<i128>> {
     if asks.is_empty() {
         return Ok(Vec::new());
     }
-    let mut columns = Vec::with_capacity(asks.len());
-    let mut n = 1;
-    let mut param = || {
-        n += 1;
-        n
-    };
-    for (scope, scope_id, _) in asks {
-        let (kind, lookup) = lookup_of(*scope);
-        let id = match (lookup, scope_id) {
-            (None, _) => "0".to_owned(),
-            (Some(_), None) => {
-                columns.push("0::bigint".to_owned());
-                continue;
-            }
-            (Some(sql), Some(_)) => {
-                format!("({} LIMIT 1)", sql.replace("$2", &format!("${}", param())))
-            }
-        };
-        let (from, to) = (param(), param());
-        columns.push(format!(
-            "(SELECT COALESCE(SUM(total_cost), 0)::bigint FROM spend_days
-              WHERE org = $1 AND kind = {kind} AND id = {id} AND day >= ${from} AND day < ${to})"
-        ));
+    let mut kinds: Vec<i16> = Vec::with_capacity(asks.len());
+    let mut exts: Vec<Option<String>> = Vec::with_capacity(asks.len());
+    let (mut froms, mut tos): (Vec<i64>, Vec<i64>) = Default::default();
+    for (scope, ext, period) in asks {
+        kinds.push(match scope {
+            BudgetScope::Org => 0,
+            BudgetScope::User => 1,
+            BudgetScope::Team => 2,
+            BudgetScope::Department => 3,
+            BudgetScope::ApiKey => 4,
+        });
+        exts.push(ext.clone());
+        froms.push(i64::from(period.from.0));
+        tos.push(i64::from(period.to.0));
     }
-    let sql = format!("SELECT {}", columns.join(", "));
-    let mut q = sqlx::query(&sql).bind(org);
-    for (scope, scope_id, period) in asks {
-        match (lookup_of(*scope).1, scope_id) {
-            (None, _) => {}
-            (Some(_), None) => continue,
-            (Some(_), Some(ext)) => q = q.bind(ext.as_str()),
-        }
-        q = q
-            .bind(i64::from(period.from.0))
-            .bind(i64::from(period.to.0));
-    }
-    let row = q.fetch_one(&mut *c).await.map_err(db_err)?;
-    (0..asks.len())
-        .map(|i| {
-            sqlx::Row::try_get::<i64, _>(&row, i)
-                .map(i128::from)
-                .map_err(db_err)
-        })
-        .collect()
-}
-
-/// A scope's kind in `spend_days`, and how its external id is looked up
-/// (`$1` the organisation, `$2` the id; None for the organisation itself).
-fn lookup_of(scope: BudgetScope) -> (i16, Option<&'static str>) {
-    match scope {
-        BudgetScope::Org => (0, None),
-        BudgetScope::User => (
-            1,
-            Some("SELECT id FROM users WHERE ext_id = $2 AND EXISTS (SELECT 1 FROM members WHERE org = $1 AND usr = users.id)"),
-        ),
-        BudgetScope::Team => (2, Some("SELECT id FROM teams WHERE org = $1 AND ext_id = $2")),
-        BudgetScope::Department => (
-            3,
-            Some("SELECT id FROM departments WHERE org = $1 AND name = $2"),
-        ),
-        BudgetScope::ApiKey => (
-            4,
-            Some("SELECT id FROM api_keys WHERE org = $1 AND ext_id = $2"),
-        ),
-    }
+    let spent: Vec<i64> = sqlx::query_scalar(
+        "SELECT COALESCE((
+             SELECT SUM(s.total_cost) FROM spend_days s
+             WHERE s.org = $1 AND s.kind = a.kind AND s.day >= a.lo AND s.day < a.hi
+               AND s.id = CASE a.kind
+                   WHEN 0 THEN 0
+                   WHEN 1 THEN (SELECT u.id FROM users u WHERE u.ext_id = a.ext
+                                AND EXISTS (SELECT 1 FROM members m WHERE m.org = $1 AND m.usr = u.id)
+                                LIMIT 1)
+                   WHEN 2 THEN (SELECT t.id FROM teams t WHERE t.org = $1 AND t.ext_id = a.ext LIMIT 1)
+                   WHEN 3 THEN (SELECT d.id FROM departments d WHERE d.org = $1 AND d.name = a.ext LIMIT 1)
+                   WHEN 4 THEN (SELECT k.id FROM api_keys k WHERE k.org = $1 AND k.ext_id = a.ext LIMIT 1)
+               END), 0)::bigint
+         FROM UNNEST($2::smallint[], $3::text[], $4::bigint[], $5::bigint[])
+              WITH ORDINALITY AS a(kind, ext, lo, hi, n)
+         ORDER BY a.n",
+    )
+    .bind(org)
+    .bind(kinds)
+    .bind(exts)
+    .bind(froms)
+    .bind(tos)
+    .fetch_all(&mut *c)
+    .await
+    .map_err(db_err)?;
+    Ok(spent.into_iter().map(i128::from).collect())
 }
 
 pub async fn put_budget(c: &mut Ctx, org: &str, budget: Budget, actor: &str) -> Result<Budget> {

@@ -577,16 +577,8 @@ impl Store for PgStore {
     }
     async fn spends(&self, org: &str, asks: Vec<SpendAsk>) -> Result<Vec<i128>> {
         owned!(org);
-        self.read(|c| {
-            Box::pin(async move {
-                let mut out = Vec::with_capacity(asks.len());
-                for (scope, id, period) in &asks {
-                    out.push(budgets::spend(c, &org, *scope, id.as_deref(), *period).await?);
-                }
-                Ok(out)
-            })
-        })
-        .await
+        self.read(|c| Box::pin(async move { budgets::spends(c, &org, &asks).await }))
+            .await
     }
     async fn budget_check(
         &self,
