@@ -201,16 +201,30 @@ impl PgStore {
         T: Send,
         F: for<'a> FnOnce(&'a mut PgConnection) -> BoxFuture<'a, Result<T>> + Send,
     {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
         // One snapshot for every statement of the read (a read-only
-        // transaction never fails to serialise).
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
+        // transaction never fails to serialise), begun in one round trip.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .await
             .map_err(db_err)?;
         let out = f(&mut tx).await;
-        let _ = tx.rollback().await;
+        // Dropped, not rolled back here: sqlx queues the ROLLBACK and sends it
+        // as the connection goes back to the pool, so the answer does not
+        // wait for it (a read has nothing to undo).
+        drop(tx);
         out
+    }
+
+    /// A read of one statement, which is its own snapshot: no transaction,
+    /// so one round trip. Only for reads that need no organisation scope.
+    async fn read_one<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send,
+        F: for<'a> FnOnce(&'a mut PgConnection) -> BoxFuture<'a, Result<T>> + Send,
+    {
+        let mut c = self.pool.acquire().await.map_err(db_err)?;
+        f(&mut c).await
     }
 }
 
@@ -470,7 +484,8 @@ impl Store for PgStore {
     }
     async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>> {
         owned!(secret_hash);
-        self.read(|c| Box::pin(async move { read::find_token(c, &secret_hash).await }))
+        // Asked on every request a token makes: one statement, one round trip.
+        self.read_one(|c| Box::pin(async move { read::find_token(c, &secret_hash).await }))
             .await
     }
     async fn touch_token(&self, id: &str, at: Timestamp) -> Result<()> {

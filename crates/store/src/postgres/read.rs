@@ -13,7 +13,7 @@ use std::collections::HashMap;
 // scope, so the write transactions of admin.rs and structure.rs can answer
 // with what they just wrote (a write transaction must not switch role).
 
-type OrgTuple = (
+pub(super) type OrgTuple = (
     String,
     String,
     String,
@@ -24,10 +24,10 @@ type OrgTuple = (
     Option<i64>,
 );
 
-const ORG_COLS: &str =
+pub(super) const ORG_COLS: &str =
     "ext_id, name, timezone, markup_ppb, webhook_url, retention_days, created_at, last_event_at";
 
-fn org_from(r: OrgTuple) -> Result<Org> {
+pub(super) fn org_from(r: OrgTuple) -> Result<Org> {
     let (id, name, timezone, markup, webhook_url, retention, created_at, last_event_at) = r;
     let retention_days = u32::try_from(retention).map_err(|_| {
         crate::contract::StoreError::Other(anyhow::anyhow!(
@@ -105,10 +105,10 @@ pub(super) async fn api_keys_of(c: &mut PgConnection, org: i64) -> Result<Vec<Ap
         .collect())
 }
 
-const MEMBER_SQL: &str = "SELECT u.ext_id, u.email, m.role, t.ext_id, m.department, m.added_by_admin
+pub(super) const MEMBER_SQL: &str = "SELECT u.ext_id, u.email, m.role, t.ext_id, m.department, m.added_by_admin
     FROM members m JOIN users u ON u.id = m.usr LEFT JOIN teams t ON t.id = m.team WHERE m.org = $1";
 
-type MemberTuple = (
+pub(super) type MemberTuple = (
     String,
     Option<String>,
     String,
@@ -117,7 +117,7 @@ type MemberTuple = (
     bool,
 );
 
-fn member_from(r: MemberTuple) -> Member {
+pub(super) fn member_from(r: MemberTuple) -> Member {
     let (user_id, email, role, team_id, department, added_by_admin) = r;
     Member {
         user_id,
