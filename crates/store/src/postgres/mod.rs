@@ -759,7 +759,8 @@ impl Store for PgStore {
         query: crate::query::EventQuery,
         tx: tokio::sync::mpsc::Sender<Vec<StoredEvent>>,
     ) -> Result<()> {
-        self.read(|c| Box::pin(async move { messages::stream(c, &query, 1_000, tx).await }))
+        let pool = self.pool.clone();
+        self.read(|c| Box::pin(async move { messages::stream(c, &pool, &query, 1_000, tx).await }))
             .await
     }
     async fn conversation(&self, org: &str, conversation: &str) -> Result<ConversationDetail> {

@@ -656,7 +656,7 @@ pub(super) fn event_row(
 
 /// Internal id of a filter value; `Ok(None)` when it names nothing (so the
 /// filter matches no row).
-async fn filter_id(
+pub(super) async fn filter_id(
     c: &mut PgConnection,
     org: i64,
     dim: crate::query::Dim,
