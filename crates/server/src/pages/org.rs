@@ -34,9 +34,13 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let q = PageQuery::parse(&raw);
     let call = |extra: &[(&str, &str)]| Query(q.api(extra));
-    let Json(sum) =
-        summary::summary(State(s.clone()), who.clone(), Path(org.clone()), call(&[])).await?;
-    let info = s.store.get_org(&org).await?;
+    // The summary checks the period; the organisation's row is read beside
+    // it, once access (the summary's own check) is known.
+    who.require_org_admin(&org)?;
+    let (Json(sum), info) = tokio::try_join!(
+        summary::summary(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
+        async { Ok::<_, crate::error::ApiError>(s.store.get_org(&org).await?) },
+    )?;
     let range = covered(&sum);
     // The trend covers the period, and at least the 30 days ending with it.
     let to = Day::parse(&range.1).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
@@ -55,25 +59,31 @@ pub async fn page(
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let ten = [("limit", "10")];
+    let today = crate::budgets::status::today(&info);
     // The summary above checked access and the period; the rest is asked at
     // once, so the store's readers answer side by side, and the lists read
-    // their shared organisation total once.
-    let (Json(series), users, keys, models, teams, depts) = lists::shared_totals(async {
-        tokio::try_join!(
-            lists::series(&s, &who, &org, trend_query),
-            lists::users(
-                State(s.clone()),
-                who.clone(),
-                Path(org.clone()),
-                call(&[("limit", TOP_USERS), ("sort", sort), ("order", order)]),
-            ),
-            lists::api_keys(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
-            lists::models(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
-            lists::teams(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
-            lists::departments(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
-        )
-    })
-    .await?;
+    // their shared organisation total once. Budgets, days that stand out
+    // and savings are independent of the lists, so they are asked with them.
+    let (Json(series), users, keys, models, teams, depts, budgets, anomalies, savings) =
+        lists::shared_totals(async {
+            tokio::try_join!(
+                lists::series(&s, &who, &org, trend_query),
+                lists::users(
+                    State(s.clone()),
+                    who.clone(),
+                    Path(org.clone()),
+                    call(&[("limit", TOP_USERS), ("sort", sort), ("order", order)]),
+                ),
+                lists::api_keys(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
+                lists::models(State(s.clone()), who.clone(), Path(org.clone()), call(&ten)),
+                lists::teams(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
+                lists::departments(State(s.clone()), who.clone(), Path(org.clone()), call(&[])),
+                super::insights::budgets(&s, &info, None),
+                super::insights::anomalies_panel(&s, &info, today),
+                super::insights::recommendations_panel(&s, &info, None),
+            )
+        })
+        .await?;
     let (users, keys, models, teams, depts) = (
         rows(users),
         rows(keys),
@@ -82,13 +92,6 @@ pub async fn page(
         rows(depts),
     );
 
-    let today = crate::budgets::status::today(&info);
-    // Budgets, days that stand out and savings are independent: asked at once.
-    let (budgets, anomalies, savings) = tokio::try_join!(
-        super::insights::budgets(&s, &info, None),
-        super::insights::anomalies_panel(&s, &info, today),
-        super::insights::recommendations_panel(&s, &info, None),
-    )?;
     let base = format!("/orgs/{}", seg(&org));
     let csv = |list: &str, extra: &[(&str, &str)]| {
         let mut e = extra.to_vec();

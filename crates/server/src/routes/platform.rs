@@ -26,34 +26,36 @@ pub fn router() -> Router<AppState> {
 pub type Raw = Query<HashMap<String, String>>;
 
 /// Every organisation's figures for each period (dates in UTC for the
-/// shortcuts), in one store read: `out[p][o]` for period `p`, organisation `o`.
+/// shortcuts): `out[p][o]` for period `p`, organisation `o`. One store read
+/// per period, the periods read side by side (on PostgreSQL, two
+/// connections and so both cores; each read took ~10 ms on `large`).
 async fn per_org(s: &AppState, orgs: &[Org], periods: &[Period]) -> ApiResult<Vec<Vec<Figures>>> {
-    let queries = periods
-        .iter()
-        .flat_map(|period| {
-            orgs.iter().map(|org| FigureQuery {
+    let of_period = |period: Period| {
+        let queries = orgs
+            .iter()
+            .map(|org| FigureQuery {
                 org: org.id.clone(),
-                period: *period,
+                period,
                 filter: Filter::default(),
                 group_by: vec![],
             })
-        })
-        .collect();
-    let mut answers = s
-        .store
-        .figures_many(queries)
-        .await?
-        .into_iter()
-        .map(|rows| {
-            rows.into_iter()
-                .next()
-                .map(|r| r.figures)
-                .unwrap_or_default()
-        });
-    Ok(periods
-        .iter()
-        .map(|_| answers.by_ref().take(orgs.len()).collect())
-        .collect())
+            .collect();
+        async move {
+            let answers = s.store.figures_many(queries).await?;
+            Ok::<_, crate::error::ApiError>(
+                answers
+                    .into_iter()
+                    .map(|rows| {
+                        rows.into_iter()
+                            .next()
+                            .map(|r| r.figures)
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+            )
+        }
+    };
+    futures_util::future::try_join_all(periods.iter().map(|p| of_period(*p))).await
 }
 
 /// The platform's figures: organisations share no user, so they add up.

@@ -104,8 +104,11 @@ pub async fn summary(
             .map(|r| r.figures)
             .unwrap_or_default()
     };
-    let now = total(state.store.figures(&ask(period)).await?);
-    let before = total(state.store.figures(&ask(period.previous())).await?);
+    // The period and the one before it, read side by side.
+    let (q_now, q_before) = (ask(period), ask(period.previous()));
+    let (now, before) =
+        tokio::try_join!(state.store.figures(&q_now), state.store.figures(&q_before),)?;
+    let (now, before) = (total(now), total(before));
     let mut out = figures_json(&now);
     out.insert("organization_id".into(), org.clone().into());
     out.insert("from".into(), period.from.to_string().into());
