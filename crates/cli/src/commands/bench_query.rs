@@ -296,18 +296,23 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     // written. (Replayed at their own dates, the events went into history a
     // store had already packed, which took them at a tenth of the rate and
     // left the check an idle store.)
+    // One millisecond apart, the last now: calls spread over the minutes
+    // before, as many people's would be (all at one instant, they made one
+    // tie of ~100,000 messages that exports had to sort in memory).
     let again = format!("\"event_id\":\"again-{}-", std::process::id());
-    let now = format!(
-        "\"occurred_at\":\"{}",
-        jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
-    );
-    anyhow::ensure!(
-        now.len() == "\"occurred_at\":\"".len() + "2026-01-01T00:00:00.000Z".len(),
-        "the feeder's timestamp {now} is not of the dataset's width"
-    );
+    let lines: usize = replay.iter().map(|(n, _)| n).sum();
+    let mut at = jiff::Timestamp::now() - jiff::SignedDuration::from_millis(lines as i64);
+    let mut next = || {
+        at += jiff::SignedDuration::from_millis(1);
+        format!(
+            "\"occurred_at\":\"{}",
+            at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        )
+    };
+    let width = "\"occurred_at\":\"".len() + "2026-01-01T00:00:00.000Z".len();
     let fresh: Vec<(usize, Vec<u8>)> = replay
         .iter()
-        .map(|(n, body)| (*n, retimed(body, &again, &now)))
+        .map(|(n, body)| (*n, retimed(body, &again, &mut next, width)))
         .collect();
     drop(replay);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -420,16 +425,23 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 /// `body`'s events under new ids (`again` in place of each id's opening)
-/// and at the instant `now` (`"occurred_at":"…` of the dataset's fixed width).
-fn retimed(body: &[u8], again: &str, now: &str) -> Vec<u8> {
+/// and at the instants `at` gives, one per event, each replacing
+/// `"occurred_at":"…` of the dataset's fixed `width`.
+fn retimed(body: &[u8], again: &str, at: &mut impl FnMut() -> String, width: usize) -> Vec<u8> {
     const AT: &str = "\"occurred_at\":\"";
     let text = String::from_utf8_lossy(body).replace("\"event_id\":\"", again);
     let mut out = String::with_capacity(text.len());
     let mut rest = text.as_str();
     while let Some(i) = rest.find(AT) {
         out.push_str(&rest[..i]);
-        out.push_str(now);
-        rest = &rest[i + now.len()..];
+        let now = at();
+        assert_eq!(
+            now.len(),
+            width,
+            "the feeder's timestamp {now} is not of the dataset's width"
+        );
+        out.push_str(&now);
+        rest = &rest[i + width..];
     }
     out.push_str(rest);
     out.into_bytes()
