@@ -27,11 +27,11 @@ use std::collections::hash_map::{Entry, HashMap};
 use tokio::sync::mpsc;
 
 /// Rows fetched from the cursor at a time.
-const CHUNK: usize = 10_000;
+const CHUNK: usize = 2_500;
 
 /// Conversations' names kept between chunks; past it they are looked up
 /// again (a conversation's messages are close in time, so this is rare).
-const CONVERSATIONS_KEPT: usize = 50_000;
+const CONVERSATIONS_KEPT: usize = 20_000;
 
 /// Rows go to `tx` in batches of `batch`; a closed receiver ends the stream
 /// quietly. `c` is in a read transaction; `pool` lends the second connection.
