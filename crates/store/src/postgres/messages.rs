@@ -431,3 +431,62 @@ mod tests {
         assert_eq!(small, read((CHUNK, CONVERSATIONS_KEPT)).await);
     }
 }
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+    use crate::contract::Store;
+    use crate::postgres::{testing, PgStore};
+    use spendlens_domain::time::{Day, Period};
+
+    /// More streams at once than a pool of two connections could hold two
+    /// each of: they take turns instead of each holding one connection and
+    /// waiting for a second (sqlx gives up after 30 s).
+    #[tokio::test]
+    async fn more_streams_than_the_pool_holds_all_finish() {
+        let Some(db) = testing::create().await else {
+            return;
+        };
+        let store = std::sync::Arc::new(PgStore::open_sized(&db.url, 2).await.unwrap());
+        let org = NewOrg {
+            id: "ny".into(),
+            name: "NY".into(),
+            timezone: "UTC".into(),
+            markup: spendlens_domain::Markup::parse("1").unwrap(),
+            webhook_url: None,
+            retention_days: 365,
+        };
+        store.create_org(org, "test").await.unwrap();
+        let q = EventQuery {
+            org: "ny".into(),
+            period: Period {
+                from: Day::parse("2026-11-01").unwrap(),
+                to: Day::parse("2026-11-10").unwrap(),
+            },
+            filter: Default::default(),
+            after: None,
+            limit: None,
+        };
+        let mut streams = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let (store, q) = (store.clone(), q.clone());
+            streams.spawn(async move {
+                let (tx, mut rx) = mpsc::channel(1);
+                let reading = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                let out = store.stream_events(q, tx).await;
+                reading.await.unwrap();
+                out
+            });
+        }
+        let all = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            while let Some(done) = streams.join_next().await {
+                done.unwrap().unwrap();
+            }
+        })
+        .await;
+        assert!(
+            all.is_ok(),
+            "streams still waiting for connections after 20 s"
+        );
+    }
+}

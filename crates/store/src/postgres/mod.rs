@@ -68,6 +68,11 @@ pub struct PgStore {
     pool: PgPool,
     memory: std::sync::Arc<read::Memory>,
     packer: packs::Packer,
+    /// Streams of events at once: at most half the pool, as each holds two
+    /// connections (messages.rs) and takes its second while holding the
+    /// first; with as many streams as connections, each could hold one and
+    /// wait for another forever.
+    streams: tokio::sync::Semaphore,
 }
 
 pub fn db_err(e: sqlx::Error) -> StoreError {
@@ -103,6 +108,15 @@ impl PgStore {
     /// Connect to `url` (postgres://…), run the migrations, and keep a pool.
     /// `SPENDLENS_PG_POOL` sets the pool size (default 16).
     pub async fn open(url: &str) -> Result<PgStore> {
+        let size = std::env::var("SPENDLENS_PG_POOL")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(16);
+        PgStore::open_sized(url, size).await
+    }
+
+    /// `open` with a pool of `size` connections.
+    pub async fn open_sized(url: &str, size: u32) -> Result<PgStore> {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?
             .application_name("spendlens")
@@ -116,10 +130,6 @@ impl PgStore {
             // lowered to see it); nothing spendlens asks runs long enough
             // to repay compilation.
             .options([("jit", "off")]);
-        let size = std::env::var("SPENDLENS_PG_POOL")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(16);
         let pool = PgPoolOptions::new()
             .max_connections(size)
             .acquire_timeout(std::time::Duration::from_secs(30))
@@ -131,6 +141,7 @@ impl PgStore {
             packer: packs::Packer::start(pool.clone()),
             pool,
             memory: Default::default(),
+            streams: tokio::sync::Semaphore::new((size as usize / 2).max(1)),
         };
         // What a server that died between its two commits left queued.
         store.fold().await?;
@@ -759,6 +770,11 @@ impl Store for PgStore {
         query: crate::query::EventQuery,
         tx: tokio::sync::mpsc::Sender<Vec<StoredEvent>>,
     ) -> Result<()> {
+        let _turn = self
+            .streams
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Other(e.into()))?;
         let pool = self.pool.clone();
         self.read(|c| Box::pin(async move { messages::stream(c, &pool, &query, 1_000, tx).await }))
             .await

@@ -34,7 +34,7 @@ pub async fn enter_org(c: &mut PgConnection, org: &str) -> Result<i64> {
     // aggregates, and PostgreSQL planned a Gather for a one-dimension list
     // over a few hundred day rows whose workers took 6 of its 7 ms (`large`,
     // acme's teams over 30 days: 6.8 ms with two workers, 0.8 without).
-    // Exports, which scan history, turn them back on (messages.rs).
+    // Exports read through a cursor, which never runs in parallel (messages.rs).
     let row: Option<(i64, String, String, String)> =
         sqlx::query_as(&format!("SELECT id, {ENTER} FROM orgs WHERE ext_id = $1"))
             .bind(org)
