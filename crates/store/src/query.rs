@@ -84,6 +84,18 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Each dimension a filter can name, with what this one asks of it.
+    pub fn by_dim(&self) -> [(Dim, &Option<Option<String>>); 6] {
+        [
+            (Dim::User, &self.user),
+            (Dim::Team, &self.team),
+            (Dim::Department, &self.department),
+            (Dim::ApiKey, &self.api_key),
+            (Dim::Model, &self.model),
+            (Dim::Provider, &self.provider),
+        ]
+    }
+
     /// The events one budget scope covers (`id` None for the organisation).
     /// A team scope covers events with that `team_id`; a department's, that `department`.
     pub fn of_scope(scope: crate::model::BudgetScope, id: Option<&str>) -> Filter {

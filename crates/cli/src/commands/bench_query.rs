@@ -291,14 +291,13 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     // thread and runtime of their own, as an IDE asking the check is another
     // process and the feeder's work must not delay the timed client.
     //
-    // The replayed events happen now: an IDE reports calls as they are made,
-    // so the check is timed while today's figures, which it reads, are being
-    // written. (Replayed at their own dates, the events went into history a
-    // store had already packed, which took them at a tenth of the rate and
-    // left the check an idle store.)
-    // One millisecond apart, the last now: calls spread over the minutes
-    // before, as many people's would be (all at one instant, they made one
-    // tie of ~100,000 messages that exports had to sort in memory).
+    // The replayed events happen now, one millisecond apart up to this
+    // moment: an IDE reports calls as they are made, so the check is timed
+    // while today's figures, which it reads, are being written. Replayed at
+    // their own dates, the events went into history a store had already
+    // packed, which took them at a tenth of the rate and left the check an
+    // idle store; all at one instant, they made one tie of ~100,000
+    // messages that the export after had to sort in memory.
     let again = format!("\"event_id\":\"again-{}-", std::process::id());
     let lines: usize = replay.iter().map(|(n, _)| n).sum();
     let mut at = jiff::Timestamp::now() - jiff::SignedDuration::from_millis(lines as i64);

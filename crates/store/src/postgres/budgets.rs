@@ -47,8 +47,7 @@ pub async fn spend(
     scope_id: Option<&str>,
     period: Period,
 ) -> Result<i128> {
-    let org_row = scope::enter_org(c, org).await?;
-    let spent = spends_in(c, org_row, &[(scope, scope_id.map(str::to_owned), period)]).await?;
+    let spent = spends(c, org, &[(scope, scope_id.map(str::to_owned), period)]).await?;
     Ok(spent[0])
 }
 
@@ -194,13 +193,8 @@ pub async fn put_budget(c: &mut Ctx, org: &str, budget: Budget, actor: &str) -> 
 
 pub async fn list_budgets(c: &mut PgConnection, org: &str) -> Result<Vec<Budget>> {
     let id = scope::enter_org(c, org).await?;
-    budgets_in(c, id).await
-}
-
-/// The budgets of organisation `org` (internal id), inside its scope.
-async fn budgets_in(c: &mut PgConnection, org: i64) -> Result<Vec<Budget>> {
     let bodies = sqlx::query_scalar("SELECT body FROM budgets WHERE org = $1 ORDER BY id")
-        .bind(org)
+        .bind(id)
         .fetch_all(&mut *c)
         .await
         .map_err(db_err)?;

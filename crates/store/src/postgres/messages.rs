@@ -16,11 +16,11 @@
 //! Memory stays flat: two chunks at a time, a slow receiver holds the
 //! socket, and the conversations' names are forgotten past a bound.
 use super::db_err;
-use super::read::filter_id;
+use super::read::{cube_column, filter_ids};
 use super::scope::enter_org;
 use crate::contract::Result;
 use crate::model::*;
-use crate::query::{Dim, EventQuery};
+use crate::query::EventQuery;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 use std::collections::hash_map::{Entry, HashMap};
@@ -34,7 +34,8 @@ const CHUNK: usize = 2_500;
 const CONVERSATIONS_KEPT: usize = 20_000;
 
 /// Rows go to `tx` in batches of `batch`; a closed receiver ends the stream
-/// quietly. `c` is in a read transaction; `pool` lends the second connection.
+/// quietly. `c` is in a read transaction; `pool` lends an export its second
+/// connection (a page, `q.limit` set, is named on `c`).
 pub async fn stream(
     c: &mut PgConnection,
     pool: &PgPool,
@@ -64,6 +65,15 @@ async fn stream_sized(
         declare = declare.bind(*at).bind(id.as_str());
     }
     declare.execute(&mut *c).await.map_err(db_err)?;
+    let mut namer = Namer::new(org, &q.org, batch, kept, tx);
+    if q.limit.is_some() {
+        // A page (at most a hundred rows or so): one fetch, named here.
+        let rows = fetch(c, "ALL").await?;
+        if namer.take(c, rows).await? {
+            namer.finish().await;
+        }
+        return Ok(());
+    }
     let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()")
         .fetch_one(&mut *c)
         .await
@@ -83,12 +93,10 @@ async fn stream_sized(
     enter_org(&mut names_tx, &q.org).await?;
 
     let (chunks_tx, mut chunks) = mpsc::channel::<Vec<PgRow>>(1);
-    let fetch = async move {
+    let fetcher = async move {
+        let count = chunk.to_string();
         loop {
-            let rows = sqlx::query(&format!("FETCH {chunk} FROM export"))
-                .fetch_all(&mut *c)
-                .await
-                .map_err(db_err)?;
+            let rows = fetch(c, &count).await?;
             let fetched = rows.len();
             // A closed channel: the namer stopped (its receiver went).
             if fetched > 0 && chunks_tx.send(rows).await.is_err() {
@@ -99,46 +107,95 @@ async fn stream_sized(
             }
         }
     };
-    let name = async {
-        let batch = batch.max(1);
-        let mut names = Names::default();
-        let mut events = Vec::with_capacity(batch);
+    let naming = async {
         while let Some(rows) = chunks.recv().await {
-            let raws = rows
-                .iter()
-                .map(Raw::of)
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(db_err)?;
-            drop(rows);
-            if names.convs.len() > kept {
-                names.convs.clear();
-            }
-            names.learn(&mut names_tx, org, &raws).await?;
-            for raw in raws {
-                // Users, models and conversations are never missing; if one
-                // were, the event is left out, as an inner join would.
-                let Some(e) = names.event(raw, &q.org) else {
-                    continue;
-                };
-                events.push(e);
-                if events.len() == batch
-                    && tx
-                        .send(std::mem::replace(&mut events, Vec::with_capacity(batch)))
-                        .await
-                        .is_err()
-                {
-                    return Ok(());
-                }
+            if !namer.take(&mut names_tx, rows).await? {
+                return Ok(());
             }
         }
-        if !events.is_empty() {
-            let _ = tx.send(events).await;
-        }
+        namer.finish().await;
         Ok(())
     };
     // When the namer stops, its receiver goes and the fetcher stops too.
-    tokio::try_join!(fetch, name)?;
+    tokio::try_join!(fetcher, naming)?;
     Ok(())
+}
+
+/// The next `count` rows (a number, or `ALL`) of the cursor.
+async fn fetch(c: &mut PgConnection, count: &str) -> Result<Vec<PgRow>> {
+    sqlx::query(&format!("FETCH {count} FROM export"))
+        .fetch_all(&mut *c)
+        .await
+        .map_err(db_err)
+}
+
+/// Names fetched rows and sends them on in batches.
+struct Namer<'q> {
+    names: Names,
+    org: i64,
+    org_ext: &'q str,
+    events: Vec<StoredEvent>,
+    batch: usize,
+    kept: usize,
+    tx: mpsc::Sender<Vec<StoredEvent>>,
+}
+
+impl<'q> Namer<'q> {
+    fn new(
+        org: i64,
+        org_ext: &'q str,
+        batch: usize,
+        kept: usize,
+        tx: mpsc::Sender<Vec<StoredEvent>>,
+    ) -> Self {
+        let batch = batch.max(1);
+        Namer {
+            names: Names::default(),
+            org,
+            org_ext,
+            events: Vec::with_capacity(batch),
+            batch,
+            kept,
+            tx,
+        }
+    }
+
+    /// Name `rows`, looking up on `c` what is not known yet, and send every
+    /// full batch; false once the receiver went.
+    async fn take(&mut self, c: &mut PgConnection, rows: Vec<PgRow>) -> Result<bool> {
+        let raws = rows
+            .iter()
+            .map(Raw::of)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        drop(rows);
+        if self.names.convs.len() > self.kept {
+            self.names.convs.clear();
+        }
+        self.names.learn(c, self.org, &raws).await?;
+        for raw in raws {
+            // Users, models and conversations are never missing; if one
+            // were, the event is left out, as an inner join would.
+            let Some(e) = self.names.event(raw, self.org_ext) else {
+                continue;
+            };
+            self.events.push(e);
+            if self.events.len() == self.batch {
+                let full = std::mem::replace(&mut self.events, Vec::with_capacity(self.batch));
+                if self.tx.send(full).await.is_err() {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Send the last, partial batch.
+    async fn finish(self) {
+        if !self.events.is_empty() {
+            let _ = self.tx.send(self.events).await;
+        }
+    }
 }
 
 /// The cursor's declaration for `q` in organisation `org` (internal id);
@@ -157,21 +214,11 @@ async fn cursor_sql(c: &mut PgConnection, org: i64, q: &EventQuery) -> Result<Op
         (from - 1) * 86_400_000_000,
         (to + 1) * 86_400_000_000
     );
-    let f = &q.filter;
-    for (dim, want, col) in [
-        (Dim::User, &f.user, "usr"),
-        (Dim::Team, &f.team, "team"),
-        (Dim::Department, &f.department, "dept"),
-        (Dim::ApiKey, &f.api_key, "key"),
-        (Dim::Model, &f.model, "model"),
-        (Dim::Provider, &f.provider, "provider"),
-    ] {
-        if let Some(v) = want {
-            match filter_id(c, org, dim, v).await? {
-                Some(id) => sql.push_str(&format!(" AND {col} = {id}")),
-                None => return Ok(None),
-            }
-        }
+    let Some(fixed) = filter_ids(c, org, &q.filter).await? else {
+        return Ok(None);
+    };
+    for (dim, id) in fixed {
+        sql.push_str(&format!(" AND {} = {id}", cube_column(dim)));
     }
     // Event ids compare byte by byte, as in SQLite, whatever the database's collation.
     if q.after.is_some() {
@@ -191,7 +238,7 @@ struct Raw {
     event_id: String,
     occurred_at: i64,
     day: i64,
-    /// user, team, department, key, provider, model (as `Kind`).
+    /// user, team, department, key, provider, model (at `USER`…`MODEL`).
     ids: [i64; 6],
     conv: i64,
     counts: [i64; 4],

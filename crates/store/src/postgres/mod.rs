@@ -68,10 +68,10 @@ pub struct PgStore {
     pool: PgPool,
     memory: std::sync::Arc<read::Memory>,
     packer: packs::Packer,
-    /// Streams of events at once: at most half the pool, as each holds two
-    /// connections (messages.rs) and takes its second while holding the
-    /// first; with as many streams as connections, each could hold one and
-    /// wait for another forever.
+    /// Exports at once: at most half the pool, as each holds two connections
+    /// (messages.rs) and takes its second while holding the first; with as
+    /// many exports as connections, each could hold one and wait for another
+    /// forever. Pages use one connection and do not wait here.
     streams: tokio::sync::Semaphore,
 }
 
@@ -770,11 +770,16 @@ impl Store for PgStore {
         query: crate::query::EventQuery,
         tx: tokio::sync::mpsc::Sender<Vec<StoredEvent>>,
     ) -> Result<()> {
-        let _turn = self
-            .streams
-            .acquire()
-            .await
-            .map_err(|e| StoreError::Other(e.into()))?;
+        // Only an export takes a second connection; a page is named on its one.
+        let _turn = match query.limit {
+            Some(_) => None,
+            None => Some(
+                self.streams
+                    .acquire()
+                    .await
+                    .map_err(|e| StoreError::Other(e.into()))?,
+            ),
+        };
         let pool = self.pool.clone();
         self.read(|c| Box::pin(async move { messages::stream(c, &pool, &query, 1_000, tx).await }))
             .await

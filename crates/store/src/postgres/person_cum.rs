@@ -402,19 +402,15 @@ impl Default for Slices {
     }
 }
 
-/// The figures over [from, to) of everyone (`person` None) or one person,
-/// ordered by person id; people without a message in the range are left out.
+/// Everyone's figures over [from, to), ordered by person id; people
+/// without a message in the range are left out.
 pub async fn people(
     c: &mut PgConnection,
     kept: &Slices,
     org: i64,
-    person: Option<i64>,
     from: i64,
     to: i64,
 ) -> Result<Vec<(i64, Figures)>> {
-    if let Some(person) = person {
-        return one_person(c, org, person, from, to).await;
-    }
     let (s0, s1): (Option<Vec<i64>>, Option<Vec<i64>>) = sqlx::query_as(
         "SELECT (SELECT ARRAY[day, rev] FROM person_cum_days
                  WHERE org = $1 AND day < $2 ORDER BY day DESC LIMIT 1),
@@ -513,9 +509,9 @@ fn arrays(row: &sqlx::postgres::PgRow) -> Result<(Vec<i64>, Vec<Vec<i64>>)> {
     Ok((people, sums))
 }
 
-/// [from, to) of one person: their two rows of the slices, joined in the
-/// database.
-async fn one_person(
+/// `people` of one person (none when they sent no message in the range):
+/// their two rows of the slices, joined in the database.
+pub async fn one_person(
     c: &mut PgConnection,
     org: i64,
     person: i64,

@@ -191,23 +191,14 @@ pub async fn list_teams(c: &mut PgConnection, org: &str) -> Result<Vec<Team>> {
 }
 pub async fn get_member(c: &mut PgConnection, org: &str, user: &str) -> Result<Member> {
     let id = super::scope::enter_org(c, org).await?;
-    member_in(c, id, user)
-        .await?
-        .ok_or_else(|| crate::contract::StoreError::NotFound(format!("member {user}")))
-}
-/// One member of organisation `org` (internal id), inside its scope.
-pub(super) async fn member_in(
-    c: &mut PgConnection,
-    org: i64,
-    user: &str,
-) -> Result<Option<Member>> {
     let row: Option<MemberTuple> = sqlx::query_as(&format!("{MEMBER_SQL} AND u.ext_id = $2"))
-        .bind(org)
+        .bind(id)
         .bind(user)
         .fetch_optional(&mut *c)
         .await
         .map_err(super::db_err)?;
-    Ok(row.map(member_from))
+    row.map(member_from)
+        .ok_or_else(|| crate::contract::StoreError::NotFound(format!("member {user}")))
 }
 pub async fn get_members(c: &mut PgConnection, org: &str, users: &[String]) -> Result<Vec<Member>> {
     let id = super::scope::enter_org(c, org).await?;
@@ -434,27 +425,15 @@ async fn found(
     use sqlx::Row;
     let org = super::scope::enter_org(c, &q.org).await?;
     // Only integers (internal ids, days, seconds) are written into the SQL.
+    let Some(fixed) = filter_ids(c, org, &q.filter).await? else {
+        return Ok(Found::Named(Vec::new()));
+    };
     let mut wheres = vec![format!("org = {org}")];
-    let mut fixed = Vec::new();
-    let f = &q.filter;
-    for (dim, val) in [
-        (Dim::User, &f.user),
-        (Dim::Team, &f.team),
-        (Dim::Department, &f.department),
-        (Dim::ApiKey, &f.api_key),
-        (Dim::Model, &f.model),
-        (Dim::Provider, &f.provider),
-    ] {
-        if let Some(v) = val {
-            match filter_id(c, org, dim, v).await? {
-                Some(id) => {
-                    wheres.push(format!("{} = {id}", cube_column(dim)));
-                    fixed.push((dim, id));
-                }
-                None => return Ok(Found::Named(Vec::new())),
-            }
-        }
-    }
+    wheres.extend(
+        fixed
+            .iter()
+            .map(|(dim, id)| format!("{} = {id}", cube_column(*dim))),
+    );
     let (from, to) = (q.period.from.0, q.period.to.0);
     // Unfiltered totals and daily rows: one row per day with its people's bitmap.
     let unfiltered = wheres.len() == 1;
@@ -471,12 +450,10 @@ async fn found(
     // else one dimension (grouped, filtered or both): its own day rows.
     let (from_day, to_day) = (i64::from(from), i64::from(to));
     let keyed = if q.group_by == [Dim::User] && fixed.is_empty() {
-        let people =
-            super::person_cum::people(c, &memory.slices, org, None, from_day, to_day).await?;
+        let people = super::person_cum::people(c, &memory.slices, org, from_day, to_day).await?;
         Some(people.into_iter().map(|(id, f)| (vec![id], f)).collect())
     } else if let ([], [(Dim::User, id)]) = (&q.group_by[..], &fixed[..]) {
-        let one =
-            super::person_cum::people(c, &memory.slices, org, Some(*id), from_day, to_day).await?;
+        let one = super::person_cum::one_person(c, org, *id, from_day, to_day).await?;
         Some(one.into_iter().map(|(_, f)| (vec![], f)).collect())
     } else {
         super::dim_days::figures(c, org, q, &fixed).await?
@@ -654,9 +631,29 @@ pub(super) fn event_row(
     })
 }
 
+/// The internal id each filtered dimension of `f` names (0 for "none"), or
+/// None when one names nothing (so the filter matches no row). The cube and
+/// the events table share the columns `cube_column` names.
+pub(super) async fn filter_ids(
+    c: &mut PgConnection,
+    org: i64,
+    f: &crate::query::Filter,
+) -> Result<Option<Vec<(crate::query::Dim, i64)>>> {
+    let mut fixed = Vec::new();
+    for (dim, val) in f.by_dim() {
+        if let Some(v) = val {
+            match filter_id(c, org, dim, v).await? {
+                Some(id) => fixed.push((dim, id)),
+                None => return Ok(None),
+            }
+        }
+    }
+    Ok(Some(fixed))
+}
+
 /// Internal id of a filter value; `Ok(None)` when it names nothing (so the
 /// filter matches no row).
-pub(super) async fn filter_id(
+async fn filter_id(
     c: &mut PgConnection,
     org: i64,
     dim: crate::query::Dim,

@@ -358,14 +358,7 @@ fn keyed(c: &Connection, org: i64, q: &FigureQuery, order: Order) -> Result<IdRo
     let mut wheres = vec![format!("org = {org}")];
     let f = &q.filter;
     let mut filter_ids = Vec::new();
-    for (dim, val) in [
-        (Dim::User, &f.user),
-        (Dim::Team, &f.team),
-        (Dim::Department, &f.department),
-        (Dim::ApiKey, &f.api_key),
-        (Dim::Model, &f.model),
-        (Dim::Provider, &f.provider),
-    ] {
+    for (dim, val) in f.by_dim() {
         if let Some(v) = val {
             match filter_id(c, org, dim, v)? {
                 Some(id) => {
