@@ -271,11 +271,14 @@ pub trait Store: Send + Sync + 'static {
     /// `budget_context`, then the spends `plan` asks for given it, in one
     /// snapshot: the budget check asks this before every LLM call, and each
     /// trip to the store is a hop that under ingestion costs more than the
-    /// reads. The embedded store answers it in one read.
+    /// reads. The embedded store answers it in one read. `key` is the API
+    /// key of the call, so that a store may read its spend beside the rest
+    /// (PostgreSQL: one round trip); `plan` alone decides what is asked.
     async fn budget_check(
         &self,
         org: &str,
         user: Option<&str>,
+        _key: Option<&str>,
         plan: SpendPlan,
     ) -> Result<(BudgetContext, Vec<i128>)> {
         let ctx = self.budget_context(org, user).await?;

@@ -7,11 +7,12 @@ mod common;
 use common::*;
 use jiff::Timestamp;
 use serde_json::json;
-use spendlens_store::model::{Budget, BudgetPeriod, BudgetScope};
+use spendlens_domain::time::{Day, Period};
+use spendlens_store::model::{Budget, BudgetPeriod, BudgetScope, Member, Role};
 use spendlens_store::StoreError;
 
-crate::on_both_backends!(the_budget_reads_see_what_was_sent);
-async fn the_budget_reads_see_what_was_sent(b: Backend) {
+/// A store with organisations `ny` and `sf`, both in UTC.
+async fn ny_and_sf(b: &Backend) -> std::sync::Arc<dyn spendlens_store::Store> {
     let store = b.open().await;
     for org in ["ny", "sf"] {
         store
@@ -19,6 +20,12 @@ async fn the_budget_reads_see_what_was_sent(b: Backend) {
             .await
             .unwrap();
     }
+    store
+}
+
+crate::on_both_backends!(the_budget_reads_see_what_was_sent);
+async fn the_budget_reads_see_what_was_sent(b: Backend) {
+    let store = ny_and_sf(&b).await;
     // (event, org, user, key, total cost in nanodollars, day)
     let sent = [
         ("a1", "ny", "alice", Some("k1"), 7, "2026-11-03"),
@@ -137,6 +144,7 @@ async fn the_budget_reads_see_what_was_sent(b: Backend) {
         .budget_check(
             "ny",
             Some("alice"),
+            Some("k1"),
             Box::new(move |ctx| {
                 assert_eq!(
                     ctx.member.as_ref().map(|m| m.user_id.as_str()),
@@ -150,13 +158,13 @@ async fn the_budget_reads_see_what_was_sent(b: Backend) {
         .unwrap();
     assert_eq!((ctx.org.id.as_str(), &in_one), ("ny", &spent));
     let (_, none) = store
-        .budget_check("ny", None, Box::new(|_| Vec::new()))
+        .budget_check("ny", None, None, Box::new(|_| Vec::new()))
         .await
         .unwrap();
     assert!(none.is_empty());
     assert!(matches!(
         store
-            .budget_check("nowhere", None, Box::new(|_| Vec::new()))
+            .budget_check("nowhere", None, None, Box::new(|_| Vec::new()))
             .await,
         Err(StoreError::NotFound(_))
     ));
@@ -197,4 +205,157 @@ async fn the_watcher_sees_which_orgs_have_budgets(b: Backend) {
     assert_eq!(store.orgs_with_budgets().await.unwrap(), ["a", "c"]);
     store.delete_budget("c", "two", "test").await.unwrap();
     assert_eq!(store.orgs_with_budgets().await.unwrap(), ["a"]);
+}
+
+/// Whether an event of (user, key, team, department) counts.
+type Covers<'a> = dyn Fn(&str, Option<&str>, Option<&str>, Option<&str>) -> bool + 'a;
+
+crate::on_both_backends!(the_budget_check_reads_every_covering_scope_of_recent_days);
+/// The check as an IDE asks it: this week's and month's days, ids with
+/// quotes and backslashes, the user's team and department, scopes that name
+/// nothing, and asks older than the days PostgreSQL reads in its one trip.
+async fn the_budget_check_reads_every_covering_scope_of_recent_days(b: Backend) {
+    let store = ny_and_sf(&b).await;
+    let (obrien, key, team, dept) = (r"o'brien\x", "k'1", "t'1", "R&D 'north'");
+    let today = Day::from_date(Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date());
+    // (event, org, user, key, team, department, cost in nanodollars, days ago)
+    let sent = [
+        ("e1", "ny", obrien, Some(key), Some(team), Some(dept), 7, 0),
+        ("e2", "ny", obrien, None, Some(team), Some(dept), 11, 1),
+        ("e3", "ny", "bob", Some(key), Some("t2"), None, 13, 3),
+        (
+            "e4",
+            "ny",
+            "bob",
+            Some("k2"),
+            Some("t2"),
+            Some(dept),
+            17,
+            10,
+        ),
+        (
+            "e5",
+            "ny",
+            obrien,
+            Some(key),
+            Some(team),
+            Some(dept),
+            19,
+            40,
+        ),
+        ("e6", "sf", obrien, Some(key), Some(team), Some(dept), 23, 0),
+    ];
+    let events = sent
+        .iter()
+        .map(|(id, org, user, key, team, dept, cost, ago)| {
+            let at = format!("{}T00:00:01Z", Day(today.0 - ago).to_date().unwrap());
+            ev(
+                id,
+                &at,
+                &format!("c-{id}"),
+                json!({"organization_id": org, "user_id": user, "api_key_id": key,
+                       "team_id": team, "department": dept,
+                       "total_cost": format!("0.{cost:09}")}),
+            )
+        })
+        .collect();
+    assert_eq!(send(store.as_ref(), events).await.accepted, 6);
+    // The user's current team and department, set by an administrator.
+    let member = Member {
+        user_id: obrien.into(),
+        email: None,
+        role: Role::Member,
+        team_id: Some(team.into()),
+        department: Some(dept.into()),
+        added_by_admin: true,
+    };
+    store.put_member("ny", member, "test").await.unwrap();
+
+    // Sums of the list above for `ny`, since `since` days ago.
+    let expect = |since: i32, f: &Covers<'_>| {
+        sent.iter()
+            .filter(|(_, org, user, k, t, d, _, ago)| {
+                *org == "ny" && *ago <= since && f(user, *k, *t, *d)
+            })
+            .map(|(.., cost, _)| i128::from(*cost))
+            .sum::<i128>()
+    };
+    let recent = Period {
+        from: Day(today.0 - 12),
+        to: Day(today.0 + 1),
+    };
+    let long = Period {
+        from: Day(today.0 - 45),
+        to: Day(today.0 + 1),
+    };
+    let s = |v: &str| Some(v.to_owned());
+    let asks = vec![
+        (BudgetScope::Org, None, recent),
+        (BudgetScope::User, s(obrien), recent),
+        (BudgetScope::ApiKey, s(key), recent),
+        (BudgetScope::Team, s(team), recent),
+        (BudgetScope::Department, s(dept), recent),
+        (BudgetScope::User, s("bob"), recent),
+        (BudgetScope::Team, s("t2"), recent),
+        (BudgetScope::ApiKey, s("nothing"), recent),
+        (BudgetScope::User, None, recent),
+        (BudgetScope::Org, None, long),
+        (BudgetScope::User, s(obrien), long),
+    ];
+    let want = vec![
+        expect(12, &|_, _, _, _| true),
+        expect(12, &|u, _, _, _| u == obrien),
+        expect(12, &|_, k, _, _| k == Some(key)),
+        expect(12, &|_, _, t, _| t == Some(team)),
+        expect(12, &|_, _, _, d| d == Some(dept)),
+        expect(12, &|u, _, _, _| u == "bob"),
+        expect(12, &|_, _, t, _| t == Some("t2")),
+        0,
+        0,
+        expect(45, &|_, _, _, _| true),
+        expect(45, &|u, _, _, _| u == obrien),
+    ];
+    assert_eq!(want[..7], [48, 18, 20, 18, 35, 30, 30]);
+    assert_eq!(want[9..], [67, 37]);
+    let planned = asks.clone();
+    let (ctx, spent) = store
+        .budget_check(
+            "ny",
+            Some(obrien),
+            Some(key),
+            Box::new(move |ctx| {
+                assert_eq!(ctx.org.id, "ny");
+                planned
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(spent, want);
+    let seen = ctx.member.expect("o'brien is a member");
+    assert_eq!(seen.team_id.as_deref(), Some(team));
+    assert_eq!(store.spends("ny", asks.clone()).await.unwrap(), want);
+    // A caller the organisation does not know: no member, nothing spent.
+    let (ctx, spent) = store
+        .budget_check(
+            "ny",
+            Some("ghost'"),
+            Some("no key"),
+            Box::new(move |_| {
+                vec![
+                    (BudgetScope::User, Some("ghost'".to_owned()), recent),
+                    (BudgetScope::ApiKey, Some("no key".to_owned()), recent),
+                ]
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(ctx.member.is_none());
+    assert_eq!(spent, [0, 0]);
+    // An organisation id with a quote names no organisation.
+    assert!(matches!(
+        store
+            .budget_check("ny' OR true --", None, None, Box::new(|_| Vec::new()))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }

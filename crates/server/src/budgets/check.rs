@@ -24,7 +24,7 @@ pub async fn blocking(
             .map(|b| (b.scope, b.scope_id.clone(), period_of(b.period, today)))
             .collect()
     });
-    let (ctx, spent) = store.budget_check(org, user, plan).await?;
+    let (ctx, spent) = store.budget_check(org, user, key, plan).await?;
     let covering: Vec<&Budget> = covering(&ctx, user, key).collect();
     Ok(covering
         .iter()

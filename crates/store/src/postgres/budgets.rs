@@ -28,7 +28,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Other(e.into()))
 }
 
-fn parse_all<T: DeserializeOwned>(bodies: Vec<String>) -> Result<Vec<T>> {
+pub(super) fn parse_all<T: DeserializeOwned>(bodies: Vec<String>) -> Result<Vec<T>> {
     bodies
         .iter()
         .map(|b| serde_json::from_str(b).map_err(|e| StoreError::Other(e.into())))
@@ -57,70 +57,14 @@ pub async fn spends(c: &mut PgConnection, org: &str, asks: &[SpendAsk]) -> Resul
     spends_in(c, org_row, asks).await
 }
 
-/// `Store::budget_check` in three statements: the organisation entered
-/// with its row read; its budgets and the member; every asked spend. The
-/// check runs before every LLM call, and each round trip counted: the
-/// generic path made about twenty, and while ingestion keeps PostgreSQL's
-/// cores busy each one waits for a turn (`large`: 4.5 ms p95 with eight).
-pub async fn check(
-    c: &mut PgConnection,
-    org: &str,
-    user: Option<&str>,
-    plan: SpendPlan,
-) -> Result<(BudgetContext, Vec<i128>)> {
-    let (id, info) = scope::enter_org_row(c, org).await?;
-    let (budgets, member) = budgets_and_member(c, id, user).await?;
-    let ctx = BudgetContext {
-        org: info,
-        budgets,
-        member,
-    };
-    let asks = plan(&ctx);
-    let spent = spends_in(c, id, &asks).await?;
-    Ok((ctx, spent))
-}
-
-/// Organisation `org`'s budgets (internal id, inside its scope) and the
-/// member `user`, if asked and there is one, in one statement.
-async fn budgets_and_member(
-    c: &mut PgConnection,
-    org: i64,
-    user: Option<&str>,
-) -> Result<(Vec<Budget>, Option<Member>)> {
-    use super::read::{member_from, MemberTuple, MEMBER_SQL};
-    use sqlx::Row;
-    let row = sqlx::query(&format!(
-        "SELECT ARRAY(SELECT body FROM budgets WHERE org = $1 ORDER BY id), mm.*
-         FROM (SELECT 1) one LEFT JOIN LATERAL ({MEMBER_SQL} AND u.ext_id = $2) mm ON true"
-    ))
-    .bind(org)
-    .bind(user)
-    .fetch_one(&mut *c)
-    .await
-    .map_err(db_err)?;
-    let budgets = parse_all(row.try_get(0).map_err(db_err)?)?;
-    // The member's columns follow the budgets; all null when there is none.
-    let member = match row.try_get::<Option<String>, _>(1).map_err(db_err)? {
-        None => None,
-        Some(user_id) => {
-            let cols: MemberTuple = (
-                user_id,
-                row.try_get(2).map_err(db_err)?,
-                row.try_get(3).map_err(db_err)?,
-                row.try_get(4).map_err(db_err)?,
-                row.try_get(5).map_err(db_err)?,
-                row.try_get(6).map_err(db_err)?,
-            );
-            Some(member_from(cols))
-        }
-    };
-    Ok((budgets, member))
-}
-
 /// The spend of each ask in one statement, in the asks' order: a scope's
 /// external id is looked up by its kind, and one that names nothing (or
 /// none given) has spent 0.
-async fn spends_in(c: &mut PgConnection, org: i64, asks: &[SpendAsk]) -> Result<Vec<i128>> {
+pub(super) async fn spends_in(
+    c: &mut PgConnection,
+    org: i64,
+    asks: &[SpendAsk],
+) -> Result<Vec<i128>> {
     if asks.is_empty() {
         return Ok(Vec::new());
     }

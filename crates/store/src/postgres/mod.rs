@@ -25,6 +25,7 @@ macro_rules! bucket_month {
 
 mod admin;
 mod backfill;
+mod budget_check;
 mod budgets;
 mod cells;
 mod conversations;
@@ -129,7 +130,7 @@ impl PgStore {
             // running it (45 ms before a 30 ms answer: `medium`, threshold
             // lowered to see it); nothing spendlens asks runs long enough
             // to repay compilation.
-            .options([("jit", "off")]);
+            .options([("jit", "off"), ("standard_conforming_strings", "on")]);
         let pool = PgPoolOptions::new()
             .max_connections(size)
             .acquire_timeout(std::time::Duration::from_secs(30))
@@ -228,7 +229,8 @@ impl PgStore {
     }
 
     /// A read of one statement, which is its own snapshot: no transaction,
-    /// so one round trip. Only for reads that need no organisation scope.
+    /// so one round trip. Only for reads that need no organisation scope, or
+    /// that enter it in their own message (budget_check.rs).
     async fn read_one<T, F>(&self, f: F) -> Result<T>
     where
         T: Send,
@@ -610,12 +612,18 @@ impl Store for PgStore {
         &self,
         org: &str,
         user: Option<&str>,
+        key: Option<&str>,
         plan: SpendPlan,
     ) -> Result<(BudgetContext, Vec<i128>)> {
         owned!(org);
-        let user = user.map(str::to_owned);
-        self.read(|c| Box::pin(async move { budgets::check(c, &org, user.as_deref(), plan).await }))
-            .await
+        let (user, key) = (user.map(str::to_owned), key.map(str::to_owned));
+        // Its own transaction, implicit in its one message (budget_check.rs).
+        self.read_one(|c| {
+            Box::pin(async move {
+                budget_check::check(c, &org, user.as_deref(), key.as_deref(), plan).await
+            })
+        })
+        .await
     }
     async fn budget_context(&self, org: &str, user: Option<&str>) -> Result<BudgetContext> {
         owned!(org);

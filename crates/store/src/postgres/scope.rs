@@ -1,14 +1,12 @@
 //! The one place a read is confined to one organisation in the database.
 
 use super::db_err;
-use super::read::{org_from, OrgTuple, ORG_COLS};
 use crate::contract::{Result, StoreError};
-use crate::model::Org;
 use sqlx::PgConnection;
 
 /// The settings that confine the rest of a transaction to the organisation
 /// of the row they are selected with (see `enter_org`).
-const ENTER: &str = "set_config('spendlens.org', id::text, true),
+pub(super) const ENTER: &str = "set_config('spendlens.org', id::text, true),
     set_config('role', 'spendlens_reader', true),
     set_config('max_parallel_workers_per_gather', '0', true)";
 
@@ -43,23 +41,4 @@ pub async fn enter_org(c: &mut PgConnection, org: &str) -> Result<i64> {
             .map_err(db_err)?;
     row.map(|(id, ..)| id)
         .ok_or_else(|| StoreError::NotFound(format!("organisation {org}")))
-}
-
-/// `enter_org`, with the organisation's row read in the same round trip
-/// (for the budget check, which an IDE asks before every call).
-pub async fn enter_org_row(c: &mut PgConnection, org: &str) -> Result<(i64, Org)> {
-    use sqlx::Row;
-    let row = sqlx::query(&format!(
-        "SELECT {ORG_COLS}, id, {ENTER} FROM orgs WHERE ext_id = $1"
-    ))
-    .bind(org)
-    .fetch_optional(&mut *c)
-    .await
-    .map_err(db_err)?
-    .ok_or_else(|| StoreError::NotFound(format!("organisation {org}")))?;
-    // The row's first columns are ORG_COLS, which the tuple reads by
-    // position; the internal id follows them.
-    let cols: OrgTuple = sqlx::FromRow::from_row(&row).map_err(db_err)?;
-    let id: i64 = row.try_get(ORG_COLS.split(',').count()).map_err(db_err)?;
-    Ok((id, org_from(cols)?))
 }

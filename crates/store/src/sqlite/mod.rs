@@ -586,6 +586,7 @@ impl Store for SqliteStore {
         &self,
         org: &str,
         user: Option<&str>,
+        _key: Option<&str>,
         plan: SpendPlan,
     ) -> Result<(BudgetContext, Vec<i128>)> {
         let (org, user) = (org.to_owned(), user.map(str::to_owned));
