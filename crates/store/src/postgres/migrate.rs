@@ -47,6 +47,14 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_slice_rev",
         include_str!("migrations/0011_slice_rev.sql"),
     ),
+    (
+        "0012_token_notify",
+        include_str!("migrations/0012_token_notify.sql"),
+    ),
+    (
+        "0013_budget_check",
+        include_str!("migrations/0013_budget_check.sql"),
+    ),
 ];
 
 /// Any number; the same in every spendlens process.

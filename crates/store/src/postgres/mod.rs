@@ -50,6 +50,7 @@ mod resolve;
 mod scope;
 mod structure;
 pub mod testing;
+mod token_cache;
 
 pub use migrate::known as known_migrations;
 
@@ -74,6 +75,8 @@ pub struct PgStore {
     /// many exports as connections, each could hold one and wait for another
     /// forever. Pages use one connection and do not wait here.
     streams: tokio::sync::Semaphore,
+    /// Tokens looked up, kept while no server says one changed.
+    tokens: token_cache::TokenCache,
 }
 
 pub fn db_err(e: sqlx::Error) -> StoreError {
@@ -116,6 +119,12 @@ impl PgStore {
         PgStore::open_sized(url, size).await
     }
 
+    /// Whether this server keeps the tokens it looks up (token_cache.rs):
+    /// once its listener is connected.
+    pub fn keeps_tokens(&self) -> bool {
+        self.tokens.is_listening()
+    }
+
     /// `open` with a pool of `size` connections.
     pub async fn open_sized(url: &str, size: u32) -> Result<PgStore> {
         let opts = PgConnectOptions::from_str(url)
@@ -130,11 +139,11 @@ impl PgStore {
             // running it (45 ms before a 30 ms answer: `medium`, threshold
             // lowered to see it); nothing spendlens asks runs long enough
             // to repay compilation.
-            .options([("jit", "off"), ("standard_conforming_strings", "on")]);
+            .options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(size)
             .acquire_timeout(std::time::Duration::from_secs(30))
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
         migrate::run(&pool).await?;
@@ -143,6 +152,7 @@ impl PgStore {
             pool,
             memory: Default::default(),
             streams: tokio::sync::Semaphore::new((size as usize / 2).max(1)),
+            tokens: token_cache::TokenCache::start(opts),
         };
         // What a server that died between its two commits left queued.
         store.fold().await?;
@@ -230,7 +240,7 @@ impl PgStore {
 
     /// A read of one statement, which is its own snapshot: no transaction,
     /// so one round trip. Only for reads that need no organisation scope, or
-    /// that enter it in their own message (budget_check.rs).
+    /// that enter it in their own statement (budget_check.rs).
     async fn read_one<T, F>(&self, f: F) -> Result<T>
     where
         T: Send,
@@ -394,11 +404,15 @@ impl Store for PgStore {
     }
     async fn delete_member(&self, org: &str, user: &str, actor: &str) -> Result<()> {
         owned!(org, user, actor);
-        self.write(|c| {
-            let (o, u, a) = (org.clone(), user.clone(), actor.clone());
-            Box::pin(async move { admin::delete_member(c, &o, &u, &a).await })
-        })
-        .await
+        let out = self
+            .write(|c| {
+                let (o, u, a) = (org.clone(), user.clone(), actor.clone());
+                Box::pin(async move { admin::delete_member(c, &o, &u, &a).await })
+            })
+            .await;
+        // Other servers are told by the tokens' trigger (token_cache.rs).
+        self.tokens.forget_all();
+        out
     }
 
     async fn create_api_key(
@@ -496,10 +510,19 @@ impl Store for PgStore {
         .await
     }
     async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>> {
-        owned!(secret_hash);
-        // Asked on every request a token makes: one statement, one round trip.
-        self.read_one(|c| Box::pin(async move { read::find_token(c, &secret_hash).await }))
-            .await
+        // Asked on every request a token makes (token_cache.rs).
+        if let Some(kept) = self.tokens.get(secret_hash) {
+            return Ok(Some(kept));
+        }
+        let generation = self.tokens.generation();
+        let hash = secret_hash.to_owned();
+        let found = self
+            .read_one(|c| Box::pin(async move { read::find_token(c, &hash).await }))
+            .await?;
+        if let Some(token) = &found {
+            self.tokens.keep(secret_hash, token.clone(), generation);
+        }
+        Ok(found)
     }
     async fn touch_token(&self, id: &str, at: Timestamp) -> Result<()> {
         owned!(id);
@@ -507,7 +530,9 @@ impl Store for PgStore {
             let i = id.clone();
             Box::pin(async move { admin::touch_token(c, &i, at).await })
         })
-        .await
+        .await?;
+        self.tokens.used(&id, at);
+        Ok(())
     }
     async fn list_tokens(&self, org: Option<&str>) -> Result<Vec<TokenRecord>> {
         let org = org.map(str::to_owned);
@@ -516,11 +541,15 @@ impl Store for PgStore {
     }
     async fn revoke_token(&self, id: &str, actor: &str) -> Result<()> {
         owned!(id, actor);
-        self.write(|c| {
-            let (i, a) = (id.clone(), actor.clone());
-            Box::pin(async move { admin::revoke_token(c, &i, &a).await })
-        })
-        .await
+        let out = self
+            .write(|c| {
+                let (i, a) = (id.clone(), actor.clone());
+                Box::pin(async move { admin::revoke_token(c, &i, &a).await })
+            })
+            .await;
+        // Other servers are told by the tokens' trigger (token_cache.rs).
+        self.tokens.forget_all();
+        out
     }
     async fn audit_log(&self, org: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
         let org = org.map(str::to_owned);
@@ -572,11 +601,15 @@ impl Store for PgStore {
         actor: &str,
     ) -> Result<Erasure> {
         owned!(org, user, pseudonym, actor);
-        self.write(|c| {
-            let (o, u, p, a) = (org.clone(), user.clone(), pseudonym.clone(), actor.clone());
-            Box::pin(async move { erasure::erase_user(c, &o, &u, &p, &a).await })
-        })
-        .await
+        let out = self
+            .write(|c| {
+                let (o, u, p, a) = (org.clone(), user.clone(), pseudonym.clone(), actor.clone());
+                Box::pin(async move { erasure::erase_user(c, &o, &u, &p, &a).await })
+            })
+            .await;
+        // Other servers are told by the tokens' trigger (token_cache.rs).
+        self.tokens.forget_all();
+        out
     }
 
     async fn spend(

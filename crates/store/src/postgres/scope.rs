@@ -5,8 +5,9 @@ use crate::contract::{Result, StoreError};
 use sqlx::PgConnection;
 
 /// The settings that confine the rest of a transaction to the organisation
-/// of the row they are selected with (see `enter_org`).
-pub(super) const ENTER: &str = "set_config('spendlens.org', id::text, true),
+/// of the row they are selected with (see `enter_org`). The budget check's
+/// function (migration 0013) makes the same three.
+const ENTER: &str = "set_config('spendlens.org', id::text, true),
     set_config('role', 'spendlens_reader', true),
     set_config('max_parallel_workers_per_gather', '0', true)";
 
