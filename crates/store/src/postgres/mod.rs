@@ -140,6 +140,14 @@ impl PgStore {
             // lowered to see it); nothing spendlens asks runs long enough
             // to repay compilation.
             .options([("jit", "off")]);
+        // The token listener needs a session of its own, which a pooler in
+        // transaction mode does not give (docs/scaling.md).
+        let listen_opts = match std::env::var("SPENDLENS_PG_LISTEN_URL") {
+            Ok(u) if !u.trim().is_empty() => PgConnectOptions::from_str(u.trim())
+                .map_err(|e| StoreError::Invalid(format!("SPENDLENS_PG_LISTEN_URL: {e}")))?
+                .application_name("spendlens"),
+            _ => opts.clone(),
+        };
         let pool = PgPoolOptions::new()
             .max_connections(size)
             .acquire_timeout(std::time::Duration::from_secs(30))
@@ -152,7 +160,7 @@ impl PgStore {
             pool,
             memory: Default::default(),
             streams: tokio::sync::Semaphore::new((size as usize / 2).max(1)),
-            tokens: token_cache::TokenCache::start(opts),
+            tokens: token_cache::TokenCache::start(listen_opts),
         };
         // What a server that died between its two commits left queued.
         store.fold().await?;
