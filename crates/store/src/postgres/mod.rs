@@ -151,6 +151,19 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(size)
             .acquire_timeout(std::time::Duration::from_secs(30))
+            // sqlx pings every connection it hands out, a round trip before
+            // each read's own; only one idle for a second is pinged now, so
+            // one a restart or a network drop broke is still found before
+            // use, while a busy server's connections go straight to work.
+            .test_before_acquire(false)
+            .before_acquire(|c, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > std::time::Duration::from_secs(1) {
+                        sqlx::Connection::ping(c).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(opts.clone())
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
