@@ -12,7 +12,8 @@
 //! the member's team and department) since a day no budget period starts
 //! before. The asks of the plan are then summed from those rows in memory.
 //! An ask the rows cannot answer (another scope, an older day) is read
-//! after, in a second trip (`budgets::spends_in`).
+//! after, in a second trip (`budgets::spends_in`) and so a later snapshot;
+//! the server's plan never makes one (budget periods start within a month).
 //!
 //! A function rather than the statements sent as text (PostgreSQL planned
 //! them on every call: 1.1 ms, for a read of 0.14) or prepared with
