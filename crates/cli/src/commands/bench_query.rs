@@ -277,12 +277,9 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     for _ in 0..reps * 5 {
         ms.push(ask().await?);
     }
-    ms.sort_by(f64::total_cmp);
     println!(
-        "| budget-check (2 hard limits, ingest token) | now | | {:.1} | {:.1} | {:.1} |",
-        pct(&ms, 0.5),
-        pct(&ms, 0.95),
-        pct(&ms, 0.99)
+        "{}",
+        now_row("budget-check (2 hard limits, ingest token)", ms)
     );
     // Memory before the feeder ingests: which of reads and ingestion sets the peak.
     let after_questions = rss_now(server.child.id());
@@ -347,27 +344,16 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
     if !fed.stopped {
         eprintln!("warning: the replay ran out before the timed checks ended");
     }
-    ms.sort_by(f64::total_cmp);
-    println!(
-        "| budget-check while ingesting at ~{:.0} events/s (top {:.0} on this store) | now | | {:.1} | {:.1} | {:.1} |",
-        fed.paced,
-        fed.top,
-        pct(&ms, 0.5),
-        pct(&ms, 0.95),
-        pct(&ms, 0.99)
+    let what = format!(
+        "budget-check while ingesting at ~{:.0} events/s (top {:.0} on this store)",
+        fed.paced, fed.top
     );
-    for (what, mut ms) in [
-        ("/healthz (no store)", health),
-        ("/readyz (one store round trip)", ready),
-    ] {
-        ms.sort_by(f64::total_cmp);
-        println!(
-            "| {what}, same moments | now | | {:.1} | {:.1} | {:.1} |",
-            pct(&ms, 0.5),
-            pct(&ms, 0.95),
-            pct(&ms, 0.99)
-        );
-    }
+    println!("{}", now_row(&what, ms));
+    println!("{}", now_row("/healthz (no store), same moments", health));
+    println!(
+        "{}",
+        now_row("/readyz (one store round trip), same moments", ready)
+    );
     let kept = gauge(
         &client,
         &server.base,
@@ -425,6 +411,17 @@ pub async fn run(args: &Args) -> anyhow::Result<()> {
         tokio::signal::ctrl_c().await?;
     }
     Ok(())
+}
+
+/// A row of the table for a question asked now: p50, p95 and p99 of `ms`.
+fn now_row(what: &str, mut ms: Vec<f64>) -> String {
+    ms.sort_by(f64::total_cmp);
+    format!(
+        "| {what} | now | | {:.1} | {:.1} | {:.1} |",
+        pct(&ms, 0.5),
+        pct(&ms, 0.95),
+        pct(&ms, 0.99)
+    )
 }
 
 /// `body`'s events under new ids (`again` in place of each id's opening)

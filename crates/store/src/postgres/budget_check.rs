@@ -12,7 +12,7 @@
 //! the member's team and department) since a day no budget period starts
 //! before. The asks of the plan are then summed from those rows in memory.
 //! An ask the rows cannot answer (another scope, an older day) is read
-//! after, in a second trip (`budgets::spends_in`) and so a later snapshot;
+//! after, in a second trip (`budgets::spends`) and so a later snapshot;
 //! the server's plan never makes one (budget periods start within a month).
 //!
 //! A function rather than the statements sent as text (PostgreSQL planned
@@ -20,7 +20,7 @@
 //! `PREPARE` (session state a pooler in transaction mode loses): its plan is
 //! made once per connection and kept, with nothing to set up first.
 
-use super::budgets::{parse_all, spends_in};
+use super::budgets::{parse_all, spends};
 use super::db_err;
 use super::read::{member_from, org_from, MemberTuple, OrgTuple, ORG_COLS};
 use crate::contract::{Result, StoreError};
@@ -81,9 +81,9 @@ pub async fn check(
     }
     if !later.is_empty() {
         let asks: Vec<SpendAsk> = later.iter().map(|(_, a)| a.clone()).collect();
+        // In a transaction of its own, for the scope `spends` enters.
         let mut tx = sqlx::Connection::begin(&mut *c).await.map_err(db_err)?;
-        let id = super::scope::enter_org(&mut tx, org).await?;
-        let read = spends_in(&mut tx, id, &asks).await?;
+        let read = spends(&mut tx, org, &asks).await?;
         for ((i, _), s) in later.iter().zip(read) {
             spent[*i] = s;
         }

@@ -60,11 +60,7 @@ pub async fn spends(c: &mut PgConnection, org: &str, asks: &[SpendAsk]) -> Resul
 /// The spend of each ask in one statement, in the asks' order: a scope's
 /// external id is looked up by its kind, and one that names nothing (or
 /// none given) has spent 0.
-pub(super) async fn spends_in(
-    c: &mut PgConnection,
-    org: i64,
-    asks: &[SpendAsk],
-) -> Result<Vec<i128>> {
+async fn spends_in(c: &mut PgConnection, org: i64, asks: &[SpendAsk]) -> Result<Vec<i128>> {
     if asks.is_empty() {
         return Ok(Vec::new());
     }

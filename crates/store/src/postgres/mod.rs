@@ -259,6 +259,19 @@ impl PgStore {
         out
     }
 
+    /// `write` of a change to tokens (revocation, a member's removal,
+    /// erasure): this server forgets the tokens it kept before it answers;
+    /// the others hear of it from the tokens' trigger (token_cache.rs).
+    async fn write_tokens<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send,
+        F: for<'a> Fn(&'a mut Ctx) -> BoxFuture<'a, Result<T>> + Send + Sync,
+    {
+        let out = self.write(f).await;
+        self.tokens.forget_all();
+        out
+    }
+
     /// A read of one statement, which is its own snapshot: no transaction,
     /// so one round trip. Only for reads that need no organisation scope, or
     /// that enter it in their own statement (budget_check.rs).
@@ -425,15 +438,11 @@ impl Store for PgStore {
     }
     async fn delete_member(&self, org: &str, user: &str, actor: &str) -> Result<()> {
         owned!(org, user, actor);
-        let out = self
-            .write(|c| {
-                let (o, u, a) = (org.clone(), user.clone(), actor.clone());
-                Box::pin(async move { admin::delete_member(c, &o, &u, &a).await })
-            })
-            .await;
-        // Other servers are told by the tokens' trigger (token_cache.rs).
-        self.tokens.forget_all();
-        out
+        self.write_tokens(|c| {
+            let (o, u, a) = (org.clone(), user.clone(), actor.clone());
+            Box::pin(async move { admin::delete_member(c, &o, &u, &a).await })
+        })
+        .await
     }
 
     async fn create_api_key(
@@ -562,15 +571,11 @@ impl Store for PgStore {
     }
     async fn revoke_token(&self, id: &str, actor: &str) -> Result<()> {
         owned!(id, actor);
-        let out = self
-            .write(|c| {
-                let (i, a) = (id.clone(), actor.clone());
-                Box::pin(async move { admin::revoke_token(c, &i, &a).await })
-            })
-            .await;
-        // Other servers are told by the tokens' trigger (token_cache.rs).
-        self.tokens.forget_all();
-        out
+        self.write_tokens(|c| {
+            let (i, a) = (id.clone(), actor.clone());
+            Box::pin(async move { admin::revoke_token(c, &i, &a).await })
+        })
+        .await
     }
     async fn audit_log(&self, org: Option<&str>, limit: usize) -> Result<Vec<AuditEntry>> {
         let org = org.map(str::to_owned);
@@ -622,15 +627,11 @@ impl Store for PgStore {
         actor: &str,
     ) -> Result<Erasure> {
         owned!(org, user, pseudonym, actor);
-        let out = self
-            .write(|c| {
-                let (o, u, p, a) = (org.clone(), user.clone(), pseudonym.clone(), actor.clone());
-                Box::pin(async move { erasure::erase_user(c, &o, &u, &p, &a).await })
-            })
-            .await;
-        // Other servers are told by the tokens' trigger (token_cache.rs).
-        self.tokens.forget_all();
-        out
+        self.write_tokens(|c| {
+            let (o, u, p, a) = (org.clone(), user.clone(), pseudonym.clone(), actor.clone());
+            Box::pin(async move { erasure::erase_user(c, &o, &u, &p, &a).await })
+        })
+        .await
     }
 
     async fn spend(

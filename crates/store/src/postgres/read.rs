@@ -105,7 +105,7 @@ pub(super) async fn api_keys_of(c: &mut PgConnection, org: i64) -> Result<Vec<Ap
         .collect())
 }
 
-pub(super) const MEMBER_SQL: &str = "SELECT u.ext_id, u.email, m.role, t.ext_id, m.department, m.added_by_admin
+const MEMBER_SQL: &str = "SELECT u.ext_id, u.email, m.role, t.ext_id, m.department, m.added_by_admin
     FROM members m JOIN users u ON u.id = m.usr LEFT JOIN teams t ON t.id = m.team WHERE m.org = $1";
 
 pub(super) type MemberTuple = (
